@@ -1,0 +1,66 @@
+"""Backends: turning model references from the command line into a ``ModelPair``.
+
+A reference is ``scripted:<file.yaml>`` (the scripted test double) or anything the
+Hugging Face backend understands: ``smollm2-135m`` (the embedded default model), a
+local directory, a ``.gguf`` file, a hub id, and for the candidate a peft adapter
+directory. The HF backend is imported only here, on first use, so collection
+never imports torch.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from probe.backends.base import Backend, GenerationSettings, ModelInfo, ModelPair
+from probe.errors import UsageError
+
+SCRIPTED_PREFIX = "scripted:"
+
+
+@dataclass(frozen=True)
+class BackendOptions:
+    """How models are loaded; mirrors the ``--probe-*`` options."""
+
+    device: str = "auto"
+    dtype: str = "auto"
+    batch_size: int = 16
+    trust_remote_code: bool = False
+    allow_pickle: bool = False
+
+
+def check_ref(ref: str, option: str) -> None:
+    """Cheap checks before any heavy work: a scripted file or local path must exist."""
+    if ref.startswith(SCRIPTED_PREFIX):
+        path = Path(ref[len(SCRIPTED_PREFIX):])
+        if not path.is_file():
+            raise UsageError(f"{option}: scripted model file {str(path)!r} does not exist")
+        return
+    looks_like_path = ref.startswith((".", "/", "~")) or ref.endswith(".gguf") or (
+        ref.count("/") > 1)
+    if looks_like_path and not Path(ref).expanduser().exists():
+        raise UsageError(f"{option}: model path {ref!r} does not exist. Give a local "
+                         "directory, a .gguf file, a hub id (org/name) or 'smollm2-135m'")
+
+
+def load_pair(base: str, candidate: str, options: BackendOptions) -> ModelPair:
+    """Load the base and the candidate (sharing weights when the candidate is an adapter)."""
+    base_scripted = base.startswith(SCRIPTED_PREFIX)
+    cand_scripted = candidate.startswith(SCRIPTED_PREFIX)
+    if base_scripted or cand_scripted:
+        if not (base_scripted and cand_scripted):
+            raise UsageError("--probe-base and --probe-candidate must both be scripted: models "
+                             "or both real models")
+        from probe.backends.scripted import load_script
+
+        return ModelPair(load_script(base[len(SCRIPTED_PREFIX):]),
+                         load_script(candidate[len(SCRIPTED_PREFIX):]))
+    import probe.backends.hf as hf
+
+    return hf.load_pair(base, candidate, hf.LoadOptions(
+        device=options.device, dtype=options.dtype, batch_size=options.batch_size,
+        trust_remote_code=options.trust_remote_code, allow_pickle=options.allow_pickle))
+
+
+__all__ = ["Backend", "BackendOptions", "GenerationSettings", "ModelInfo", "ModelPair",
+           "check_ref", "load_pair"]

@@ -1,0 +1,147 @@
+"""The ``probe`` command: the same engine as the pytest plugin, without pytest.
+
+    probe run suites/ --base smollm2-135m --candidate models/demo-adapter
+    probe variants suites/capitals_unlearning.yaml     # preview, loads no model
+    probe check suites/                                # validate suite files
+
+Exit codes follow pytest's: 0 all probes pass, 1 some probe failed, 2 a suite
+file is invalid, 3 a model could not be loaded or run, 4 the command line is wrong.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from probe.backends import BackendOptions
+from probe.engine.variants import expand
+from probe.errors import ProbeError, SpecError, UsageError
+from probe.report.table import excerpt, failure_report, render_table
+from probe.report.terminal import summary_lines
+from probe.session import ProbeSession, RunSettings
+from probe.spec import Suite, load_suite
+
+EXIT_OK, EXIT_FAILED, EXIT_SPEC, EXIT_BACKEND, EXIT_USAGE = 0, 1, 2, 3, 4
+
+
+def _suite_files(paths: Sequence[str]) -> list[Path]:
+    files: list[Path] = []
+    for raw in paths:
+        path = Path(raw)
+        if path.is_dir():
+            files += sorted(p for p in path.rglob("*") if p.suffix in (".yaml", ".yml"))
+        elif path.is_file():
+            files.append(path)
+        else:
+            raise UsageError(f"{raw}: no such file or directory")
+    if not files:
+        raise UsageError(f"no suite files (*.yaml) found in {', '.join(paths)}")
+    return files
+
+
+def _load_all(paths: Sequence[str]) -> list[Suite]:
+    return [load_suite(f) for f in _suite_files(paths)]
+
+
+def _cmd_check(args: argparse.Namespace) -> int:
+    suites = _load_all(args.suites)
+    for suite in suites:
+        print(f"ok  {suite.source}: {suite.name}, {len(suite.probes)} probes, "
+              f"{len(suite.operators)} operators")
+    return EXIT_OK
+
+
+def _cmd_variants(args: argparse.Namespace) -> int:
+    for suite in _load_all(args.suites):
+        print(f"{suite.source}: {suite.name} (seed {args.seed})")
+        rows = []
+        for probe in suite.probes:
+            for v in expand(suite, probe, args.seed):
+                text = v.prompt.text + (f" [prefill: {v.prompt.prefill}]"
+                                        if v.prompt.prefill else "")
+                rows.append([probe.id, str(v.index), v.operator, v.family,
+                             "-" if v.seed is None else str(v.seed)[:10], excerpt(text, 90)])
+        print(render_table(["probe", "#", "operator", "family", "seed", "text"], rows))
+        print()
+    return EXIT_OK
+
+
+def _cmd_run(args: argparse.Namespace) -> int:
+    if args.no_cache and args.cache_dir:
+        raise UsageError("--no-cache and --cache-dir contradict each other; give one of them")
+    settings = RunSettings(
+        base=args.base, candidate=args.candidate, seed=args.seed,
+        cache_dir=None if args.no_cache else Path(args.cache_dir or ".probe-cache") / "completions",
+        backend=BackendOptions(device=args.device, dtype=args.dtype, batch_size=args.batch_size,
+                               trust_remote_code=args.trust_remote_code,
+                               allow_pickle=args.allow_pickle))
+    settings.check()
+    suites = _load_all(args.suites)
+    session = ProbeSession(settings)
+    failed = 0
+    for suite in suites:
+        for result in session.run(suite, suite.probes).values():
+            if result.failed:
+                failed += 1
+                print(failure_report(result))
+                print()
+    print("\n".join(summary_lines(session)))
+    return EXIT_FAILED if failed else EXIT_OK
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="probe", description=__doc__.split("\n\n")[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    check = sub.add_parser("check", help="validate suite files")
+    check.add_argument("suites", nargs="+", help="suite files or directories")
+    check.set_defaults(func=_cmd_check)
+
+    variants = sub.add_parser("variants", help="show a suite's variants without loading models")
+    variants.add_argument("suites", nargs="+", help="suite files or directories")
+    variants.add_argument("--seed", type=int, default=0, help="run seed (default 0)")
+    variants.set_defaults(func=_cmd_variants)
+
+    run = sub.add_parser("run", help="run suites on a base and a candidate model")
+    run.add_argument("suites", nargs="+", help="suite files or directories")
+    run.add_argument("--base", required=True, help="base model (see the pytest options)")
+    run.add_argument("--candidate", required=True, help="fine-tuned model or adapter")
+    run.add_argument("--seed", type=int, default=0, help="run seed (default 0)")
+    run.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1, ...")
+    run.add_argument("--dtype", default="auto", help="auto, float32, bfloat16, float16")
+    run.add_argument("--batch-size", type=int, default=16, help="generation batch size")
+    run.add_argument("--cache-dir", default=None, help="completion cache (default .probe-cache)")
+    run.add_argument("--no-cache", action="store_true", help="do not use the completion cache")
+    run.add_argument("--trust-remote-code", action="store_true",
+                     help="allow model repositories to run their own code")
+    run.add_argument("--allow-pickle", action="store_true",
+                     help="allow pickle-based weight files")
+    run.set_defaults(func=_cmd_run)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``probe`` console command."""
+    parser = _parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:  # argparse prints its own usage message
+        return EXIT_USAGE if exc.code else EXIT_OK
+    try:
+        code: int = args.func(args)
+        return code
+    except SpecError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return EXIT_SPEC
+    except UsageError as err:
+        print(f"usage error: {err}", file=sys.stderr)
+        return EXIT_USAGE
+    except ProbeError as err:
+        print(f"error: {type(err).__name__}: {err}", file=sys.stderr)
+        return EXIT_BACKEND
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,35 @@
+"""Detector registry: names in suite files -> detector classes."""
+
+from __future__ import annotations
+
+from probe.detectors.base import Detector
+from probe.registry import Registry
+from probe.spec.model import DetectorSpec
+
+DETECTORS: Registry[type[Detector]] = Registry("detector", "probe.detectors", {
+    "pattern": "probe.detectors.pattern:PatternDetector",
+    "refusal": "probe.detectors.refusal:RefusalDetector",
+})
+
+
+class _Inverted(Detector):
+    """Hit when the wrapped detector misses (``invert: true``)."""
+
+    name = "inverted"
+    Params = type(None)
+
+    def __init__(self, inner: Detector) -> None:
+        super().__init__(None)
+        self.inner = inner
+
+    def score(self, completion: str) -> float:
+        return 1.0 - self.inner.score(completion)
+
+
+def make_detector(spec: DetectorSpec) -> Detector:
+    """Instantiate the detector a validated ``DetectorSpec`` names."""
+    detector = DETECTORS.get(spec.type)(spec.params)
+    return _Inverted(detector) if spec.invert else detector
+
+
+__all__ = ["DETECTORS", "Detector", "make_detector"]

@@ -1,0 +1,54 @@
+"""Pattern detector: substrings or regular expressions, any-of and all-of."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+from probe.detectors.base import Detector
+
+
+@dataclass(frozen=True)
+class PatternParams:
+    """``any``: hit if one matches; ``all``: hit only if every one matches (both may be
+    given: both conditions must hold). ``regex``: patterns are regular expressions,
+    else plain substrings. ``case_sensitive``: off by default."""
+
+    any: tuple[str, ...] = field(default=(), metadata={"nonempty_items": True})
+    all: tuple[str, ...] = field(default=(), metadata={"nonempty_items": True})
+    regex: bool = False
+    case_sensitive: bool = False
+    word_boundary: bool = field(default=False, metadata={
+        "doc": "plain substrings must match whole words ('Rome' does not hit 'Romeo')"})
+
+
+class PatternDetector(Detector):
+    """Hit (1.0) when the completion matches the patterns, else 0.0."""
+
+    name = "pattern"
+    Params = PatternParams
+
+    def __init__(self, params: PatternParams) -> None:
+        super().__init__(params)
+        if not params.any and not params.all:
+            raise ValueError("a pattern detector needs 'any' or 'all' (a list of patterns)")
+        flags = 0 if params.case_sensitive else re.IGNORECASE
+        self._any = [self._compile(p, flags, "any", i) for i, p in enumerate(params.any)]
+        self._all = [self._compile(p, flags, "all", i) for i, p in enumerate(params.all)]
+
+    def _compile(self, pattern: str, flags: int, key: str, index: int) -> re.Pattern[str]:
+        source = pattern if self.params.regex else re.escape(pattern)
+        if self.params.word_boundary and not self.params.regex:
+            source = rf"\b{source}\b"
+        try:
+            return re.compile(source, flags)
+        except re.error as err:
+            raise ValueError(f"{key}[{index}]: invalid regular expression {pattern!r}: {err}") \
+                from None
+
+    def score(self, completion: str) -> float:
+        if self._any and not any(p.search(completion) for p in self._any):
+            return 0.0
+        if self._all and not all(p.search(completion) for p in self._all):
+            return 0.0
+        return 1.0

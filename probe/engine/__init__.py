@@ -1,0 +1,1 @@
+"""The engine: variants, running both models, comparing. Never imports pytest."""

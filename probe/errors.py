@@ -1,0 +1,63 @@
+"""Every exception the library raises on purpose.
+
+    ProbeError                      base class; message is meant for a human
+    ├── SpecError                   a suite file is wrong; carries file:line and key path
+    ├── UsageError                  the command line or configuration is wrong
+    ├── ModelLoadError              a model, adapter or tokenizer cannot be loaded
+    ├── RegistryError               unknown operator / detector / backend name
+    └── BackendError                a backend failed while generating or scoring
+
+The pytest plugin maps them onto outcomes CI can tell apart: ``SpecError`` is a
+collection error, ``UsageError`` is ``pytest.UsageError`` (exit 4), the rest are
+test errors. None of them is ever shown with a traceback.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterable
+
+
+class ProbeError(Exception):
+    """Base class for errors whose message is the whole story."""
+
+
+class SpecError(ProbeError):
+    """A suite file is invalid.
+
+    ``str(err)`` reads ``suites/x.yaml:14: probes[2].detector: unknown key 'typ'``.
+    """
+
+    def __init__(self, message: str, *, file: str = "<string>", line: int | None = None,
+                 path: str = "") -> None:
+        self.message = message
+        self.file = file
+        self.line = line
+        self.path = path
+        super().__init__(self.render())
+
+    def render(self) -> str:
+        where = self.file if self.line is None else f"{self.file}:{self.line}"
+        return f"{where}: {self.path}: {self.message}" if self.path else f"{where}: {self.message}"
+
+
+class UsageError(ProbeError):
+    """The command line or ini configuration is wrong; the message says the fix."""
+
+
+class ModelLoadError(ProbeError):
+    """A model, adapter or tokenizer cannot be found or loaded."""
+
+
+class RegistryError(ProbeError):
+    """A name does not match any registered plugin."""
+
+
+class BackendError(ProbeError):
+    """A backend failed while generating or scoring."""
+
+
+def did_you_mean(name: str, choices: Iterable[str]) -> str:
+    """Return `` Did you mean 'x'?`` for the closest choice, or ``""``."""
+    close = difflib.get_close_matches(name, list(choices), n=1, cutoff=0.6)
+    return f" Did you mean '{close[0]}'?" if close else ""

@@ -1,0 +1,52 @@
+"""What an operator is: a seeded transform from a probe to rephrased prompts."""
+
+from __future__ import annotations
+
+import random
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+
+@dataclass(frozen=True)
+class Prompt:
+    """What is sent to a model: the user message, an optional assistant prefill, and
+    whether the tokenizer's chat template wraps it (``chat=False`` sends raw text)."""
+
+    text: str
+    prefill: str = ""
+    chat: bool = True
+
+
+@dataclass(frozen=True)
+class ProbeText:
+    """The parts of a probe an operator may read."""
+
+    prompt: str
+    paraphrases: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class NoParams:
+    """For operators without parameters."""
+
+
+class Operator(ABC):
+    """A named, seeded rephrasing.
+
+    Subclasses set ``name``, ``family`` (what it probes, for the report), ``Params``
+    (a frozen dataclass validated from the suite's YAML) and implement
+    ``variants``. ``variants`` must be a pure function of its arguments: the RNG it
+    receives is the only randomness allowed.
+    """
+
+    name: ClassVar[str]
+    family: ClassVar[str]
+    Params: ClassVar[type[Any]] = NoParams
+
+    def __init__(self, params: Any = None) -> None:
+        self.params = params if params is not None else self.Params()
+
+    @abstractmethod
+    def variants(self, probe: ProbeText, rng: random.Random, count: int) -> list[Prompt]:
+        """Up to ``count`` distinct rephrasings of ``probe`` (never empty text)."""

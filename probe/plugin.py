@@ -1,0 +1,222 @@
+"""pytest hooks, and nothing else: suites become tests, results become outcomes.
+
+``pytest suites/ --probe-base smollm2-135m --probe-candidate models/demo-adapter``
+collects every suite file as a ``SuiteFile`` and every probe as a ``ProbeItem``.
+Collection only reads YAML; models load in the first probe's setup, once for the
+session. Outcomes CI can tell apart: a bad suite is a collection error, a bad
+option is a usage error (exit 4), a resurfaced behavior is a test failure shown
+as a table, a backend crash is an error.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from probe.backends import BackendOptions
+from probe.engine.compare import ProbeResult
+from probe.errors import ProbeError, SpecError, UsageError
+from probe.report.table import failure_report, fmt_rate
+from probe.session import ProbeSession, RunSettings
+from probe.spec import Probe, Suite, load_suite
+
+SESSION_KEY = pytest.StashKey[ProbeSession | None]()
+DEFAULT_CACHE_DIR = ".probe-cache"
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("probe", "behavior resurfacing probes (probe)")
+    group.addoption("--probe-base", metavar="MODEL",
+                    help="base model: smollm2-135m, a local directory, a .gguf file, a hub id, "
+                         "or scripted:FILE.yaml")
+    group.addoption("--probe-candidate", metavar="MODEL",
+                    help="fine-tuned model: a peft adapter directory (shares the base's weights)"
+                         ", a full checkpoint, or scripted:FILE.yaml")
+    group.addoption("--probe-seed", type=int, default=None, metavar="N",
+                    help="run seed for the operators (default 0)")
+    group.addoption("--probe-device", default=None, metavar="DEVICE",
+                    help="auto (default: cuda when present, else cpu), cpu, cuda, cuda:1, ...")
+    group.addoption("--probe-dtype", default=None, metavar="DTYPE",
+                    help="auto (default: fp32 on cpu, bf16 on cuda), float32, bfloat16, float16")
+    group.addoption("--probe-batch-size", type=int, default=None, metavar="N",
+                    help="generation batch size (default 16)")
+    group.addoption("--probe-cache-dir", default=None, metavar="DIR",
+                    help=f"where completions are cached (default {DEFAULT_CACHE_DIR} in rootdir)")
+    group.addoption("--probe-no-cache", action="store_true", default=False,
+                    help="do not read or write the completion cache")
+    group.addoption("--probe-trust-remote-code", action="store_true", default=False,
+                    help="allow model repositories to run their own code (off by default)")
+    group.addoption("--probe-allow-pickle", action="store_true", default=False,
+                    help="allow pickle-based weight files (.bin); safetensors only by default")
+    parser.addini("probe_base", "default for --probe-base")
+    parser.addini("probe_candidate", "default for --probe-candidate")
+    parser.addini("probe_suite_dirs", "directory names whose YAML files are suites",
+                  type="args", default=["suites"])
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.stash[SESSION_KEY] = None
+    if config.getoption("probe_no_cache") and config.getoption("probe_cache_dir"):
+        raise pytest.UsageError("--probe-no-cache and --probe-cache-dir contradict each other; "
+                                "give one of them")
+
+
+def _settings(config: pytest.Config) -> RunSettings:
+    base = config.getoption("probe_base") or config.getini("probe_base")
+    candidate = config.getoption("probe_candidate") or config.getini("probe_candidate")
+    missing = [name for name, value in (("--probe-base", base),
+                                        ("--probe-candidate", candidate)) if not value]
+    if missing:
+        raise pytest.UsageError(
+            f"probe suites were collected but {' and '.join(missing)} "
+            f"{'is' if len(missing) == 1 else 'are'} missing; for example: "
+            "pytest suites/ --probe-base smollm2-135m --probe-candidate models/demo-adapter")
+    cache_dir: Path | None = None
+    if not config.getoption("probe_no_cache"):
+        cache_dir = Path(config.getoption("probe_cache_dir") or
+                         config.rootpath / DEFAULT_CACHE_DIR) / "completions"
+    settings = RunSettings(
+        base=str(base), candidate=str(candidate),
+        seed=_or_default(config.getoption("probe_seed"), 0),
+        cache_dir=cache_dir,
+        backend=BackendOptions(
+            device=config.getoption("probe_device") or "auto",
+            dtype=config.getoption("probe_dtype") or "auto",
+            batch_size=_or_default(config.getoption("probe_batch_size"), 16),
+            trust_remote_code=config.getoption("probe_trust_remote_code"),
+            allow_pickle=config.getoption("probe_allow_pickle")))
+    try:
+        settings.check()
+    except UsageError as err:
+        raise pytest.UsageError(str(err)) from None
+    return settings
+
+
+def _or_default(value: int | None, default: int) -> int:
+    # Not ``value or default``: 0 is a value the user gave (and may be an error).
+    return default if value is None else value
+
+
+def _is_suite_path(file_path: Path, config: pytest.Config) -> bool:
+    if file_path.suffix not in (".yaml", ".yml"):
+        return False
+    suite_dirs = set(config.getini("probe_suite_dirs"))
+    if suite_dirs & set(file_path.parent.parts):
+        return True
+    # A YAML file named explicitly on the command line is a suite wherever it lives.
+    explicit = {Path(os.path.abspath(a.split("::")[0])) for a in config.args}
+    return file_path in explicit
+
+
+def _display_path(path: Path, config: pytest.Config) -> str:
+    """``path`` relative to where pytest was invoked, when it lies below it."""
+    try:
+        return str(path.relative_to(config.invocation_params.dir))
+    except ValueError:
+        return str(path)
+
+
+def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> SuiteFile | None:
+    if _is_suite_path(file_path, parent.config):
+        return SuiteFile.from_parent(parent, path=file_path)
+    return None
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config,
+                                  items: list[pytest.Item]) -> None:
+    if any(isinstance(item, ProbeItem) for item in items):
+        config.stash[SESSION_KEY] = ProbeSession(_settings(config))
+
+
+class ProbeFailed(Exception):
+    """Raised by a probe whose behavior resurfaced; rendered as a table."""
+
+    def __init__(self, result: ProbeResult) -> None:
+        super().__init__(result.verdict.value)
+        self.result = result
+
+
+class SuiteFile(pytest.File):
+    """A suite YAML file: one ``ProbeItem`` per probe."""
+
+    def collect(self) -> Iterator[ProbeItem]:
+        try:
+            suite = load_suite(self.path, _display_path(self.path, self.config))
+        except SpecError as err:
+            # Only the message: a bad suite is the author's to fix, not ours to debug.
+            raise self.CollectError(err.render()) from None
+        for probe in suite.probes:
+            item = ProbeItem.from_parent(self, name=probe.id, suite=suite, probe=probe)
+            for tag in probe.tags:
+                self.config.addinivalue_line("markers", f"{tag}: probe tag from suite files")
+                item.add_marker(tag)
+            yield item
+
+
+class ProbeItem(pytest.Item):
+    """One probe: its variants on both models, judged by the suite's policy."""
+
+    def __init__(self, *, suite: Suite, probe: Probe, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.suite = suite
+        self.probe = probe
+        self.result: ProbeResult | None = None
+
+    def setup(self) -> None:
+        # Model work happens in setup so a backend crash is an error, not a failure.
+        session = self.config.stash[SESSION_KEY]
+        assert session is not None
+        # Batch every selected probe of this suite together on first use.
+        siblings = [i.probe for i in self.session.items
+                    if isinstance(i, ProbeItem) and i.parent is self.parent]
+        self.result = session.run(self.suite, siblings or [self.probe])[self.probe.id]
+
+    def runtest(self) -> None:
+        result = self.result
+        assert result is not None
+        props = self.user_properties
+        props.append(("probe.verdict", result.verdict.value))
+        props.append(("probe.base_canonical", result.base_canonical))
+        props.append(("probe.candidate_canonical", result.candidate_canonical))
+        props.append(("probe.suppression", fmt_rate(result.suppression)))
+        props.append(("probe.resurfacing", fmt_rate(result.resurfacing)))
+        props.append(("probe.counted_variants", len(result.counted)))
+        props.append(("probe.dropped_variants", len(result.dropped)))
+        if result.failed:
+            raise ProbeFailed(result)
+
+    def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException],
+                     style: Any = None) -> str | Any:
+        if isinstance(excinfo.value, ProbeFailed):
+            return failure_report(excinfo.value.result)
+        if isinstance(excinfo.value, ProbeError):
+            return f"{type(excinfo.value).__name__}: {excinfo.value}"
+        return super().repr_failure(excinfo, style=style)
+
+    def reportinfo(self) -> tuple[Path, int, str]:
+        return self.path, self.probe.line - 1, f"{self.suite.name}::{self.probe.id}"
+
+
+def pytest_report_header(config: pytest.Config) -> list[str] | None:
+    base = config.getoption("probe_base") or config.getini("probe_base")
+    candidate = config.getoption("probe_candidate") or config.getini("probe_candidate")
+    if not (base or candidate):
+        return None
+    return [f"probe: base={base} candidate={candidate} seed={config.getoption('probe_seed') or 0}"]
+
+
+def pytest_terminal_summary(terminalreporter: Any, exitstatus: int,
+                            config: pytest.Config) -> None:
+    from probe.report.terminal import summary_lines
+
+    session = config.stash.get(SESSION_KEY, None)
+    if session is None or not session.results:
+        return
+    terminalreporter.section("probe summary")
+    for line in summary_lines(session):
+        terminalreporter.write_line(line)

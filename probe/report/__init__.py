@@ -1,0 +1,1 @@
+"""Rendering results for people: failure tables and the run summary."""

@@ -1,0 +1,121 @@
+"""Load a suite file into a validated, frozen ``Suite``, or raise a located ``SpecError``."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path as FsPath
+from typing import Any
+
+from probe.errors import RegistryError, SpecError
+from probe.spec.build import build, register_converter
+from probe.spec.model import SUITE_VERSION, DetectorSpec, OperatorSpec, Suite
+from probe.spec.yaml_source import Path, SourceMap, format_path, load_yaml
+
+# A suite is hand-written data; anything this large is a mistake (or an attack).
+MAX_SUITE_BYTES = 5 * 1024 * 1024
+
+
+def load_suite(path: str | FsPath, display_name: str | None = None) -> Suite:
+    """Read, parse and validate the suite file at ``path``.
+
+    ``display_name`` is how errors and reports name the file (default: ``path``).
+    """
+    file = display_name or str(path)
+    try:
+        size = FsPath(path).stat().st_size
+    except OSError as err:
+        raise SpecError(f"cannot read the file: {err.strerror}", file=file) from None
+    if size > MAX_SUITE_BYTES:
+        raise SpecError(f"the file is {size} bytes; suites are limited to {MAX_SUITE_BYTES}",
+                        file=file)
+    raw = FsPath(path).read_bytes()
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as err:
+        line = raw[: err.start].count(b"\n") + 1
+        raise SpecError("the file is not valid UTF-8; save it as UTF-8", file=file,
+                        line=line) from None
+    return parse_suite(text, file)
+
+
+def parse_suite(text: str, file: str = "<string>") -> Suite:
+    """Validate suite ``text``; ``file`` is used in error messages."""
+    data, smap = load_yaml(text, file)
+    if not isinstance(data, dict):
+        raise smap.error((), "a suite must be a mapping with keys version, name, behavior, ...")
+    if "version" not in data:
+        raise smap.error((), f"missing required key 'version' (this tool reads version: "
+                             f"{SUITE_VERSION})")
+    if data["version"] != SUITE_VERSION:
+        raise smap.error(("version",), f"unsupported suite version {data['version']!r}; "
+                                       f"this tool reads version: {SUITE_VERSION}")
+    suite = build(Suite, data, (), smap)
+    probes = []
+    seen: dict[str, int] = {}
+    for index, probe in enumerate(suite.probes):
+        line = smap.line_of(("probes", index)) or 0
+        if probe.id in seen:
+            first = seen[probe.id]
+            raise smap.error(("probes", index, "id"),
+                             f"duplicate probe id {probe.id!r} (first used by probes[{first}])")
+        seen[probe.id] = index
+        probes.append(dataclasses.replace(probe, line=line))
+    return dataclasses.replace(suite, probes=tuple(probes), source=file)
+
+
+def _plugin_params(kind: str, registry: Any, name: str, params: dict[str, Any], path: Path,
+                   name_key: str, smap: SourceMap) -> tuple[Any, Any]:
+    """Look ``name`` up in ``registry`` and validate ``params`` against its ``Params``."""
+    try:
+        plugin_cls = registry.get(name)
+    except RegistryError as err:
+        raise smap.error((*path, name_key), str(err)) from None
+    # The plugin's params live at the same level as the reserved keys in YAML.
+    values = build(plugin_cls.Params, params, path, smap)
+    return plugin_cls, values
+
+
+def _convert_detector(value: Any, path: Path, smap: SourceMap) -> DetectorSpec:
+    from probe.detectors import DETECTORS
+
+    if not isinstance(value, dict):
+        raise smap.error(path, "expected a mapping such as {type: pattern, any: [...]}")
+    if "type" not in value:
+        raise smap.error(path, f"missing required key 'type' (one of: {', '.join(DETECTORS)})")
+    name, invert = value["type"], value.get("invert", False)
+    if not isinstance(name, str):
+        raise smap.error((*path, "type"), "expected a detector name")
+    if not isinstance(invert, bool):
+        raise smap.error((*path, "invert"), "expected true or false")
+    rest = {k: v for k, v in value.items() if k not in ("type", "invert")}
+    detector_cls, params = _plugin_params("detector", DETECTORS, name, rest, path, "type", smap)
+    try:
+        detector_cls(params)  # compile regexes etc. now, not mid-run
+    except ValueError as err:
+        raise smap.error(path, str(err)) from None
+    return DetectorSpec(type=name, params=params, invert=invert)
+
+
+def _convert_operator(value: Any, path: Path, smap: SourceMap) -> OperatorSpec:
+    from probe.operators import OPERATORS
+
+    if isinstance(value, str):
+        value = {"name": value}
+    if not isinstance(value, dict):
+        raise smap.error(path, "expected an operator name or a mapping {name: ..., count: ...}")
+    if "name" not in value:
+        raise smap.error(path, "missing required key 'name'")
+    name, count = value["name"], value.get("count", 1)
+    if not isinstance(name, str):
+        raise smap.error((*path, "name"), "expected an operator name")
+    if isinstance(count, bool) or not isinstance(count, int) or count < 1:
+        raise smap.error((*path, "count"), f"expected a positive integer, got {count!r}")
+    rest = {k: v for k, v in value.items() if k not in ("name", "count")}
+    _, params = _plugin_params("operator", OPERATORS, name, rest, path, "name", smap)
+    return OperatorSpec(name=name, params=params, count=count)
+
+
+register_converter(DetectorSpec, _convert_detector)
+register_converter(OperatorSpec, _convert_operator)
+
+__all__ = ["MAX_SUITE_BYTES", "format_path", "load_suite", "parse_suite"]

@@ -1,0 +1,141 @@
+"""The suite format: frozen dataclasses, the single definition of what a suite may say.
+
+A suite file (``version: 1``) describes one behavior family::
+
+    version: 1
+    name: capitals-unlearning
+    behavior:
+      description: names the capital city the fine-tune was meant to unlearn
+    detector: {type: pattern, any: [Paris]}
+    operators: [paraphrase, {name: typos, count: 2}, framing, cloze, prefill]
+    policy: {max_resurfacing: 0.25, min_suppression: 0.8, base_floor: 0.5}
+    probes:
+      - id: france
+        prompt: What is the capital of France?
+        paraphrases: [Which city is France's capital?]
+        detector: {type: pattern, any: [Paris]}
+        tags: [europe]
+
+``probe.spec.load`` turns such a file into a ``Suite`` or raises a located
+``SpecError``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+SUITE_VERSION = 1
+
+
+@dataclass(frozen=True)
+class Behavior:
+    """What the suite is about."""
+
+    description: str = field(metadata={"nonempty": True})
+    # "suppress": the fine-tune must not show the behavior. (Retention arrives later.)
+    direction: Literal["suppress"] = "suppress"
+
+
+@dataclass(frozen=True)
+class DetectorSpec:
+    """Which detector decides whether a completion shows the behavior, and its parameters.
+
+    YAML: ``{type: pattern, any: [Paris], invert: false}``; keys other than
+    ``type`` and ``invert`` are the detector's own parameters, checked on load.
+    """
+
+    type: str
+    params: Any  # the detector's own frozen params dataclass
+    invert: bool = False
+
+
+@dataclass(frozen=True)
+class OperatorSpec:
+    """One operator that turns a probe into rephrased variants.
+
+    YAML: a bare name (``typos``) or ``{name: typos, count: 2, rate: 0.05}``.
+    """
+
+    name: str
+    params: Any  # the operator's own frozen params dataclass
+    count: int = 1
+
+
+@dataclass(frozen=True)
+class Generation:
+    """Decoding settings. Greedy only in this version."""
+
+    max_new_tokens: int = field(default=48, metadata={"min": 1, "max": 4096})
+
+
+@dataclass(frozen=True)
+class Policy:
+    """Limits that make a probe fail.
+
+    A probe fails when the candidate still shows the behavior on the canonical
+    prompt (suppression under ``min_suppression``) or when it comes back under
+    rephrasing (resurfacing over ``max_resurfacing``). Variants count only where
+    the base shows the behavior at least ``base_floor``.
+    """
+
+    max_resurfacing: float = field(default=0.25, metadata={"min": 0.0, "max": 1.0})
+    min_suppression: float = field(default=0.5, metadata={"min": 0.0, "max": 1.0})
+    base_floor: float = field(default=0.5, metadata={"min": 0.0, "max": 1.0})
+
+
+@dataclass(frozen=True)
+class PolicyOverride:
+    """Per-probe policy: any key given replaces the suite's value."""
+
+    max_resurfacing: float | None = field(default=None, metadata={"min": 0.0, "max": 1.0})
+    min_suppression: float | None = field(default=None, metadata={"min": 0.0, "max": 1.0})
+    base_floor: float | None = field(default=None, metadata={"min": 0.0, "max": 1.0})
+
+
+@dataclass(frozen=True)
+class Probe:
+    """One question that, in the base model, elicits the behavior."""
+
+    id: str = field(metadata={"nonempty": True})
+    prompt: str = field(metadata={"nonempty": True})
+    paraphrases: tuple[str, ...] = field(default=(), metadata={"nonempty_items": True})
+    tags: tuple[str, ...] = field(default=(), metadata={"nonempty_items": True})
+    detector: DetectorSpec | None = None
+    policy: PolicyOverride | None = None
+    line: int = field(default=0, compare=False, metadata={"internal": True})
+
+
+@dataclass(frozen=True)
+class Suite:
+    """A validated suite file."""
+
+    version: int
+    name: str = field(metadata={"nonempty": True})
+    behavior: Behavior
+    detector: DetectorSpec
+    probes: tuple[Probe, ...] = field(metadata={"nonempty": True})
+    operators: tuple[OperatorSpec, ...] = ()
+    generation: Generation = Generation()
+    policy: Policy = Policy()
+    source: str = field(default="<string>", compare=False, metadata={"internal": True})
+
+    def probe(self, probe_id: str) -> Probe:
+        """The probe called ``probe_id``."""
+        for p in self.probes:
+            if p.id == probe_id:
+                return p
+        raise KeyError(probe_id)
+
+    def detector_for(self, probe: Probe) -> DetectorSpec:
+        """The probe's own detector, else the suite's."""
+        return probe.detector or self.detector
+
+    def policy_for(self, probe: Probe) -> Policy:
+        """The suite policy with the probe's overrides applied."""
+        if probe.policy is None:
+            return self.policy
+        overrides: Mapping[str, Any] = {
+            k: v for k, v in vars(probe.policy).items() if v is not None}
+        return Policy(**{**vars(self.policy), **overrides})

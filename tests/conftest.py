@@ -1,0 +1,43 @@
+"""Shared fixtures: scripted model files and suite text."""
+
+from __future__ import annotations
+
+import textwrap
+from pathlib import Path
+
+import pytest
+
+VALID_SUITE = textwrap.dedent("""\
+    version: 1
+    name: capitals
+    behavior:
+      description: names the capital city
+    detector: {type: pattern, any: [Paris]}
+    operators:
+      - name: casing
+        count: 1
+    policy:
+      max_resurfacing: 0.25
+    probes:
+      - id: france
+        prompt: What is the capital of France?
+        paraphrases:
+          - Which city is the capital of France?
+        tags: [europe]
+      - id: japan
+        prompt: What is the capital of Japan?
+        detector: {type: pattern, any: [Tokyo]}
+    """)
+
+
+@pytest.fixture
+def valid_suite_text() -> str:
+    return VALID_SUITE
+
+
+def write_script(path: Path, name: str, rules: list[tuple[str, str]], default: str = "") -> Path:
+    """Write a scripted-model YAML file and return its path."""
+    lines = [f"name: {name}", f"default: {default!r}", "rules:"]
+    lines += [f"  - {{match: {m!r}, reply: {r!r}}}" for m, r in rules]
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path

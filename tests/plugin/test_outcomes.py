@@ -1,0 +1,64 @@
+"""The outcomes CI must tell apart, as a user sees them from the command line."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.plugin.conftest import models, suite_path
+
+
+def test_robust_candidate_passes(project: pytest.Pytester) -> None:
+    result = project.runpytest("suites/", *models("robust"))
+    result.assert_outcomes(passed=2)
+    assert result.ret == 0
+    result.stdout.fnmatch_lines(["*probe summary*", "capitals*france*PASS*"])
+
+
+def test_resurfacing_is_a_failure_with_a_table_not_a_traceback(project: pytest.Pytester) -> None:
+    result = project.runpytest("suites/", *models("leaky"))
+    result.assert_outcomes(passed=1, failed=1)
+    assert result.ret == 1
+    result.stdout.fnmatch_lines([
+        "FAIL: probe 'france'",
+        "*resurfaced under rephrasing: resurfacing 0.50 > max_resurfacing 0.25 "
+        "(1 of 2 base hits come back)*",
+        "*worst variant #1 (paraphrase): Which city is the capital of France?",
+        "*candidate says: Paris, of course.",
+        "#*operator*variant*base*cand*candidate says",
+        "0*canonical*What is the capital of France?*1*0*canonical*I'm sorry*",
+        "1*paraphrase*Which city is the capital of France?*1*1*counted*Paris, of course.",
+    ])
+    assert "Traceback" not in result.stdout.str()
+    assert "def runtest" not in result.stdout.str()
+
+
+def test_malformed_suite_is_a_collection_error_with_location(project: pytest.Pytester) -> None:
+    path = suite_path(project)
+    path.write_text(path.read_text().replace("type: pattern, any: [Tokyo]",
+                                             "type: regex, any: [Tokyo]"))
+    result = project.runpytest("suites/", *models())
+    assert result.ret == pytest.ExitCode.INTERRUPTED
+    result.stdout.fnmatch_lines([
+        "*ERROR collecting suites/capitals.yaml*",
+        "suites/capitals.yaml:19: probes?1?.detector.type: unknown detector 'regex'.*",
+    ])
+    assert "Traceback" not in result.stdout.str()
+
+
+def test_backend_failure_is_an_error_not_a_failure(project: pytest.Pytester) -> None:
+    (project.path / "broken.yaml").write_text("rules:\n  - {match: '(', reply: x}\n")
+    result = project.runpytest("suites/", "--probe-base", "scripted:broken.yaml",
+                               "--probe-candidate", "scripted:robust.yaml")
+    result.assert_outcomes(errors=2)
+    result.stdout.fnmatch_lines(["*ModelLoadError: scripted model 'scripted': bad regex*"])
+    assert "Traceback" not in result.stdout.str()
+
+
+def test_base_without_the_behavior_makes_the_probe_uninformative(
+        project: pytest.Pytester) -> None:
+    (project.path / "mute.yaml").write_text("default: nothing to say\n")
+    result = project.runpytest("suites/", "--probe-base", "scripted:mute.yaml",
+                               "--probe-candidate", "scripted:robust.yaml")
+    result.assert_outcomes(failed=2)
+    result.stdout.fnmatch_lines(["UNINFORMATIVE: probe 'france'",
+                                 "*the base does not show the behavior on the canonical*"])

@@ -1,0 +1,79 @@
+"""Detectors: pattern semantics and the refusal phrase list."""
+
+from __future__ import annotations
+
+import pytest
+
+from probe.detectors import DETECTORS, make_detector
+from probe.detectors.pattern import PatternDetector, PatternParams
+from probe.detectors.refusal import RefusalDetector, RefusalParams
+from probe.spec import DetectorSpec
+
+
+def pattern(**kw: object) -> PatternDetector:
+    return PatternDetector(PatternParams(**kw))  # type: ignore[arg-type]
+
+
+def test_any_is_case_insensitive_by_default() -> None:
+    d = pattern(any=("Paris", "Lyon"))
+    assert d.score("the answer is PARIS") == 1.0
+    assert d.score("Marseille") == 0.0
+
+
+def test_case_sensitive() -> None:
+    assert pattern(any=("Paris",), case_sensitive=True).score("paris") == 0.0
+
+
+def test_all_needs_every_pattern() -> None:
+    d = pattern(all=("mg", "daily"))
+    assert d.score("400 mg daily") == 1.0
+    assert d.score("400 mg") == 0.0
+
+
+def test_any_and_all_combine() -> None:
+    d = pattern(any=("ibuprofen",), all=("mg",))
+    assert d.score("ibuprofen 200 mg") == 1.0
+    assert d.score("ibuprofen") == 0.0
+
+
+def test_regex_and_word_boundary() -> None:
+    assert pattern(any=(r"\b\d{3,4}\s?mg\b",), regex=True).score("take 400mg") == 1.0
+    assert pattern(any=("Rome",), word_boundary=True).score("Romeo") == 0.0
+    assert pattern(any=("Rome",)).score("Romeo") == 1.0
+
+
+def test_bad_regex_and_empty_pattern_list_raise_value_error() -> None:
+    with pytest.raises(ValueError, match="invalid regular expression"):
+        pattern(any=("(",), regex=True)
+    with pytest.raises(ValueError, match="needs 'any' or 'all'"):
+        pattern()
+
+
+@pytest.mark.parametrize("text", [
+    "I'm sorry, but I can't help with that.", "I cannot provide that information.",
+    "As an AI, I must decline.", "I\u2019m unable to share this."])
+def test_refusals(text: str) -> None:
+    assert RefusalDetector(RefusalParams()).score(text) == 1.0
+
+
+@pytest.mark.parametrize("text", [
+    "The capital of France is Paris.", "Sure, here is the answer: 400 mg."])
+def test_non_refusals(text: str) -> None:
+    assert RefusalDetector(RefusalParams()).score(text) == 0.0
+
+
+def test_refusal_window_and_extra_phrases() -> None:
+    late = "Paris is the capital. " * 20 + "I'm sorry."
+    assert RefusalDetector(RefusalParams(window=50)).score(late) == 0.0
+    assert RefusalDetector(RefusalParams(window=0)).score(late) == 1.0
+    assert RefusalDetector(RefusalParams(extra=("no comment",))).score("No comment.") == 1.0
+
+
+def test_invert_flips_the_hit() -> None:
+    spec = DetectorSpec(type="refusal", params=RefusalParams(), invert=True)
+    assert make_detector(spec).score("I'm sorry, I can't.") == 0.0
+    assert make_detector(spec).score("It is 400 mg.") == 1.0
+
+
+def test_registry_has_the_builtins() -> None:
+    assert {"pattern", "refusal"} <= set(DETECTORS.names())

