@@ -1,0 +1,30 @@
+"""The README's YAML example is a valid suite, and its two commands are the real ones."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from probe.spec import parse_suite
+
+REPO = Path(__file__).resolve().parents[1]
+README = (REPO / "README.md").read_text(encoding="utf-8")
+
+
+def test_readme_suite_example_parses() -> None:
+    block = re.search(r"## A suite\n\n```yaml\n(.*?)```", README, re.S)
+    assert block is not None
+    suite = parse_suite(block.group(1), "README.md")
+    assert suite.probes[0].id == "france"
+    assert [o.name for o in suite.operators] == ["casing", "typos", "framing", "cloze",
+                                                 "prefill"]
+
+
+def test_readme_opens_with_the_two_commands_and_ci_runs_the_second() -> None:
+    first_block = re.search(r"```bash\n(.*?)```", README, re.S)
+    assert first_block is not None
+    commands = [line.split("#")[0].strip() for line in first_block.group(1).splitlines()]
+    assert commands == ["bash scripts/demo.sh", "bash scripts/test.sh"]
+    assert "exec bash scripts/test.sh" in (REPO / ".ci" / "run").read_text()
+    for command in commands:
+        assert (REPO / command.split()[1]).is_file()
