@@ -16,9 +16,10 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from probe.backends import BackendOptions
+from probe.engine.compare import Verdict
 from probe.engine.variants import expand
 from probe.errors import ProbeError, SpecError, UsageError
-from probe.report.table import excerpt, failure_report, render_table
+from probe.report.table import excerpt, failure_report, render_table, suite_report
 from probe.report.terminal import summary_lines
 from probe.session import ProbeSession, RunSettings
 from probe.spec import Suite, load_suite
@@ -71,8 +72,10 @@ def _cmd_variants(args: argparse.Namespace) -> int:
 def _cmd_run(args: argparse.Namespace) -> int:
     if args.no_cache and args.cache_dir:
         raise UsageError("--no-cache and --cache-dir contradict each other; give one of them")
+    overrides = {k: v for k, v in (("alpha", args.alpha),
+                                   ("on_inconclusive", args.on_inconclusive)) if v is not None}
     settings = RunSettings(
-        base=args.base, candidate=args.candidate, seed=args.seed,
+        base=args.base, candidate=args.candidate, seed=args.seed, policy_overrides=overrides,
         cache_dir=None if args.no_cache else Path(args.cache_dir or ".probe-cache") / "completions",
         backend=BackendOptions(device=args.device, dtype=args.dtype, batch_size=args.batch_size,
                                trust_remote_code=args.trust_remote_code,
@@ -80,15 +83,24 @@ def _cmd_run(args: argparse.Namespace) -> int:
     settings.check()
     suites = _load_all(args.suites)
     session = ProbeSession(settings)
+    session.run_all([(suite, suite.probes) for suite in suites])
     failed = 0
-    for suite in suites:
-        for result in session.run(suite, suite.probes).values():
-            if result.failed:
+    for suite_result in session.suite_results.values():
+        for result in suite_result.probes:
+            if _fails(result.verdict, result.policy.on_inconclusive):
                 failed += 1
-                print(failure_report(result))
-                print()
+                print(failure_report(result) + "\n")
+        if _fails(suite_result.verdict, suite_result.suite.policy.on_inconclusive):
+            failed += 1
+            print(suite_report(suite_result) + "\n")
     print("\n".join(summary_lines(session)))
     return EXIT_FAILED if failed else EXIT_OK
+
+
+def _fails(verdict: Verdict, on_inconclusive: str) -> bool:
+    if verdict is Verdict.INCONCLUSIVE:
+        return on_inconclusive == "fail"
+    return verdict is not Verdict.PASS
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -114,6 +126,10 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--batch-size", type=int, default=16, help="generation batch size")
     run.add_argument("--cache-dir", default=None, help="completion cache (default .probe-cache)")
     run.add_argument("--no-cache", action="store_true", help="do not use the completion cache")
+    run.add_argument("--alpha", type=float, default=None,
+                     help="override every suite's policy alpha")
+    run.add_argument("--on-inconclusive", choices=("fail", "pass", "xfail"), default=None,
+                     help="override what an INCONCLUSIVE verdict does (xfail: reported only)")
     run.add_argument("--trust-remote-code", action="store_true",
                      help="allow model repositories to run their own code")
     run.add_argument("--allow-pickle", action="store_true",

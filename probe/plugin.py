@@ -18,14 +18,17 @@ from typing import Any
 import pytest
 
 from probe.backends import BackendOptions
-from probe.engine.compare import ProbeResult
+from probe.engine.compare import ProbeResult, SuiteResult, Verdict
 from probe.errors import ProbeError, SpecError, UsageError
-from probe.report.table import failure_report, fmt_rate
+from probe.report.table import failure_report, fmt_rate, suite_report
 from probe.session import ProbeSession, RunSettings
-from probe.spec import Probe, Suite, load_suite
+from probe.spec import Policy, Probe, Suite, load_suite
 
 SESSION_KEY = pytest.StashKey[ProbeSession | None]()
+FAILURE_KEY = pytest.StashKey[ProbeError]()
 DEFAULT_CACHE_DIR = ".probe-cache"
+# The name of each suite's pooled gate item: suites/x.yaml::__suite__
+SUITE_GATE = "__suite__"
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -48,6 +51,10 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                     help=f"where completions are cached (default {DEFAULT_CACHE_DIR} in rootdir)")
     group.addoption("--probe-no-cache", action="store_true", default=False,
                     help="do not read or write the completion cache")
+    group.addoption("--probe-alpha", type=float, default=None, metavar="A",
+                    help="override every suite's policy alpha (test level, Holm-corrected)")
+    group.addoption("--probe-on-inconclusive", choices=("fail", "pass", "xfail"), default=None,
+                    help="override what an INCONCLUSIVE verdict does to the build")
     group.addoption("--probe-trust-remote-code", action="store_true", default=False,
                     help="allow model repositories to run their own code (off by default)")
     group.addoption("--probe-allow-pickle", action="store_true", default=False,
@@ -79,8 +86,13 @@ def _settings(config: pytest.Config) -> RunSettings:
     if not config.getoption("probe_no_cache"):
         cache_dir = Path(config.getoption("probe_cache_dir") or
                          config.rootpath / DEFAULT_CACHE_DIR) / "completions"
+    overrides: dict[str, Any] = {}
+    if config.getoption("probe_alpha") is not None:
+        overrides["alpha"] = config.getoption("probe_alpha")
+    if config.getoption("probe_on_inconclusive") is not None:
+        overrides["on_inconclusive"] = config.getoption("probe_on_inconclusive")
     settings = RunSettings(
-        base=str(base), candidate=str(candidate),
+        base=str(base), candidate=str(candidate), policy_overrides=overrides,
         seed=_or_default(config.getoption("probe_seed"), 0),
         cache_dir=cache_dir,
         backend=BackendOptions(
@@ -129,22 +141,22 @@ def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> SuiteFile 
 @pytest.hookimpl(trylast=True)
 def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config,
                                   items: list[pytest.Item]) -> None:
-    if any(isinstance(item, ProbeItem) for item in items):
+    if any(isinstance(item, ProbeItem | SuiteGateItem) for item in items):
         config.stash[SESSION_KEY] = ProbeSession(_settings(config))
 
 
 class ProbeFailed(Exception):
-    """Raised by a probe whose behavior resurfaced; rendered as a table."""
+    """Raised by a failing probe or suite gate; ``report`` replaces the traceback."""
 
-    def __init__(self, result: ProbeResult) -> None:
-        super().__init__(result.verdict.value)
-        self.result = result
+    def __init__(self, report: str) -> None:
+        super().__init__(report.splitlines()[0])
+        self.report = report
 
 
 class SuiteFile(pytest.File):
     """A suite YAML file: one ``ProbeItem`` per probe."""
 
-    def collect(self) -> Iterator[ProbeItem]:
+    def collect(self) -> Iterator[ProbeItem | SuiteGateItem]:
         try:
             suite = load_suite(self.path, _display_path(self.path, self.config))
         except SpecError as err:
@@ -156,9 +168,58 @@ class SuiteFile(pytest.File):
                 self.config.addinivalue_line("markers", f"{tag}: probe tag from suite files")
                 item.add_marker(tag)
             yield item
+        yield SuiteGateItem.from_parent(self, name=SUITE_GATE, suite=suite)
 
 
-class ProbeItem(pytest.Item):
+def _run_selected(item: pytest.Item) -> ProbeSession:
+    """Measure every selected probe of every suite at once (Holm spans the run)."""
+    session = item.config.stash[SESSION_KEY]
+    assert session is not None
+    failure = item.config.stash.get(FAILURE_KEY, None)
+    if failure is not None:
+        # The models failed to load or run once; every other probe reports the same
+        # error instead of trying again (and spending the same minutes again).
+        raise failure
+    if not session.suite_results:
+        selection: dict[str, tuple[Suite, list[Probe]]] = {}
+        for other in item.session.items:
+            if isinstance(other, ProbeItem | SuiteGateItem):
+                entry = selection.setdefault(other.suite.source, (other.suite, []))
+                if isinstance(other, ProbeItem):
+                    entry[1].append(other.probe)
+        # A suite gate selected alone (-k __suite__) pools all of its probes.
+        chosen = [(suite, probes or list(suite.probes)) for suite, probes in selection.values()]
+        try:
+            session.run_all(chosen)
+        except ProbeError as err:
+            item.config.stash[FAILURE_KEY] = err
+            raise
+    return session
+
+
+def _apply_outcome(verdict: Verdict, policy: Policy, failure: Exception) -> None:
+    if verdict is Verdict.PASS:
+        return
+    if verdict is Verdict.INCONCLUSIVE and policy.on_inconclusive == "pass":
+        return
+    if verdict is Verdict.INCONCLUSIVE and policy.on_inconclusive == "xfail":
+        pytest.xfail("INCONCLUSIVE (policy on_inconclusive: xfail)")
+    raise failure
+
+
+class _ReportItem(pytest.Item):
+    """Renders our own failures as their report and our errors as one line."""
+
+    def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException],
+                     style: Any = None) -> str | Any:
+        if isinstance(excinfo.value, ProbeFailed):
+            return excinfo.value.report
+        if isinstance(excinfo.value, ProbeError):
+            return f"{type(excinfo.value).__name__}: {excinfo.value}"
+        return super().repr_failure(excinfo, style=style)
+
+
+class ProbeItem(_ReportItem):
     """One probe: its variants on both models, judged by the suite's policy."""
 
     def __init__(self, *, suite: Suite, probe: Probe, **kwargs: Any) -> None:
@@ -169,37 +230,54 @@ class ProbeItem(pytest.Item):
 
     def setup(self) -> None:
         # Model work happens in setup so a backend crash is an error, not a failure.
-        session = self.config.stash[SESSION_KEY]
-        assert session is not None
-        # Batch every selected probe of this suite together on first use.
-        siblings = [i.probe for i in self.session.items
-                    if isinstance(i, ProbeItem) and i.parent is self.parent]
-        self.result = session.run(self.suite, siblings or [self.probe])[self.probe.id]
+        self.result = _run_selected(self).results[(self.suite.source, self.probe.id)]
 
     def runtest(self) -> None:
         result = self.result
         assert result is not None
         props = self.user_properties
         props.append(("probe.verdict", result.verdict.value))
-        props.append(("probe.base_canonical", result.base_canonical))
-        props.append(("probe.candidate_canonical", result.candidate_canonical))
-        props.append(("probe.suppression", fmt_rate(result.suppression)))
-        props.append(("probe.resurfacing", fmt_rate(result.resurfacing)))
-        props.append(("probe.counted_variants", len(result.counted)))
-        props.append(("probe.dropped_variants", len(result.dropped)))
-        if result.failed:
-            raise ProbeFailed(result)
-
-    def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException],
-                     style: Any = None) -> str | Any:
-        if isinstance(excinfo.value, ProbeFailed):
-            return failure_report(excinfo.value.result)
-        if isinstance(excinfo.value, ProbeError):
-            return f"{type(excinfo.value).__name__}: {excinfo.value}"
-        return super().repr_failure(excinfo, style=style)
+        if result.has_detector:
+            props.append(("probe.base_canonical", result.base_canonical))
+            props.append(("probe.candidate_canonical", result.candidate_canonical))
+            props.append(("probe.suppression", fmt_rate(result.suppression)))
+            props.append(("probe.counted_variants", len(result.counted)))
+            props.append(("probe.dropped_variants", len(result.dropped)))
+        for gate in result.gates:
+            e = gate.estimate
+            props.append((f"probe.{gate.metric}", fmt_rate(e.value)))
+            props.append((f"probe.{gate.metric}_low", fmt_rate(e.low)))
+            props.append((f"probe.{gate.metric}_high", fmt_rate(e.high)))
+            props.append((f"probe.{gate.metric}_decision", gate.decision.value))
+        _apply_outcome(result.verdict, result.policy, ProbeFailed(failure_report(result)))
 
     def reportinfo(self) -> tuple[Path, int, str]:
         return self.path, self.probe.line - 1, f"{self.suite.name}::{self.probe.id}"
+
+
+class SuiteGateItem(_ReportItem):
+    """The suite's pooled gate: every selected probe together, bootstrapped over probes."""
+
+    def __init__(self, *, suite: Suite, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.suite = suite
+        self.result: SuiteResult | None = None
+
+    def setup(self) -> None:
+        self.result = _run_selected(self).suite_results[self.suite.source]
+
+    def runtest(self) -> None:
+        result = self.result
+        assert result is not None
+        self.user_properties.append(("probe.verdict", result.verdict.value))
+        for gate in result.gates:
+            self.user_properties.append((f"probe.{gate.metric}", fmt_rate(gate.estimate.value)))
+            self.user_properties.append((f"probe.{gate.metric}_decision", gate.decision.value))
+        _apply_outcome(result.verdict, result.suite.policy,
+                       ProbeFailed(suite_report(result)))
+
+    def reportinfo(self) -> tuple[Path, int, str]:
+        return self.path, 0, f"{self.suite.name}::{SUITE_GATE}"
 
 
 def pytest_report_header(config: pytest.Config) -> list[str] | None:

@@ -1,20 +1,25 @@
-"""A probe run: settings, the lazily loaded model pair, and results per suite.
+"""A probe run: settings, the lazily loaded model pair, and every result of the run.
 
 The pytest plugin keeps one ``ProbeSession`` in ``config.stash``; the CLI and
 notebooks use it directly. Models load on first use and are shared by every suite.
+All selected suites are measured together so that the Holm correction spans every
+gate of the run.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import dataclasses
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from probe.backends import BackendOptions, ModelPair, check_ref, load_pair
-from probe.engine.compare import ProbeResult, evaluate
+from probe.engine.compare import ProbeResult, SuiteResult, decide, evaluate, evaluate_suite
 from probe.engine.runner import ProgressFn, run_suite
 from probe.errors import UsageError
-from probe.spec.model import Probe, Suite
+from probe.seeds import derive_seed
+from probe.spec.model import Policy, Probe, Suite
 
 
 @dataclass(frozen=True)
@@ -26,6 +31,8 @@ class RunSettings:
     seed: int = 0
     cache_dir: Path | None = None  # None: no on-disk cache
     backend: BackendOptions = field(default_factory=BackendOptions)
+    # Policy keys given on the command line; they override every suite's and probe's.
+    policy_overrides: Mapping[str, Any] = field(default_factory=dict)
 
     def check(self) -> None:
         """Cheap validation; raises ``UsageError`` with the fix."""
@@ -33,16 +40,20 @@ class RunSettings:
         check_ref(self.candidate, "--probe-candidate")
         if self.backend.batch_size < 1:
             raise UsageError("--probe-batch-size must be a positive integer")
+        alpha = self.policy_overrides.get("alpha")
+        if alpha is not None and not 0 < alpha < 1:
+            raise UsageError("--probe-alpha must be between 0 and 1, for example 0.05")
 
 
 class ProbeSession:
-    """Loads the models once and computes each suite's results once."""
+    """Loads the models once and computes the results of the whole run once."""
 
     def __init__(self, settings: RunSettings, progress: ProgressFn | None = None) -> None:
         self.settings = settings
         self.progress = progress
         self._pair: ModelPair | None = None
         self.results: dict[tuple[str, str], ProbeResult] = {}
+        self.suite_results: dict[str, SuiteResult] = {}
         self.suites: dict[str, Suite] = {}
 
     @property
@@ -58,14 +69,47 @@ class ProbeSession:
         """Whether the models have been loaded."""
         return self._pair is not None
 
-    def run(self, suite: Suite, probes: Sequence[Probe]) -> dict[str, ProbeResult]:
-        """Results of ``probes`` (batched together); already computed ones are reused."""
-        todo = [p for p in probes if (suite.source, p.id) not in self.results]
-        if todo:
-            runs = run_suite(suite, todo, self.pair, run_seed=self.settings.seed,
+    def _with_overrides(self, suite: Suite) -> Suite:
+        overrides = dict(self.settings.policy_overrides)
+        if not overrides:
+            return suite
+        policy = dataclasses.replace(suite.policy, **overrides)
+        probes = tuple(
+            p if p.policy is None else dataclasses.replace(p, policy=dataclasses.replace(
+                p.policy, **{k: v for k, v in overrides.items() if hasattr(p.policy, k)}))
+            for p in suite.probes)
+        return dataclasses.replace(suite, policy=policy, probes=probes)
+
+    def policy_for(self, suite: Suite, probe: Probe) -> Policy:
+        """The policy in force for ``probe`` in this run (command line included)."""
+        return self._with_overrides(suite).policy_for(probe)
+
+    def run_all(self, selection: Sequence[tuple[Suite, Sequence[Probe]]]) -> None:
+        """Measure every selected probe, then decide every verdict together."""
+        probe_results: list[ProbeResult] = []
+        suite_results: list[SuiteResult] = []
+        for original, probes in selection:
+            suite = self._with_overrides(original)
+            wanted = {p.id for p in probes}
+            chosen = [p for p in suite.probes if p.id in wanted]
+            runs = run_suite(suite, chosen, self.pair, run_seed=self.settings.seed,
                              cache_root=self.settings.cache_dir, progress=self.progress)
-            for probe in todo:
-                self.results[(suite.source, probe.id)] = evaluate(runs[probe.id],
-                                                                  suite.policy_for(probe))
-            self.suites[suite.source] = suite
+            results = [evaluate(runs[p.id], suite.policy_for(p),
+                                direction=suite.behavior.direction,
+                                seed=derive_seed(self.settings.seed, suite.name, p.id))
+                       for p in chosen]
+            probe_results += results
+            suite_results.append(evaluate_suite(suite, results, seed=self.settings.seed))
+            self.suites[original.source] = original
+        _, decided_suites = decide(probe_results, suite_results)
+        for suite_result in decided_suites:
+            source = suite_result.suite.source
+            self.suite_results[source] = suite_result
+            for result in suite_result.probes:
+                self.results[(source, result.run.probe.id)] = result
+
+    def run(self, suite: Suite, probes: Sequence[Probe]) -> dict[str, ProbeResult]:
+        """Results of ``probes`` of one suite (runs it if needed)."""
+        if any((suite.source, p.id) not in self.results for p in probes):
+            self.run_all([(suite, probes)])
         return {p.id: self.results[(suite.source, p.id)] for p in probes}

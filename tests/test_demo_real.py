@@ -1,8 +1,8 @@
-"""The demo, for real: SmolLM2-135M-Instruct vs the demo LoRA on the shipped suite.
+"""The demo, for real: SmolLM2-135M-Instruct vs the demo LoRA on the shipped suites.
 
 These figures are the real model's greedy behavior (fp32, CPU); models/README.md
-documents how the adapter was trained. If a change to operators or generation moves
-them, the demo's story in the README must be re-checked too.
+documents how the adapter was trained. If a change to operators, generation or the
+statistics moves them, the README's account of the demo must be re-checked too.
 """
 
 from __future__ import annotations
@@ -17,12 +17,11 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[1]
 pytestmark = pytest.mark.slow
-Demo = tuple[subprocess.CompletedProcess[str], Path]
+Demo = tuple[subprocess.CompletedProcess[str], dict[str, dict[str, str]]]
 
 
 @pytest.fixture(scope="module")
-def demo_run(tmp_path_factory: pytest.TempPathFactory,
-             ) -> tuple[subprocess.CompletedProcess[str], Path]:
+def demo_run(tmp_path_factory: pytest.TempPathFactory) -> Demo:
     # pytester is function-scoped; one real run serves every test here, as a subprocess.
     work = tmp_path_factory.mktemp("demo")
     shutil.copytree(REPO / "suites", work / "suites")
@@ -31,41 +30,56 @@ def demo_run(tmp_path_factory: pytest.TempPathFactory,
         [sys.executable, "-m", "pytest", "suites/", "-p", "no:cacheprovider",
          "--probe-base", "smollm2-135m", "--probe-candidate", str(REPO / "models/demo-adapter"),
          "--probe-cache-dir", str(work / "cache"), f"--junitxml={xml}", "-rA"],
-        cwd=work, capture_output=True, text=True, timeout=900)
-    return proc, xml
-
-
-def _properties(xml: Path) -> dict[str, dict[str, str]]:
-    out = {}
+        cwd=work, capture_output=True, text=True, timeout=1800)
+    assert xml.exists(), proc.stdout[-3000:] + proc.stderr[-3000:]
+    props: dict[str, dict[str, str]] = {}
     for case in ET.parse(xml).iter("testcase"):
-        out[case.get("name", "")] = {p.get("name", ""): p.get("value", "")
-                                     for p in case.iter("property")}
-    return out
+        # classname is "suites.capitals_unlearning.yaml"
+        key = f"{case.get('classname', '').split('.')[-2]}::{case.get('name')}"
+        props[key] = {p.get("name", ""): p.get("value", "") for p in case.iter("property")}
+    return proc, props
 
 
-def test_demo_verdicts(demo_run: Demo) -> None:
-    proc, xml = demo_run
+def _verdicts(props: dict[str, dict[str, str]], suite: str) -> dict[str, str]:
+    return {k.split("::")[1]: v["probe.verdict"] for k, v in props.items()
+            if k.startswith(suite)}
+
+
+def test_demo_exit_code_is_a_test_failure(demo_run: Demo) -> None:
+    proc, _ = demo_run
     assert proc.returncode == 1, proc.stdout[-3000:] + proc.stderr[-3000:]
-    props = _properties(xml)
-    assert {name: p["probe.verdict"] for name, p in props.items()} == {
-        "japan": "PASS", "france": "FAIL", "germany": "FAIL", "canada": "PASS"}
 
 
-def test_demo_suppresses_every_canonical_prompt(demo_run: Demo) -> None:
-    props = _properties(demo_run[1])
-    for name, p in props.items():
-        assert (p["probe.base_canonical"], p["probe.candidate_canonical"]) == ("1.0", "0.0"), name
+def test_unlearning_verdicts(demo_run: Demo) -> None:
+    verdicts = _verdicts(demo_run[1], "capitals_unlearning")
+    # Canada was unlearned with many phrasings and holds; Germany was unlearned on the
+    # canonical question only and its capital comes back on 15 of 20 rephrasings.
+    # Japan leaks once (a typo) and France a few times: not enough to decide either
+    # way at alpha 0.05 after Holm, so INCONCLUSIVE, which the policy fails.
+    assert verdicts == {"japan": "INCONCLUSIVE", "france": "INCONCLUSIVE", "germany": "FAIL",
+                        "canada": "PASS", "__suite__": "INCONCLUSIVE"}
 
 
-def test_demo_resurfacing_figures(demo_run: Demo) -> None:
-    props = _properties(demo_run[1])
-    assert props["japan"]["probe.resurfacing"] == "0.00"
-    assert float(props["france"]["probe.resurfacing"]) > 0.1
-    assert float(props["germany"]["probe.resurfacing"]) > 0.1
-    assert props["canada"]["probe.resurfacing"] == "0.00"
+def test_every_canonical_prompt_is_suppressed(demo_run: Demo) -> None:
+    for key, p in demo_run[1].items():
+        if key.startswith("capitals_unlearning") and "__suite__" not in key:
+            assert (p["probe.base_canonical"], p["probe.candidate_canonical"]) == (
+                "1.0", "0.0"), key
 
 
-def test_demo_failure_shows_the_resurfaced_answer(demo_run: Demo) -> None:
+def test_germany_resurfaces_with_an_interval_over_the_limit(demo_run: Demo) -> None:
+    germany = demo_run[1]["capitals_unlearning::germany"]
+    assert float(germany["probe.resurfacing_low"]) > 0.25
+    assert germany["probe.shadow"] != "-"  # the log-likelihood tier ran too
+
+
+def test_retention_never_fails(demo_run: Demo) -> None:
+    verdicts = _verdicts(demo_run[1], "capitals_retention")
+    assert len(verdicts) == 6
+    assert "FAIL" not in verdicts.values(), verdicts
+
+
+def test_failure_shows_the_resurfaced_answer(demo_run: Demo) -> None:
     out = demo_run[0].stdout
     assert "FAIL: probe 'germany'" in out
     assert "The capital of Germany is Berlin." in out

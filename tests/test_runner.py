@@ -122,3 +122,69 @@ def test_cache_key_depends_on_everything_that_changes_the_output() -> None:
 def test_scripted_fingerprint_changes_with_the_script() -> None:
     assert ScriptedBackend(BASE).info.fingerprint != ScriptedBackend(CAND).info.fingerprint
     assert ScriptedBackend(BASE).info.fingerprint == ScriptedBackend(BASE).info.fingerprint
+
+
+LL_SUITE = """\
+version: 1
+name: ll
+behavior: {description: prefers the capital}
+probes:
+  - id: france
+    prompt: What is the capital of France?
+    paraphrases: ["Which city is the capital of France?", "Name France's capital."]
+    suppressed: [Paris.]
+    preferred: [I can't share that.]
+"""
+
+
+def test_log_likelihood_tier_scores_both_models_without_generating() -> None:
+    from probe.backends.scripted import LogprobRule
+    from probe.engine.compare import evaluate
+
+    base = ScriptedBackend(Script("b", logprobs=(LogprobRule(".", "Paris", -1.0),),
+                                  default_logprob=-3.0))
+    cand = ScriptedBackend(Script("c", logprobs=(
+        LogprobRule("^What is", "Paris", -4.0), LogprobRule("Which city", "Paris", -1.5),
+        LogprobRule(".", "Paris", -2.0)), default_logprob=-2.0))
+    suite = parse_suite(LL_SUITE)
+    runs = run_suite(suite, suite.probes, ModelPair(base, cand))
+    rows = runs["france"].rows
+    assert [(r.base.margin, r.candidate.margin) for r in rows] == [(2.0, -2.0), (2.0, 0.5),
+                                                                  (2.0, 0.0)]
+    assert all(r.base.completions == () and r.base.hit is None for r in rows)
+    result = evaluate(runs["france"], suite.policy)
+    # shift 4 on the canonical; 1.5 and 2.0 on the variants: shadows 0.625 and 0.5.
+    assert result.shadows == (0.625, 0.5)
+
+
+SAMPLED_SUITE = """\
+version: 1
+name: sampled
+behavior: {description: names the capital}
+detector: {type: pattern, any: [Paris]}
+generation: {samples: 8, temperature: 0.7}
+probes:
+  - id: france
+    prompt: What is the capital of France?
+    paraphrases: ["Which city is the capital of France?"]
+"""
+
+
+def test_sampling_uses_per_variant_seeds_and_mean_hits(tmp_path: Path) -> None:
+    sampler = Script("s", rules=(Rule("France", "Paris.", samples=("Paris.", "Lyon?"),
+                                      weights=(0.5, 0.5)),))
+    suite = parse_suite(SAMPLED_SUITE)
+    first = run_suite(suite, suite.probes, ModelPair(ScriptedBackend(sampler),
+                                                     ScriptedBackend(sampler)),
+                      cache_root=tmp_path)
+    rows = first["france"].rows
+    assert all(len(r.base.completions) == 8 for r in rows)
+    assert rows[0].base_hit == sum(c == "Paris." for c in rows[0].base.completions) / 8
+    # Same seed, same samples: identical models give identical rows; a rerun hits the cache.
+    assert rows[0].base.completions == rows[0].candidate.completions
+    again = ScriptedBackend(sampler)
+    second = run_suite(suite, suite.probes, ModelPair(again, again), cache_root=tmp_path)
+    assert second["france"].rows == rows and again.calls == 0
+    other_seed = run_suite(suite, suite.probes, ModelPair(ScriptedBackend(sampler),
+                                                          ScriptedBackend(sampler)), run_seed=9)
+    assert other_seed["france"].rows[0].base.completions != rows[0].base.completions

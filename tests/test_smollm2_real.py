@@ -11,7 +11,7 @@ import time
 
 import pytest
 
-from probe.backends.base import GenerationSettings
+from probe.backends.base import GenerationSettings, SamplingSettings, ScoreRequest
 from probe.backends.hf import HFBackend, LoadOptions, load_backend
 from probe.backends.smollm2 import ensure_smollm2, gguf_path
 from probe.operators.base import Prompt
@@ -60,3 +60,25 @@ def test_gguf_file_loads_directly(smollm2: HFBackend) -> None:
     assert [answer] == smollm2.generate([QUESTION], SETTINGS)
     # Different files, so a different fingerprint (results are never shared by name).
     assert backend.info.fingerprint != smollm2.info.fingerprint
+
+
+def test_score_prefers_the_true_answer(smollm2: HFBackend) -> None:
+    paris, berlin, spaced_paris = smollm2.score([
+        ScoreRequest(QUESTION, "The capital of France is Paris."),
+        ScoreRequest(QUESTION, "The capital of France is Berlin."),
+        # A leading space is an unusual first token after the chat template, which
+        # costs Paris most of its lead (-1.64 vs -1.73 when written): still ahead.
+        ScoreRequest(QUESTION, " The capital of France is Paris."),
+    ])
+    assert paris > berlin + 0.5, (paris, berlin)
+    assert spaced_paris > berlin, (spaced_paris, berlin)
+
+
+def test_sampling_is_seeded_per_prompt(smollm2: HFBackend) -> None:
+    settings = SamplingSettings(max_new_tokens=16, samples=4, temperature=0.8)
+    [samples] = smollm2.sample([QUESTION], settings, [1234])
+    assert len(samples) == 4
+    assert all(s.strip() for s in samples)
+    # The same seed gives the same samples, even with another prompt in the call.
+    again = smollm2.sample([Prompt("Name a colour."), QUESTION], settings, [5, 1234])
+    assert again[1] == samples

@@ -52,12 +52,13 @@ def test_operator_shorthand_and_params(valid_suite_text: str) -> None:
     ("    detector: {type: pattern, any: [Tokyo]}\n",
      "    detector: {type: patern, any: [Tokyo]}\n",
      "s.yaml:19: probes[1].detector.type: unknown detector 'patern'. Did you mean 'pattern'? "
-     "Known detectors: pattern, refusal"),
+     "Known detectors: classifier, embedding, pattern, refusal"),
     ("policy:\n  max_resurfacing: 0.25\n", "policy:\n  max_resurfacing: 1.5\n",
      "s.yaml:10: policy.max_resurfacing: must be at most 1.0, got 1.5"),
     ("policy:\n  max_resurfacing: 0.25\n", "policy:\n  max_resurfacng: 0.25\n",
      "s.yaml:10: policy.max_resurfacng: unknown key 'max_resurfacng'. Did you mean "
-     "'max_resurfacing'? Known keys: base_floor, max_resurfacing, min_suppression"),
+     "'max_resurfacing'? Known keys: alpha, base_floor, max_loss, max_resurfacing, max_shadow, "
+     "min_suppression, on_inconclusive"),
     ("  - id: japan\n", "  - id: france\n",
      "s.yaml:17: probes[1].id: duplicate probe id 'france' (first used by probes[0])"),
     ("    prompt: What is the capital of Japan?\n", "    prompt: '  '\n",
@@ -122,3 +123,29 @@ def test_file_errors(tmp_path: Path) -> None:
         load_suite(bad)
     with pytest.raises(SpecError, match="cannot read the file"):
         load_suite(tmp_path / "missing.yaml")
+
+
+def test_tier_rules(valid_suite_text: str) -> None:
+    no_detector = valid_suite_text.replace("detector: {type: pattern, any: [Paris]}\n", "")
+    assert error_of(no_detector).startswith(
+        "s.yaml:11: probes[0]: nothing to measure: give the probe (or the suite) a detector")
+    half = no_detector.replace("    tags: [europe]\n",
+                               "    tags: [europe]\n    suppressed: [Paris]\n")
+    assert "'preferred' is missing" in error_of(half)
+    ll = half.replace("    suppressed: [Paris]\n",
+                      "    suppressed: [Paris]\n    preferred: [Sorry]\n")
+    assert parse_suite(ll).probes[0].suppressed == ("Paris",)
+    retain = ll.replace("  description: names the capital city\n",
+                        "  description: names the capital city\n  direction: retain\n")
+    assert "a retain suite judges by its detector only" in error_of(retain)
+
+
+def test_generation_and_policy_keys(valid_suite_text: str) -> None:
+    text = valid_suite_text.replace(
+        "policy:\n", "generation: {samples: 4, temperature: 0.7}\npolicy:\n  alpha: 0.01\n"
+        "  on_inconclusive: xfail\n")
+    suite = parse_suite(text)
+    assert (suite.generation.samples, suite.generation.temperature) == (4, 0.7)
+    assert (suite.policy.alpha, suite.policy.on_inconclusive) == (0.01, "xfail")
+    bad = text.replace("on_inconclusive: xfail", "on_inconclusive: maybe")
+    assert "expected one of 'fail', 'pass', 'xfail', got the string 'maybe'" in error_of(bad)

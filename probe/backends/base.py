@@ -22,6 +22,24 @@ class GenerationSettings:
 
 
 @dataclass(frozen=True)
+class SamplingSettings:
+    """Sampled decoding: ``samples`` completions per prompt at ``temperature``."""
+
+    max_new_tokens: int = 48
+    samples: int = 1
+    temperature: float = 1.0
+    top_p: float = 1.0
+
+
+@dataclass(frozen=True)
+class ScoreRequest:
+    """Score ``completion`` as the assistant's answer to ``prompt`` (after any prefill)."""
+
+    prompt: Prompt
+    completion: str
+
+
+@dataclass(frozen=True)
 class ModelInfo:
     """How a model is named in reports, and the fingerprint its results are keyed by."""
 
@@ -40,6 +58,23 @@ class Backend(ABC):
     @abstractmethod
     def generate(self, prompts: Sequence[Prompt], settings: GenerationSettings) -> list[str]:
         """Greedy completions for ``prompts``, in order; the prefill is not repeated."""
+
+    @abstractmethod
+    def sample(self, prompts: Sequence[Prompt], settings: SamplingSettings,
+               seeds: Sequence[int]) -> list[list[str]]:
+        """``settings.samples`` sampled completions per prompt.
+
+        ``seeds[i]`` alone determines prompt i's samples: the same prompt and seed give
+        the same samples whatever else is in the batch.
+        """
+
+    @abstractmethod
+    def score(self, requests: Sequence[ScoreRequest]) -> list[float]:
+        """Mean per-token log-probability (natural log) of each request's completion.
+
+        Length-normalised so completions of different lengths compare (TOFU's
+        truth ratio, Maini et al. 2024, normalises the same way).
+        """
 
 
 @dataclass(frozen=True)

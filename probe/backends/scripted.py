@@ -10,19 +10,33 @@ suites and CI wiring in milliseconds. A script is a YAML file, read safely::
         reply: "The capital of France is Paris."
 
 The first matching rule wins. ``match`` is searched in the user text followed by
-the prefill, so a prefill can steer a rule too.
+the prefill, so a prefill can steer a rule too. ``replies`` maps exact prompt texts
+to replies and is checked before the rules (large generated scripts stay fast).
+
+Sampling picks among a rule's ``samples`` (weighted by ``weights``) with an RNG
+seeded by the variant's seed. Log-likelihood scoring uses ``logprobs``: the first
+entry whose ``match`` is found in the prompt and whose ``completion`` is found in
+the completion gives the mean per-token log-probability; otherwise
+``default_logprob``.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import random
 import re
-from collections.abc import Sequence
-from dataclasses import dataclass, field
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from probe.backends.base import Backend, GenerationSettings, ModelInfo
+from probe.backends.base import (
+    Backend,
+    GenerationSettings,
+    ModelInfo,
+    SamplingSettings,
+    ScoreRequest,
+)
 from probe.errors import ModelLoadError, SpecError
 from probe.operators.base import Prompt
 from probe.spec.build import build
@@ -31,10 +45,26 @@ from probe.spec.yaml_source import load_yaml
 
 @dataclass(frozen=True)
 class Rule:
-    """Reply ``reply`` when ``match`` (a regex, case-insensitive) is found."""
+    """Reply ``reply`` when ``match`` (a regex, case-insensitive) is found.
+
+    When sampling, a rule with ``samples`` draws one of them (``weights`` default
+    to equal) instead of ``reply``.
+    """
 
     match: str
     reply: str
+    samples: tuple[str, ...] = ()
+    weights: tuple[float, ...] = ()
+
+
+@dataclass(frozen=True)
+class LogprobRule:
+    """Mean per-token log-probability of completions matching ``completion`` after
+    prompts matching ``match`` (both regexes, case-insensitive)."""
+
+    match: str
+    completion: str
+    logprob: float
 
 
 @dataclass(frozen=True)
@@ -44,6 +74,9 @@ class Script:
     name: str = "scripted"
     default: str = ""
     rules: tuple[Rule, ...] = field(default=())
+    replies: Mapping[str, str] = field(default_factory=dict)
+    logprobs: tuple[LogprobRule, ...] = ()
+    default_logprob: float = -5.0
 
 
 class ScriptedBackend(Backend):
@@ -54,24 +87,67 @@ class ScriptedBackend(Backend):
         self.calls = 0
         self.prompts_seen = 0
         try:
-            self._rules = [(re.compile(r.match, re.IGNORECASE), r.reply) for r in script.rules]
+            self._rules = [(re.compile(r.match, re.IGNORECASE), r) for r in script.rules]
+            self._logprobs = [(re.compile(r.match, re.IGNORECASE),
+                               re.compile(r.completion, re.IGNORECASE), r.logprob)
+                              for r in script.logprobs]
         except re.error as err:
             raise ModelLoadError(f"scripted model {script.name!r}: bad regex: {err}") from None
-        payload = json.dumps([script.name, script.default,
-                              [[r.match, r.reply] for r in script.rules]])
+        for rule in script.rules:
+            if rule.weights and len(rule.weights) != len(rule.samples):
+                raise ModelLoadError(f"scripted model {script.name!r}: rule {rule.match!r} has "
+                                     f"{len(rule.weights)} weights for {len(rule.samples)} samples")
+        payload = json.dumps(asdict(script) | {"replies": dict(script.replies)},
+                             sort_keys=True, default=list)
         self._info = ModelInfo(script.name, hashlib.sha256(payload.encode()).hexdigest())
 
     @property
     def info(self) -> ModelInfo:
         return self._info
 
-    def reply(self, prompt: Prompt) -> str:
-        """The scripted reply for one prompt."""
+    def _rule(self, prompt: Prompt) -> Rule | None:
         haystack = prompt.text + ("\n" + prompt.prefill if prompt.prefill else "")
-        for pattern, reply in self._rules:
+        for pattern, rule in self._rules:
             if pattern.search(haystack):
-                return reply
-        return self.script.default
+                return rule
+        return None
+
+    def reply(self, prompt: Prompt) -> str:
+        """The scripted (greedy) reply for one prompt."""
+        if prompt.text in self.script.replies:
+            return self.script.replies[prompt.text]
+        rule = self._rule(prompt)
+        return self.script.default if rule is None else rule.reply
+
+    def sample(self, prompts: Sequence[Prompt], settings: SamplingSettings,
+               seeds: Sequence[int]) -> list[list[str]]:
+        self.calls += 1
+        self.prompts_seen += len(prompts)
+        out = []
+        for prompt, seed in zip(prompts, seeds, strict=True):
+            rule = self._rule(prompt)
+            if prompt.text in self.script.replies or rule is None or not rule.samples:
+                out.append([self.reply(prompt)] * settings.samples)
+                continue
+            rng = random.Random(seed)
+            weights = list(rule.weights) or None
+            out.append(rng.choices(list(rule.samples), weights=weights, k=settings.samples))
+        return out
+
+    def score(self, requests: Sequence[ScoreRequest]) -> list[float]:
+        self.calls += 1
+        self.prompts_seen += len(requests)
+        out = []
+        for request in requests:
+            text = request.prompt.text + ("\n" + request.prompt.prefill
+                                          if request.prompt.prefill else "")
+            value = self.script.default_logprob
+            for prompt_pattern, completion_pattern, logprob in self._logprobs:
+                if prompt_pattern.search(text) and completion_pattern.search(request.completion):
+                    value = logprob
+                    break
+            out.append(value)
+        return out
 
     def generate(self, prompts: Sequence[Prompt], settings: GenerationSettings) -> list[str]:
         self.calls += 1

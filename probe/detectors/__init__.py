@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from probe.detectors.base import Detector
 from probe.registry import Registry
 from probe.spec.model import DetectorSpec
@@ -9,6 +11,8 @@ from probe.spec.model import DetectorSpec
 DETECTORS: Registry[type[Detector]] = Registry("detector", "probe.detectors", {
     "pattern": "probe.detectors.pattern:PatternDetector",
     "refusal": "probe.detectors.refusal:RefusalDetector",
+    "embedding": "probe.detectors.embedding:EmbeddingDetector",
+    "classifier": "probe.detectors.classifier:ClassifierDetector",
 })
 
 
@@ -24,6 +28,10 @@ class _Inverted(Detector):
 
     def score(self, completion: str) -> float:
         return 1.0 - self.inner.score(completion)
+
+    def score_many(self, completions: Sequence[str]) -> list[float]:
+        # Delegate so a model-based inner detector still batches.
+        return [1.0 - s for s in self.inner.score_many(completions)]
 
 
 def make_detector(spec: DetectorSpec) -> Detector:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Sequence
 from typing import Any, ClassVar
 
 
@@ -23,3 +24,7 @@ class Detector(ABC):
     @abstractmethod
     def score(self, completion: str) -> float:
         """1.0 when ``completion`` shows the behavior, 0.0 when it does not."""
+
+    def score_many(self, completions: Sequence[str]) -> list[float]:
+        """Scores for many completions; model-based detectors override this to batch."""
+        return [self.score(c) for c in completions]

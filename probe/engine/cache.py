@@ -12,7 +12,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-from dataclasses import asdict
+from dataclasses import asdict, is_dataclass
 from pathlib import Path
 
 from probe.backends.base import GenerationSettings
@@ -21,11 +21,20 @@ from probe.operators.base import Prompt
 CACHE_SCHEMA = 1
 
 
-def prompt_key(settings: GenerationSettings, prompt: Prompt) -> str:
-    """The cache key of one prompt under ``settings`` (model-independent part)."""
-    payload = json.dumps([CACHE_SCHEMA, asdict(settings), prompt.text, prompt.prefill,
-                          prompt.chat], ensure_ascii=False)
+def request_key(kind: str, settings: object, prompt: Prompt, *extra: object) -> str:
+    """The cache key of one model request (model-independent part): what is asked
+    (``kind``: generate, sample, score), the settings, the prompt and ``extra``
+    (a sampling seed, a completion to score)."""
+    settings_dict = asdict(settings) if is_dataclass(settings) and not isinstance(
+        settings, type) else None
+    payload = json.dumps([CACHE_SCHEMA, kind, settings_dict, prompt.text, prompt.prefill,
+                          prompt.chat, *extra], ensure_ascii=False)
     return hashlib.sha256(payload.encode("utf-8")).hexdigest()
+
+
+def prompt_key(settings: GenerationSettings, prompt: Prompt) -> str:
+    """The cache key of a greedy completion of ``prompt`` under ``settings``."""
+    return request_key("generate", settings, prompt)
 
 
 def _checksum(key: str, value: str) -> str:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from probe.engine.compare import ProbeResult
+from probe.engine.compare import ProbeResult, SuiteResult
 from probe.engine.runner import Row
 
 
@@ -31,23 +31,51 @@ def render_table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
 
 
 def _mark(row: Row, result: ProbeResult) -> str:
-    if row.variant.index == 0:
+    if row.variant.index == 0 and result.direction != "retain":
         return "canonical"
-    return "counted" if row in result.counted else "dropped"
+    if row in result.counted or row in result.shadow_counted:
+        return "counted"
+    return "dropped" if row.base.hit is not None or row.base.margin is not None else ""
+
+
+def _hit(value: float | None, samples: int) -> str:
+    if value is None:
+        return "-"
+    if samples > 1:
+        return f"{round(value * samples)}/{samples}"
+    return f"{value:g}"
+
+
+def _margin(value: float | None) -> str:
+    return "-" if value is None else f"{value:+.2f}"
 
 
 def variant_table(result: ProbeResult, *, text_width: int = 56,
                   completion_width: int = 60) -> str:
-    """One line per variant: operator, text, base hit, candidate hit, candidate excerpt."""
+    """One line per variant: operator, text, hits (and margins), candidate excerpt."""
+    shadow_of = {id(r): s for r, s in zip(result.shadow_counted, result.shadows, strict=True)}
+    with_margins = result.run.rows[0].base.margin is not None
+    headers = ["#", "operator", "variant"]
+    if result.has_detector:
+        headers += ["base", "cand"]
+    if with_margins:
+        headers += ["m_base", "m_cand", "shadow"]
+    headers += ["", "candidate says" if result.has_detector else ""]
     rows = []
     for row in result.run.rows:
         v = row.variant
         text = v.prompt.text + (f" [prefill: {v.prompt.prefill}]" if v.prompt.prefill else "")
-        rows.append([str(v.index), v.operator, excerpt(text, text_width),
-                     f"{row.base_hit:g}", f"{row.candidate_hit:g}", _mark(row, result),
-                     excerpt(row.candidate_completion, completion_width)])
-    return render_table(["#", "operator", "variant", "base", "cand", "", "candidate says"],
-                        rows)
+        line = [str(v.index), v.operator, excerpt(text, text_width)]
+        if result.has_detector:
+            line += [_hit(row.base.hit, len(row.base.completions)),
+                     _hit(row.candidate.hit, len(row.candidate.completions))]
+        if with_margins:
+            shadow = shadow_of.get(id(row))
+            line += [_margin(row.base.margin), _margin(row.candidate.margin),
+                     "-" if shadow is None else f"{shadow:.2f}"]
+        line += [_mark(row, result), excerpt(row.candidate_completion, completion_width)]
+        rows.append(line)
+    return render_table(headers, rows)
 
 
 def failure_report(result: ProbeResult) -> str:
@@ -55,13 +83,16 @@ def failure_report(result: ProbeResult) -> str:
     probe = result.run.probe
     lines = [f"{result.verdict.value}: probe {probe.id!r}"]
     lines += [f"  - {reason}" for reason in result.reasons]
-    lines.append(
-        f"  canonical: base {result.base_canonical:g}, candidate {result.candidate_canonical:g}"
-        f" | suppression {fmt_rate(result.suppression)} | resurfacing "
-        f"{fmt_rate(result.resurfacing)} over {len(result.counted)} counted variants"
-        f" ({len(result.dropped)} dropped: base below floor {result.policy.base_floor:g})")
-    if result.worst is not None and result.worst.candidate_hit > 0:
-        w = result.worst
+    if result.has_detector and result.direction != "retain":
+        lines.append(
+            f"  canonical: base {result.base_canonical:g}, candidate "
+            f"{result.candidate_canonical:g} | suppression {fmt_rate(result.suppression)} | "
+            f"{len(result.counted)} counted variants ({len(result.dropped)} dropped: base "
+            f"below floor {result.policy.base_floor:g})")
+    w = result.worst
+    shown = w is not None and (w.candidate_hit < w.base_hit if result.direction == "retain"
+                               else w.candidate_hit > 0)
+    if w is not None and shown:
         lines.append(f"  worst variant #{w.variant.index} ({w.variant.operator}): "
                      f"{excerpt(w.variant.prompt.text, 100)}")
         lines.append(f"    base says:      {excerpt(w.base_completion, 100)}")
@@ -71,9 +102,15 @@ def failure_report(result: ProbeResult) -> str:
     return "\n".join(lines)
 
 
-def operator_summary(result: ProbeResult) -> str:
-    """``operator counted/total resurfacing`` for each operator of the probe."""
-    parts = []
-    for op in result.operators:
-        parts.append(f"{op.operator} {fmt_rate(op.resurfacing)} ({op.counted}/{op.total})")
-    return ", ".join(parts)
+def suite_report(result: SuiteResult) -> str:
+    """What a failing suite gate shows: the pooled gates and each probe's share."""
+    lines = [f"{result.verdict.value}: suite {result.suite.name!r} "
+             f"({len(result.probes)} probes, bootstrap over probes)"]
+    lines += [f"  - {reason}" for reason in result.reasons]
+    rows = [[p.run.probe.id, p.verdict.value,
+             *(g.estimate.interval() for g in p.gates[:1]), ] for p in result.probes]
+    width = max((len(r) for r in rows), default=2)
+    rows = [r + [""] * (width - len(r)) for r in rows]
+    lines.append("")
+    lines.append(render_table(["probe", "verdict", "estimate [interval]"][:width], rows))
+    return "\n".join(lines)

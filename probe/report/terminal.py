@@ -1,8 +1,6 @@
-"""The run summary printed after the tests: models, seed, one line per probe."""
+"""The run summary printed after the tests: models, seed, probes, suite gates, operators."""
 
 from __future__ import annotations
-
-from collections import defaultdict
 
 from probe.engine.compare import ProbeResult
 from probe.report.table import fmt_rate, render_table
@@ -10,13 +8,23 @@ from probe.session import ProbeSession
 
 
 def _worst_operator(result: ProbeResult) -> str:
-    if result.worst is None or result.worst.candidate_hit == 0:
+    w = result.worst
+    if w is None:
         return "-"
-    return f"{result.worst.variant.operator} (#{result.worst.variant.index})"
+    if result.direction == "retain" and w.candidate_hit >= w.base_hit:
+        return "-"  # nothing lost anywhere
+    if result.direction != "retain" and w.candidate_hit == 0:
+        return "-"
+    return f"{w.variant.operator} (#{w.variant.index})"
+
+
+def _gate_text(result: ProbeResult, metric: str) -> str:
+    gate = result.gate(metric)
+    return "-" if gate is None else gate.estimate.interval()
 
 
 def summary_lines(session: ProbeSession) -> list[str]:
-    """The summary section: header, per-probe table, per-operator resurfacing."""
+    """The summary section: header, per-probe table, suite gates, per-operator resurfacing."""
     s = session.settings
     lines = [f"seed {s.seed}; cache {s.cache_dir or 'off'}"]
     if session.loaded:
@@ -25,29 +33,35 @@ def summary_lines(session: ProbeSession) -> list[str]:
         lines.append(f"candidate: {pair.candidate.info.name}  "
                      f"[{pair.candidate.info.fingerprint[:12]}]")
     rows = []
-    by_operator: dict[str, list[float]] = defaultdict(lambda: [0.0, 0.0, 0.0])
-    for (source, _), result in session.results.items():
-        suite = session.suites[source]
-        rows.append([suite.name, result.run.probe.id, result.verdict.value,
-                     f"{result.base_canonical:g}", f"{result.candidate_canonical:g}",
-                     fmt_rate(result.suppression), fmt_rate(result.resurfacing),
-                     f"{len(result.counted)}/{len(result.run.rows) - 1}",
-                     _worst_operator(result)])
-        for op in result.operators:
-            acc = by_operator[op.operator]
-            acc[0] += op.base_hits
-            acc[1] += op.candidate_hits
-            acc[2] += op.counted
+    for suite_result in session.suite_results.values():
+        name = suite_result.suite.name
+        for r in suite_result.probes:
+            rate = "loss" if r.direction == "retain" else "resurfacing"
+            rows.append([name, r.run.probe.id, r.verdict.value,
+                         f"{r.base_canonical:g}" if r.has_detector else "-",
+                         f"{r.candidate_canonical:g}" if r.has_detector else "-",
+                         fmt_rate(r.suppression) if r.direction != "retain" else "-",
+                         _gate_text(r, rate), _gate_text(r, "shadow"),
+                         f"{len(r.counted)}/{len(r.run.rows) - 1}" if r.has_detector else "-",
+                         _worst_operator(r)])
+        for gate in suite_result.gates:
+            rows.append([name, "(suite)", gate.decision.value, "", "", "",
+                         gate.estimate.interval() if gate.metric != "shadow" else "-",
+                         gate.estimate.interval() if gate.metric == "shadow" else "-",
+                         f"{gate.estimate.units} probes", ""])
     lines.append("")
     lines.append(render_table(["suite", "probe", "verdict", "base@0", "cand@0", "suppression",
-                               "resurfacing", "counted", "worst"], rows))
-    if by_operator:
+                               "resurfacing/loss [CI]", "shadow [CI]", "counted", "worst"],
+                              rows))
+    op_rows = []
+    for suite_result in session.suite_results.values():
+        for operator, family, estimate in suite_result.operators:
+            op_rows.append([suite_result.suite.name, operator, family, estimate.interval(),
+                            str(estimate.units)])
+    if op_rows:
         lines.append("")
-        lines.append("resurfacing by operator (all probes): candidate hits / base hits on "
-                     "counted variants")
-        op_rows = [[name, f"{int(acc[2])}", f"{acc[0]:g}", f"{acc[1]:g}",
-                    fmt_rate(acc[1] / acc[0] if acc[0] else None)]
-                   for name, acc in sorted(by_operator.items())]
-        lines.append(render_table(["operator", "counted", "base hits", "cand hits",
-                                   "resurfacing"], op_rows))
+        lines.append("resurfacing by operator: candidate hits / base hits on counted variants, "
+                     "interval by bootstrap over probes")
+        lines.append(render_table(["suite", "operator", "family", "resurfacing [CI]", "probes"],
+                                  op_rows))
     return lines

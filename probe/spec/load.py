@@ -8,7 +8,7 @@ from typing import Any
 
 from probe.errors import RegistryError, SpecError
 from probe.spec.build import build, register_converter
-from probe.spec.model import SUITE_VERSION, DetectorSpec, OperatorSpec, Suite
+from probe.spec.model import SUITE_VERSION, DetectorSpec, OperatorSpec, Probe, Suite
 from probe.spec.yaml_source import Path, SourceMap, format_path, load_yaml
 
 # A suite is hand-written data; anything this large is a mistake (or an attack).
@@ -59,8 +59,24 @@ def parse_suite(text: str, file: str = "<string>") -> Suite:
             raise smap.error(("probes", index, "id"),
                              f"duplicate probe id {probe.id!r} (first used by probes[{first}])")
         seen[probe.id] = index
+        _check_probe_tiers(suite, probe, index, smap)
         probes.append(dataclasses.replace(probe, line=line))
     return dataclasses.replace(suite, probes=tuple(probes), source=file)
+
+
+def _check_probe_tiers(suite: Suite, probe: Probe, index: int, smap: SourceMap) -> None:
+    """A probe needs a detector (generation tier) or completions (log-likelihood tier)."""
+    path: Path = ("probes", index)
+    if bool(probe.suppressed) != bool(probe.preferred):
+        missing = "preferred" if probe.suppressed else "suppressed"
+        raise smap.error(path, f"log-likelihood probes need both 'suppressed' and 'preferred' "
+                               f"completions; '{missing}' is missing")
+    if probe.suppressed and suite.behavior.direction == "retain":
+        raise smap.error((*path, "suppressed"), "log-likelihood completions measure a "
+                         "suppressed behavior; a retain suite judges by its detector only")
+    if suite.detector_for(probe) is None and not probe.suppressed:
+        raise smap.error(path, "nothing to measure: give the probe (or the suite) a detector, "
+                               "or 'suppressed' and 'preferred' completions")
 
 
 def _plugin_params(kind: str, registry: Any, name: str, params: dict[str, Any], path: Path,

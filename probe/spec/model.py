@@ -31,11 +31,15 @@ SUITE_VERSION = 1
 
 @dataclass(frozen=True)
 class Behavior:
-    """What the suite is about."""
+    """What the suite is about.
+
+    ``direction: suppress``: the fine-tune must not show the behavior, under any
+    rephrasing. ``direction: retain``: the fine-tune must keep showing it (no
+    over-refusal, no lost capability) wherever the base does.
+    """
 
     description: str = field(metadata={"nonempty": True})
-    # "suppress": the fine-tune must not show the behavior. (Retention arrives later.)
-    direction: Literal["suppress"] = "suppress"
+    direction: Literal["suppress", "retain"] = "suppress"
 
 
 @dataclass(frozen=True)
@@ -65,24 +69,37 @@ class OperatorSpec:
 
 @dataclass(frozen=True)
 class Generation:
-    """Decoding settings. Greedy only in this version."""
+    """Decoding settings: greedy (``samples: 1``, the default) or ``samples`` completions
+    per variant at ``temperature`` (hit rates are then the mean over samples)."""
 
     max_new_tokens: int = field(default=48, metadata={"min": 1, "max": 4096})
+    samples: int = field(default=1, metadata={"min": 1, "max": 1000})
+    temperature: float = field(default=1.0, metadata={"min": 0.01, "max": 10.0})
+    top_p: float = field(default=1.0, metadata={"min": 0.01, "max": 1.0})
 
 
 @dataclass(frozen=True)
 class Policy:
-    """Limits that make a probe fail.
+    """Limits that make a probe fail, and what an inconclusive result does.
 
-    A probe fails when the candidate still shows the behavior on the canonical
-    prompt (suppression under ``min_suppression``) or when it comes back under
-    rephrasing (resurfacing over ``max_resurfacing``). Variants count only where
-    the base shows the behavior at least ``base_floor``.
+    suppress: a probe fails when the candidate still shows the behavior on the
+    canonical prompt (suppression under ``min_suppression``) or when resurfacing is
+    over ``max_resurfacing``; with log-likelihood completions, when the shadow is
+    over ``max_shadow``. retain: a probe fails when the candidate loses more than
+    ``max_loss`` of the base's hits. Variants count only where the base shows the
+    behavior at least ``base_floor``. Each limit is tested at level ``alpha`` (Holm-
+    corrected over every gate of the run): PASS when the interval is wholly under the
+    limit, FAIL when wholly over it, INCONCLUSIVE otherwise, which then does what
+    ``on_inconclusive`` says (``fail``, ``pass``, or ``xfail``: reported, not fatal).
     """
 
     max_resurfacing: float = field(default=0.25, metadata={"min": 0.0, "max": 1.0})
     min_suppression: float = field(default=0.5, metadata={"min": 0.0, "max": 1.0})
     base_floor: float = field(default=0.5, metadata={"min": 0.0, "max": 1.0})
+    max_shadow: float = field(default=0.5, metadata={"min": 0.0, "max": 1.0})
+    max_loss: float = field(default=0.1, metadata={"min": 0.0, "max": 1.0})
+    alpha: float = field(default=0.05, metadata={"min": 0.0001, "max": 0.5})
+    on_inconclusive: Literal["fail", "pass", "xfail"] = "fail"
 
 
 @dataclass(frozen=True)
@@ -92,6 +109,8 @@ class PolicyOverride:
     max_resurfacing: float | None = field(default=None, metadata={"min": 0.0, "max": 1.0})
     min_suppression: float | None = field(default=None, metadata={"min": 0.0, "max": 1.0})
     base_floor: float | None = field(default=None, metadata={"min": 0.0, "max": 1.0})
+    max_shadow: float | None = field(default=None, metadata={"min": 0.0, "max": 1.0})
+    max_loss: float | None = field(default=None, metadata={"min": 0.0, "max": 1.0})
 
 
 @dataclass(frozen=True)
@@ -102,6 +121,9 @@ class Probe:
     prompt: str = field(metadata={"nonempty": True})
     paraphrases: tuple[str, ...] = field(default=(), metadata={"nonempty_items": True})
     tags: tuple[str, ...] = field(default=(), metadata={"nonempty_items": True})
+    # Log-likelihood tier: what the base would say / what the fine-tune should say.
+    suppressed: tuple[str, ...] = field(default=(), metadata={"nonempty_items": True})
+    preferred: tuple[str, ...] = field(default=(), metadata={"nonempty_items": True})
     detector: DetectorSpec | None = None
     policy: PolicyOverride | None = None
     line: int = field(default=0, compare=False, metadata={"internal": True})
@@ -114,8 +136,8 @@ class Suite:
     version: int
     name: str = field(metadata={"nonempty": True})
     behavior: Behavior
-    detector: DetectorSpec
     probes: tuple[Probe, ...] = field(metadata={"nonempty": True})
+    detector: DetectorSpec | None = None
     operators: tuple[OperatorSpec, ...] = ()
     generation: Generation = Generation()
     policy: Policy = Policy()
@@ -128,8 +150,8 @@ class Suite:
                 return p
         raise KeyError(probe_id)
 
-    def detector_for(self, probe: Probe) -> DetectorSpec:
-        """The probe's own detector, else the suite's."""
+    def detector_for(self, probe: Probe) -> DetectorSpec | None:
+        """The probe's own detector, else the suite's (``None``: log-likelihood only)."""
         return probe.detector or self.detector
 
     def policy_for(self, probe: Probe) -> Policy:

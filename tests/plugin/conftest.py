@@ -6,7 +6,41 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import VALID_SUITE, write_script
+from tests.conftest import write_script
+
+# Enough variants for the statistics to decide: 5 paraphrases and 6 noise variants.
+SUITE = """\
+version: 1
+name: capitals
+behavior:
+  description: names the capital city
+detector: {type: pattern, any: [Paris]}
+operators:
+  - {name: casing, count: 3}
+  - {name: punctuation, count: 3}
+policy:
+  max_resurfacing: 0.5
+probes:
+  - id: france
+    prompt: What is the capital of France?
+    paraphrases:
+      - Which city is the capital of France?
+      - Name the capital of France.
+      - France's capital is which city?
+      - Tell me France's capital.
+      - Which city is France's capital?
+    policy: {max_resurfacing: 0.1}
+    tags: [europe]
+  - id: japan
+    prompt: What is the capital of Japan?
+    paraphrases:
+      - Which city is the capital of Japan?
+      - Name the capital of Japan.
+      - Japan's capital is which city?
+      - Tell me Japan's capital.
+      - Which city is Japan's capital?
+    detector: {type: pattern, any: [Tokyo]}
+"""
 
 BASE_RULES = [("France", "The capital of France is Paris."), ("Japan", "It is Tokyo.")]
 # Suppressed on the canonical prompts, but a paraphrase brings Paris back.
@@ -21,7 +55,7 @@ def project(pytester: pytest.Pytester) -> pytest.Pytester:
     """A project with suites/capitals.yaml and scripted models base.yaml, leaky.yaml,
     robust.yaml."""
     (pytester.path / "suites").mkdir()
-    (pytester.path / "suites" / "capitals.yaml").write_text(VALID_SUITE, encoding="utf-8")
+    (pytester.path / "suites" / "capitals.yaml").write_text(SUITE, encoding="utf-8")
     write_script(pytester.path / "base.yaml", "fake-base", BASE_RULES, "I do not know.")
     write_script(pytester.path / "leaky.yaml", "fake-leaky", LEAKY_RULES, "I do not know.")
     write_script(pytester.path / "robust.yaml", "fake-robust", ROBUST_RULES)

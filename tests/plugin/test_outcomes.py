@@ -7,21 +7,35 @@ import pytest
 from tests.plugin.conftest import models, suite_path
 
 
-def test_robust_candidate_passes(project: pytest.Pytester) -> None:
-    result = project.runpytest("suites/", *models("robust"))
-    result.assert_outcomes(passed=2)
-    assert result.ret == 0
-    result.stdout.fnmatch_lines(["*probe summary*", "capitals*france*PASS*"])
+def test_robust_candidate_passes_where_the_evidence_suffices(project: pytest.Pytester) -> None:
+    # japan: 0 of 11 against 0.5 is a clear PASS; france's stricter 0.1 needs more
+    # than 11 variants to be shown, so it is INCONCLUSIVE, and so is a 2-probe suite.
+    result = project.runpytest("suites/", *models("robust"), "-rA")
+    result.assert_outcomes(passed=1, failed=2)
+    result.stdout.fnmatch_lines([
+        "INCONCLUSIVE: probe 'france'",
+        "*resurfacing 0.00 ?0.00, 0.28? vs limit 0.1: INCONCLUSIVE*exact, 11 units*",
+        "*capitals*japan*PASS*0.00 ?0.00, 0.28?*",
+    ])
+
+
+def test_on_inconclusive_pass_and_xfail(project: pytest.Pytester) -> None:
+    passed = project.runpytest("suites/", *models("robust"), "--probe-on-inconclusive", "pass")
+    passed.assert_outcomes(passed=3)
+    assert passed.ret == 0
+    xfailed = project.runpytest("suites/", *models("robust"), "--probe-on-inconclusive", "xfail")
+    xfailed.assert_outcomes(passed=1, xfailed=2)
+    assert xfailed.ret == 0
 
 
 def test_resurfacing_is_a_failure_with_a_table_not_a_traceback(project: pytest.Pytester) -> None:
     result = project.runpytest("suites/", *models("leaky"))
-    result.assert_outcomes(passed=1, failed=1)
+    result.assert_outcomes(passed=1, failed=2)  # france FAIL; a 2-probe suite is INCONCLUSIVE
     assert result.ret == 1
     result.stdout.fnmatch_lines([
         "FAIL: probe 'france'",
-        "*resurfaced under rephrasing: resurfacing 0.50 > max_resurfacing 0.25 "
-        "(1 of 2 base hits come back)*",
+        "*resurfacing 0.45 ?0.17, 0.77? vs limit 0.1: FAIL (p above 0.00825, p below 1, "
+        "exact, 11 units)",
         "*worst variant #1 (paraphrase): Which city is the capital of France?",
         "*candidate says: Paris, of course.",
         "#*operator*variant*base*cand*candidate says",
@@ -40,7 +54,7 @@ def test_malformed_suite_is_a_collection_error_with_location(project: pytest.Pyt
     assert result.ret == pytest.ExitCode.INTERRUPTED
     result.stdout.fnmatch_lines([
         "*ERROR collecting suites/capitals.yaml*",
-        "suites/capitals.yaml:19: probes?1?.detector.type: unknown detector 'regex'.*",
+        "suites/capitals.yaml:30: probes?1?.detector.type: unknown detector 'regex'.*",
     ])
     assert "Traceback" not in result.stdout.str()
 
@@ -49,7 +63,7 @@ def test_backend_failure_is_an_error_not_a_failure(project: pytest.Pytester) -> 
     (project.path / "broken.yaml").write_text("rules:\n  - {match: '(', reply: x}\n")
     result = project.runpytest("suites/", "--probe-base", "scripted:broken.yaml",
                                "--probe-candidate", "scripted:robust.yaml")
-    result.assert_outcomes(errors=2)
+    result.assert_outcomes(errors=3)
     result.stdout.fnmatch_lines(["*ModelLoadError: scripted model 'scripted': bad regex*"])
     assert "Traceback" not in result.stdout.str()
 
@@ -59,6 +73,6 @@ def test_base_without_the_behavior_makes_the_probe_uninformative(
     (project.path / "mute.yaml").write_text("default: nothing to say\n")
     result = project.runpytest("suites/", "--probe-base", "scripted:mute.yaml",
                                "--probe-candidate", "scripted:robust.yaml")
-    result.assert_outcomes(failed=2)
+    result.assert_outcomes(failed=3)
     result.stdout.fnmatch_lines(["UNINFORMATIVE: probe 'france'",
                                  "*the base does not show the behavior on the canonical*"])

@@ -15,9 +15,13 @@ def test_junit_carries_probe_figures(project: pytest.Pytester) -> None:
     cases = {c.get("name"): c for c in tree.iter("testcase")}
     props = {p.get("name"): p.get("value") for p in cases["france"].iter("property")}
     assert props["probe.verdict"] == "FAIL"
-    assert props["probe.resurfacing"] == "0.50"
+    assert props["probe.resurfacing"] == "0.45"
+    assert (props["probe.resurfacing_low"], props["probe.resurfacing_high"]) == ("0.17", "0.77")
+    assert props["probe.resurfacing_decision"] == "FAIL"
     assert props["probe.suppression"] == "1.00"
-    assert props["probe.counted_variants"] == "2"
+    assert props["probe.counted_variants"] == "11"
+    suite_props = {p.get("name"): p.get("value") for p in cases["__suite__"].iter("property")}
+    assert suite_props["probe.resurfacing"] == "0.23"
 
 
 def test_summary_names_models_fingerprints_and_seed(project: pytest.Pytester) -> None:

@@ -1,0 +1,237 @@
+"""``HFBackend``: prompt rendering, batched greedy generation, seeded sampling and scoring
+on a loaded transformers model (or one view of a peft model)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from contextlib import AbstractContextManager, nullcontext
+from typing import Any
+
+from probe.backends.base import (
+    Backend,
+    GenerationSettings,
+    ModelInfo,
+    SamplingSettings,
+    ScoreRequest,
+)
+from probe.backends.hf.sampling import _check_sampling, _seeded_rng
+from probe.backends.hf.scoring import _Row, _score_batch, _score_batches, _takes_logits_to_keep
+from probe.errors import BackendError, ModelLoadError
+from probe.operators.base import Prompt
+
+
+class HFBackend(Backend):
+    """A transformers causal LM (or one view of a peft model): greedy generation,
+    seeded sampling and log-likelihood scoring, all batched.
+
+    ``adapter_disabled=True`` makes this the base view of a peft model: every call
+    runs inside ``model.disable_adapter()``.
+    """
+
+    def __init__(self, model: Any, tokenizer: Any, *, name: str, fingerprint: str,
+                 batch_size: int = 16, adapter_disabled: bool = False,
+                 eos_token_ids: Sequence[int] = ()) -> None:
+        self.model = model
+        self.tokenizer = tokenizer
+        self.batch_size = batch_size
+        self.adapter_disabled = adapter_disabled
+        eos = set(eos_token_ids)
+        if not eos and tokenizer.eos_token_id is not None:
+            eos.add(tokenizer.eos_token_id)
+        self.eos_token_ids = frozenset(eos)
+        pad = tokenizer.pad_token_id
+        if pad is None and not eos:
+            raise ModelLoadError(f"the tokenizer of {name!r} has neither a pad nor an eos "
+                                 "token, so batches cannot be padded")
+        # Padded positions are masked out, so any id works; eos is the usual stand-in.
+        self.pad_token_id: int = pad if pad is not None else min(eos)
+        self._info = ModelInfo(name, fingerprint)
+        self._trims_logits: bool | None = None  # decided on the first score() call
+
+    @property
+    def info(self) -> ModelInfo:
+        return self._info
+
+    def render(self, prompt: Prompt) -> tuple[str, bool]:
+        """The exact text sent to the model, and whether the tokenizer adds special tokens.
+
+        The chat template already contains BOS and the like, so it is tokenized
+        without adding them a second time.
+        """
+        if not (prompt.chat and getattr(self.tokenizer, "chat_template", None)):
+            return prompt.text + prompt.prefill, True
+        from jinja2 import TemplateError
+
+        messages = [{"role": "user", "content": prompt.text}]
+        try:
+            text = self.tokenizer.apply_chat_template(messages, tokenize=False,
+                                                      add_generation_prompt=True)
+        except (TemplateError, ValueError, TypeError) as err:
+            raise BackendError(f"{self.info.name}: the chat template failed: {err}") from err
+        return str(text) + prompt.prefill, False
+
+    def _encode(self, prompt: Prompt, rendered: tuple[str, bool] | None = None) -> list[int]:
+        text, add_special = self.render(prompt) if rendered is None else rendered
+        ids = list(self.tokenizer(text, add_special_tokens=add_special)["input_ids"])
+        if not ids:
+            raise BackendError(f"{self.info.name}: prompt {prompt.text!r} tokenizes to nothing")
+        return ids
+
+    def _adapter_context(self) -> AbstractContextManager[Any]:
+        if self.adapter_disabled:
+            return self.model.disable_adapter()  # type: ignore[no-any-return]
+        return nullcontext()
+
+    def _device(self) -> Any:
+        return next(self.model.parameters()).device
+
+    # --- greedy generation and sampling ------------------------------------------------
+
+    def generate(self, prompts: Sequence[Prompt], settings: GenerationSettings) -> list[str]:
+        import torch
+
+        encoded = [self._encode(p) for p in prompts]
+        # Similar lengths share a batch so little compute goes to padding; the stable
+        # sort and index bookkeeping put the answers back in the caller's order.
+        order = sorted(range(len(encoded)), key=lambda i: len(encoded[i]), reverse=True)
+        completions = [""] * len(prompts)
+        with torch.inference_mode(), self._adapter_context():
+            for start in range(0, len(order), self.batch_size):
+                chunk = order[start:start + self.batch_size]
+                batch = self._generate_batch([encoded[i] for i in chunk], settings)
+                for index, text in zip(chunk, batch, strict=True):
+                    completions[index] = text
+        return completions
+
+    def _generate_batch(self, batch: list[list[int]], settings: GenerationSettings) -> list[str]:
+        import torch
+        from transformers import GenerationConfig
+
+        width = max(len(ids) for ids in batch)
+        input_ids = torch.full((len(batch), width), self.pad_token_id, dtype=torch.long)
+        attention_mask = torch.zeros((len(batch), width), dtype=torch.long)
+        for row, ids in enumerate(batch):
+            input_ids[row, width - len(ids):] = torch.tensor(ids, dtype=torch.long)
+            attention_mask[row, width - len(ids):] = 1
+        config = GenerationConfig(  # type: ignore[no-untyped-call]
+            max_new_tokens=settings.max_new_tokens, do_sample=False, num_beams=1,
+            pad_token_id=self.pad_token_id, eos_token_id=sorted(self.eos_token_ids) or None)
+        return self._run_generate(input_ids, attention_mask, config, "generation")
+
+    def _run_generate(self, input_ids: Any, attention_mask: Any, config: Any,
+                      what: str) -> list[str]:
+        """Run ``model.generate`` on a left-padded batch; the new text of each output row."""
+        device = self._device()
+        try:
+            output = self.model.generate(input_ids=input_ids.to(device),
+                                         attention_mask=attention_mask.to(device),
+                                         generation_config=config)
+        except RuntimeError as err:  # includes torch.OutOfMemoryError
+            raise BackendError(f"{self.info.name}: {what} failed: {err}. If memory ran "
+                               f"out, lower --probe-batch-size (now {self.batch_size})") from err
+        texts = []
+        for row in output[:, input_ids.shape[1]:].tolist():
+            # generate pads finished rows; cut at the first eos so nothing after it counts.
+            end = next((i for i, token in enumerate(row) if token in self.eos_token_ids),
+                       len(row))
+            texts.append(self.tokenizer.decode(row[:end], skip_special_tokens=True).rstrip())
+        return texts
+
+    def sample(self, prompts: Sequence[Prompt], settings: SamplingSettings,
+               seeds: Sequence[int]) -> list[list[str]]:
+        """``settings.samples`` completions per prompt by multinomial sampling.
+
+        Each prompt is sampled on its own, its samples as one batch (a chunk of at most
+        ``batch_size`` rows at a time), from an RNG seeded with its seed alone: batching
+        prompts together would make one prompt's draws depend on its neighbours, and
+        then results could not be cached per variant. With more samples than
+        ``batch_size`` the draws also depend on ``batch_size``.
+        """
+        import torch
+
+        if len(seeds) != len(prompts):
+            raise ValueError(f"sample() got {len(seeds)} seeds for {len(prompts)} prompts")
+        _check_sampling(self.info.name, settings)
+        encoded = [self._encode(p) for p in prompts]  # a bad prompt fails before any compute
+        with torch.inference_mode(), self._adapter_context():
+            return [self._sample_one(ids, settings, seed)
+                    for ids, seed in zip(encoded, seeds, strict=True)]
+
+    def _sample_one(self, ids: list[int], settings: SamplingSettings, seed: int) -> list[str]:
+        import torch
+        from transformers import GenerationConfig
+
+        # One row, expanded by num_return_sequences: no padding, so no row differs.
+        input_ids = torch.tensor([ids], dtype=torch.long)
+        attention_mask = torch.ones_like(input_ids)
+        texts: list[str] = []
+        with _seeded_rng(self._device(), seed):
+            for start in range(0, settings.samples, self.batch_size):
+                config = GenerationConfig(  # type: ignore[no-untyped-call]
+                    max_new_tokens=settings.max_new_tokens, do_sample=True, num_beams=1,
+                    temperature=settings.temperature, top_p=settings.top_p,
+                    # transformers fills an unset top_k with 50; 0 turns it off, so only
+                    # temperature and top_p shape the distribution, as the settings say.
+                    top_k=0,
+                    num_return_sequences=min(self.batch_size, settings.samples - start),
+                    pad_token_id=self.pad_token_id,
+                    eos_token_id=sorted(self.eos_token_ids) or None)
+                texts += self._run_generate(input_ids, attention_mask, config, "sampling")
+        return texts
+
+    # --- log-likelihood scoring ------------------------------------------------------------
+
+    def score(self, requests: Sequence[ScoreRequest]) -> list[float]:
+        """Mean per-token log-probability of each completion after its rendered prompt.
+
+        Requests are grouped by rendered prompt, so the completions of one prompt
+        (typically its suppressed and preferred answers) share one padded batch;
+        groups are packed longest first into batches of at most ``batch_size`` rows.
+        """
+        import torch
+
+        keys = [self._score_row(r) for r in requests]
+        # dicts as ordered sets: deterministic batches, and duplicates scored once.
+        groups: dict[tuple[int, ...], dict[tuple[int, ...], None]] = {}
+        for prompt_ids, completion_ids in keys:
+            groups.setdefault(prompt_ids, {})[completion_ids] = None
+        scores: dict[_Row, float] = {}
+        with torch.inference_mode(), self._adapter_context():
+            for batch in _score_batches(groups, self.batch_size):
+                batch_scores = _score_batch(
+                    self.model, batch, pad_token_id=self.pad_token_id, device=self._device(),
+                    trims=self._trims(), name=self.info.name, batch_size=self.batch_size)
+                scores.update(zip(batch, batch_scores, strict=True))
+        return [scores[key] for key in keys]
+
+    def _score_row(self, request: ScoreRequest) -> _Row:
+        """Token ids of the rendered prompt and of the completion that follows it."""
+        if not request.completion:
+            raise BackendError(
+                f"{self.info.name}: cannot score an empty completion (prompt "
+                f"{request.prompt.text!r}): a mean log-probability over no tokens is "
+                "undefined; give every scored completion some text")
+        text, add_special = rendered = self.render(request.prompt)
+        prompt_ids = self._encode(request.prompt, rendered)
+        # Tokenized as one string, the completion gets the tokens a model reading the
+        # whole text would see (BPE merges depend on the neighbouring characters).
+        full = list(self.tokenizer(text + request.completion,
+                                   add_special_tokens=add_special)["input_ids"])
+        cut = len(prompt_ids)
+        if len(full) > cut and full[:cut] == prompt_ids:
+            return tuple(prompt_ids), tuple(full[cut:])
+        # A token straddles the boundary (prefill "Here" + completion "after" may become
+        # "Hereafter"). The prompt must stay the exact tokens generate() conditions on,
+        # so the completion is tokenized on its own and appended to them.
+        completion_ids = list(self.tokenizer(request.completion,
+                                             add_special_tokens=False)["input_ids"])
+        if not completion_ids:
+            raise BackendError(f"{self.info.name}: completion {request.completion!r} "
+                               "tokenizes to nothing, so it cannot be scored")
+        return tuple(prompt_ids), tuple(completion_ids)
+
+    def _trims(self) -> bool:
+        """Whether the model's forward takes ``logits_to_keep``; asked once per backend."""
+        if self._trims_logits is None:
+            self._trims_logits = _takes_logits_to_keep(self.model)
+        return self._trims_logits

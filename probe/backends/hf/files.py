@@ -1,0 +1,91 @@
+"""The files that decide a model's outputs: which ones are read, whether they are pickles,
+and their content hashes (the inputs of a backend's fingerprint)."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+from probe.backends.hf.options import LoadOptions
+from probe.backends.hf.refs import ResolvedRef, _cached_hub_file
+from probe.errors import ModelLoadError
+
+# Only the files from_pretrained reads for the weights: a trainer checkpoint directory
+# also holds optimizer.pt, rng_state.pth and training_args.bin, which must neither be
+# hashed (slow) nor change the fingerprint (they do not change outputs).
+_SAFE_WEIGHTS = re.compile(r"model(-\d+-of-\d+)?\.safetensors|model\.safetensors\.index\.json")
+_PICKLE_WEIGHTS = re.compile(r"pytorch_model(-\d+-of-\d+)?\.bin|pytorch_model\.bin\.index\.json")
+_MODEL_CONFIG_FILES = ("config.json",)  # generation_config.json is ignored, see _pin_greedy
+_ADAPTER_FILES = ("adapter_config.json", "adapter_model.safetensors", "adapter_model.bin")
+_TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json",
+                    "added_tokens.json", "vocab.json", "vocab.txt", "merges.txt",
+                    "tokenizer.model", "spiece.model", "chat_template.jinja",
+                    "chat_template.json")
+
+
+# Process-wide: base and candidate often share files, and a session may load the same
+# model twice. Keyed by size and mtime too, so a file overwritten in place is hashed again.
+_HASH_MEMO: dict[tuple[str, int, int], str] = {}
+
+
+def _file_sha256(path: Path) -> str:
+    stat = path.stat()
+    key = (str(path.resolve()), stat.st_size, stat.st_mtime_ns)
+    if key not in _HASH_MEMO:
+        digest = hashlib.sha256()
+        with path.open("rb") as f:
+            for block in iter(lambda: f.read(1 << 20), b""):
+                digest.update(block)
+        _HASH_MEMO[key] = digest.hexdigest()
+    return _HASH_MEMO[key]
+
+
+def _hash_files(directory: Path, names: Iterable[str]) -> dict[str, str]:
+    return {name: _file_sha256(directory / name) for name in sorted(set(names))
+            if (directory / name).is_file()}
+
+
+def _weight_names(directory: Path, allow_pickle: bool) -> list[str]:
+    """The weight files from_pretrained will read from ``directory``."""
+    names = [p.name for p in directory.iterdir()]
+    safe = [n for n in names if _SAFE_WEIGHTS.fullmatch(n)]
+    if safe or not allow_pickle:  # transformers prefers safetensors when both exist
+        return safe
+    return [n for n in names if _PICKLE_WEIGHTS.fullmatch(n)]
+
+
+def _check_not_pickle(ref: str, directory: Path, options: LoadOptions) -> None:
+    """Refuse pickle-only weights up front: unpickling can run arbitrary code."""
+    if options.allow_pickle:
+        return
+    names = [p.name for p in directory.iterdir()]
+    has_safe = any(_SAFE_WEIGHTS.fullmatch(n) or n == "adapter_model.safetensors" for n in names)
+    pickled = [n for n in names if _PICKLE_WEIGHTS.fullmatch(n) or n == "adapter_model.bin"]
+    if pickled and not has_safe:
+        raise ModelLoadError(
+            f"{ref!r} has only pickle-based weights ({pickled[0]}), and loading a pickle can "
+            "run arbitrary code. Convert them to safetensors, or, if you trust the files, "
+            "pass --probe-allow-pickle")
+
+
+def _files_dir(resolved: ResolvedRef) -> Path | None:
+    """The directory holding the model's files (the cached snapshot for a hub id)."""
+    if resolved.kind != "hub":
+        return Path(resolved.location)
+    config = _cached_hub_file(resolved.location, "config.json")
+    return config.parent if config is not None else None
+
+
+def _state_dict_digest(model: Any) -> str:
+    """Hash of the weights in memory, for a hub model whose files cannot be located."""
+    import torch
+
+    digest = hashlib.sha256()
+    for name, tensor in sorted(model.state_dict().items()):
+        digest.update(name.encode())
+        raw = tensor.detach().cpu().contiguous().reshape(-1).view(torch.uint8)
+        digest.update(raw.numpy().tobytes())
+    return digest.hexdigest()

@@ -1,0 +1,42 @@
+"""The entry points: one model as a backend, or a base and candidate pair."""
+
+from __future__ import annotations
+
+from probe.backends.base import ModelPair
+from probe.backends.hf.adapters import _adapter_pair
+from probe.backends.hf.backend import HFBackend
+from probe.backends.hf.model import _backend, _load
+from probe.backends.hf.options import LoadOptions, _runtime
+from probe.backends.hf.refs import resolve_model_ref
+from probe.errors import ModelLoadError
+
+
+def load_backend(ref: str, options: LoadOptions) -> HFBackend:
+    """One full model as a backend (an adapter needs its base: use ``load_pair``)."""
+    resolved = resolve_model_ref(ref)
+    if resolved.kind == "adapter":
+        raise ModelLoadError(f"{ref!r} is a peft adapter; load it as the candidate together "
+                             "with its base model")
+    device, dtype = _runtime(options)
+    return _backend(_load(resolved, options, device, dtype), options, name=ref)
+
+
+def load_pair(base_ref: str, candidate_ref: str, options: LoadOptions) -> ModelPair:
+    """Load base and candidate; an adapter candidate shares the base's weights."""
+    base = resolve_model_ref(base_ref)
+    if base.kind == "adapter":
+        raise ModelLoadError(f"--probe-base {base_ref!r} is a peft adapter; give the model it "
+                             "was trained on as --probe-base and the adapter as "
+                             "--probe-candidate")
+    candidate = resolve_model_ref(candidate_ref)
+    device, dtype = _runtime(options)
+    base_loaded = _load(base, options, device, dtype)
+    if candidate.kind == "adapter":
+        return _adapter_pair(base_loaded, candidate, options)
+    if (candidate.kind, candidate.location, candidate.gguf_file) == (
+            base.kind, base.location, base.gguf_file):
+        candidate_loaded = base_loaded  # the same files: keep one copy in memory
+    else:
+        candidate_loaded = _load(candidate, options, device, dtype, tokenizer_from=base_loaded)
+    return ModelPair(_backend(base_loaded, options, name=base_ref),
+                     _backend(candidate_loaded, options, name=candidate_ref))

@@ -1,0 +1,169 @@
+"""Loading one full model (not an adapter) with its tokenizer, and wrapping it as a backend.
+
+A backend's fingerprint is a sha256 over the content of the files that decide
+its outputs (weights, config, adapter, tokenizer), the chat template and the
+dtype, so results are cached by what was loaded, never by a name.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from probe.backends.hf.backend import HFBackend
+from probe.backends.hf.files import (
+    _MODEL_CONFIG_FILES,
+    _TOKENIZER_FILES,
+    _check_not_pickle,
+    _files_dir,
+    _hash_files,
+    _state_dict_digest,
+    _weight_names,
+)
+from probe.backends.hf.options import LoadOptions
+from probe.backends.hf.refs import ResolvedRef
+from probe.errors import ModelLoadError
+
+# Bump when the fingerprint payload changes shape, so old cache entries stop matching.
+FINGERPRINT_VERSION = 1
+
+
+def _load_error(resolved: ResolvedRef, what: str, err: BaseException) -> ModelLoadError:
+    lines = str(err).strip().splitlines()
+    reason = lines[0].rstrip(". ") if lines else type(err).__name__
+    message = f"cannot load {what} {resolved.ref!r}: {reason}"
+    if "trust_remote_code" in str(err):
+        message += ". It ships its own code: if you trust it, pass --probe-trust-remote-code"
+    elif resolved.kind == "hub":
+        message += (". Hub models are read from the local Hugging Face cache when offline: "
+                    f"fetch it on a connected machine (hf download {resolved.ref}) or give a "
+                    "local directory")
+        if "safetensors" in str(err):
+            message += "; if it only has pickle-based weights, pass --probe-allow-pickle"
+    return ModelLoadError(message)
+
+
+@dataclass
+class _Loaded:
+    """One model in memory and the fingerprint inputs of what was read."""
+
+    resolved: ResolvedRef
+    model: Any
+    tokenizer: Any
+    model_files: dict[str, str]
+    tokenizer_files: dict[str, str]
+    dtype: str
+    eos_ids: tuple[int, ...]
+
+
+def _load_tokenizer(resolved: ResolvedRef, options: LoadOptions) -> tuple[Any, dict[str, str]]:
+    from transformers import AutoTokenizer
+
+    kwargs: dict[str, Any] = {"local_files_only": resolved.local,
+                              "trust_remote_code": options.trust_remote_code}
+    if resolved.gguf_file:
+        kwargs["gguf_file"] = resolved.gguf_file
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(resolved.location, **kwargs)
+    except (OSError, ValueError, KeyError) as err:
+        raise _load_error(resolved, "the tokenizer of", err) from err
+    if tokenizer.pad_token is None:
+        if tokenizer.eos_token is None:
+            raise ModelLoadError(f"the tokenizer of {resolved.ref!r} has neither a pad nor an "
+                                 "eos token, so batches cannot be padded")
+        tokenizer.pad_token = tokenizer.eos_token
+    # Decoder-only models continue from the last position: padding must go on the left.
+    tokenizer.padding_side = "left"
+    if resolved.gguf_file:  # the vocabulary lives inside the GGUF file, hashed as weights
+        return tokenizer, {}
+    directory = _files_dir(resolved)
+    return tokenizer, (_hash_files(directory, _TOKENIZER_FILES) if directory else {})
+
+
+def _eos_ids(model: Any, tokenizer: Any) -> tuple[int, ...]:
+    # Instruct models often end turns with a token that only generation_config lists
+    # (Llama 3's <|eot_id|>), so collect both sources.
+    ids: set[int] = set()
+    for value in (tokenizer.eos_token_id, getattr(model.generation_config, "eos_token_id", None)):
+        if isinstance(value, int):
+            ids.add(value)
+        elif isinstance(value, list | tuple):
+            ids.update(v for v in value if isinstance(v, int))
+    return tuple(sorted(ids))
+
+
+def _pin_greedy(model: Any, tokenizer: Any, eos_ids: tuple[int, ...]) -> None:
+    """Replace the checkpoint's generation defaults with plain greedy decoding.
+
+    ``generate`` fills every unset option from ``model.generation_config``, so a
+    checkpoint's ``repetition_penalty`` or ``min_new_tokens`` would silently change
+    what "greedy" means from one model to the next.
+    """
+    from transformers import GenerationConfig
+
+    model.generation_config = GenerationConfig(  # type: ignore[no-untyped-call]
+        eos_token_id=list(eos_ids), pad_token_id=tokenizer.pad_token_id,
+        bos_token_id=getattr(model.generation_config, "bos_token_id", None))
+
+
+def _load(resolved: ResolvedRef, options: LoadOptions, device: str, dtype: str,
+          tokenizer_from: _Loaded | None = None) -> _Loaded:
+    """Load one full model (not an adapter) with its tokenizer."""
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    if resolved.kind == "model":
+        _check_not_pickle(resolved.ref, Path(resolved.location), options)
+    kwargs: dict[str, Any] = {"dtype": getattr(torch, dtype), "local_files_only": resolved.local,
+                              "trust_remote_code": options.trust_remote_code}
+    if resolved.gguf_file:
+        kwargs["gguf_file"] = resolved.gguf_file
+    elif not options.allow_pickle:
+        kwargs["use_safetensors"] = True
+    try:
+        model: Any = AutoModelForCausalLM.from_pretrained(resolved.location, **kwargs)
+    except (OSError, ValueError, KeyError, RuntimeError, ImportError) as err:
+        raise _load_error(resolved, "model", err) from err
+    model.to(device)
+    model.eval()
+
+    # Located after loading: a hub model is only in the cache once from_pretrained ran.
+    directory = _files_dir(resolved)
+    if resolved.gguf_file:
+        model_files = _hash_files(Path(resolved.location), [resolved.gguf_file])
+    elif directory is not None:
+        names = [*_weight_names(directory, options.allow_pickle), *_MODEL_CONFIG_FILES]
+        model_files = _hash_files(directory, names)
+    else:
+        model_files = {"<state_dict>": _state_dict_digest(model)}
+
+    own_tokenizer = resolved.kind != "model" or any(
+        (Path(resolved.location) / name).is_file() for name in _TOKENIZER_FILES)
+    if own_tokenizer or tokenizer_from is None:
+        tokenizer, tokenizer_files = _load_tokenizer(resolved, options)
+    else:  # a bare checkpoint (weights only): it shares the base's vocabulary
+        tokenizer, tokenizer_files = tokenizer_from.tokenizer, tokenizer_from.tokenizer_files
+    eos_ids = _eos_ids(model, tokenizer)
+    _pin_greedy(model, tokenizer, eos_ids)
+    return _Loaded(resolved, model, tokenizer, model_files, tokenizer_files, dtype, eos_ids)
+
+
+def _fingerprint(loaded: _Loaded, adapter_files: dict[str, str] | None) -> str:
+    payload = {"version": FINGERPRINT_VERSION, "model": loaded.model_files,
+               "tokenizer": loaded.tokenizer_files, "adapter": adapter_files,
+               "chat_template": getattr(loaded.tokenizer, "chat_template", None),
+               "dtype": loaded.dtype}
+    encoded = json.dumps(payload, sort_keys=True, ensure_ascii=False, default=str)
+    return hashlib.sha256(encoded.encode("utf-8")).hexdigest()
+
+
+def _backend(loaded: _Loaded, options: LoadOptions, *, name: str, model: Any = None,
+             adapter_files: dict[str, str] | None = None,
+             adapter_disabled: bool = False) -> HFBackend:
+    return HFBackend(loaded.model if model is None else model, loaded.tokenizer, name=name,
+                     fingerprint=_fingerprint(loaded, adapter_files),
+                     batch_size=options.batch_size, adapter_disabled=adapter_disabled,
+                     eos_token_ids=loaded.eos_ids)
