@@ -20,13 +20,13 @@ from __future__ import annotations
 
 import importlib.util
 import json
-import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from probe.errors import ModelLoadError
+from probe.model_cache import ModelCache
 
 if TYPE_CHECKING:
     import numpy as np
@@ -181,31 +181,24 @@ def _pooling_mode(settings: dict[str, Any], where: Path) -> Pooling:
     return modes[chosen[0]]
 
 
-_ENCODERS: dict[tuple[str, str], Encoder] = {}
-_LOCK = threading.Lock()
+_ENCODERS: ModelCache[Encoder] = ModelCache(lambda d, device: _load(Path(d), device))
 
 
 def get_encoder(model: str = DEFAULT_MODEL, device: str = "cpu") -> Encoder:
     """The encoder for ``model`` on ``device``, loaded on first request and then shared."""
     directory = resolve_model_dir(model)
     key = (str(directory), device)
-    with _LOCK:
-        encoder = _ENCODERS.get(key)
-        if encoder is None:
-            encoder = _ENCODERS[key] = _load(directory, device)
-    return encoder
+    return _ENCODERS.get(*key)
 
 
 def loaded_encoders() -> list[tuple[str, str]]:
     """The (model directory, device) pairs loaded so far in this process."""
-    with _LOCK:
-        return list(_ENCODERS)
+    return _ENCODERS.keys()
 
 
 def clear_cache() -> None:
     """Forget every loaded encoder (tests; freeing memory in a notebook)."""
-    with _LOCK:
-        _ENCODERS.clear()
+    _ENCODERS.clear()
 
 
 def _load(directory: Path, device: str) -> Encoder:

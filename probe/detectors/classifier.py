@@ -12,7 +12,6 @@ classifier detector that names the same directory.
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,6 +19,7 @@ from typing import Any, Literal
 
 from probe.detectors.base import Detector
 from probe.errors import ModelLoadError, did_you_mean
+from probe.model_cache import ModelCache
 
 BATCH_SIZE = 32
 
@@ -90,8 +90,8 @@ class LoadedClassifier:
         return rows
 
 
-_CLASSIFIERS: dict[tuple[str, str], LoadedClassifier] = {}
-_LOCK = threading.Lock()
+_CLASSIFIERS: ModelCache[LoadedClassifier] = ModelCache(
+    lambda d, device: _load(Path(d), device))
 
 
 def get_classifier(path: str, device: str = "cpu") -> LoadedClassifier:
@@ -102,23 +102,17 @@ def get_classifier(path: str, device: str = "cpu") -> LoadedClassifier:
                              f"classifier detector reads a local directory with config.json, "
                              f"a tokenizer and model.safetensors)")
     key = (str(directory.resolve()), device)
-    with _LOCK:
-        loaded = _CLASSIFIERS.get(key)
-        if loaded is None:
-            loaded = _CLASSIFIERS[key] = _load(directory.resolve(), device)
-    return loaded
+    return _CLASSIFIERS.get(*key)
 
 
 def loaded_classifiers() -> list[tuple[str, str]]:
     """The (model directory, device) pairs loaded so far in this process."""
-    with _LOCK:
-        return list(_CLASSIFIERS)
+    return _CLASSIFIERS.keys()
 
 
 def clear_cache() -> None:
     """Forget every loaded classifier (tests; freeing memory in a notebook)."""
-    with _LOCK:
-        _CLASSIFIERS.clear()
+    _CLASSIFIERS.clear()
 
 
 def _load(directory: Path, device: str) -> LoadedClassifier:

@@ -1,0 +1,40 @@
+"""One loaded model per (directory, device) per process, shared by every user of it.
+
+Detectors are built per probe; ten probes naming the same embedding model or
+classifier must load it once. Thread-safe, so a loader never runs twice for a key.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from typing import Generic, TypeVar
+
+T = TypeVar("T")
+
+
+class ModelCache(Generic[T]):
+    """A process-wide map from (directory, device) to a loaded model."""
+
+    def __init__(self, load: Callable[[str, str], T]) -> None:
+        self._load = load
+        self._items: dict[tuple[str, str], T] = {}
+        self._lock = threading.Lock()
+
+    def get(self, directory: str, device: str) -> T:
+        """The model for ``(directory, device)``, loading it on first use."""
+        key = (directory, device)
+        with self._lock:
+            if key not in self._items:
+                self._items[key] = self._load(directory, device)
+            return self._items[key]
+
+    def keys(self) -> list[tuple[str, str]]:
+        """The (directory, device) pairs loaded so far."""
+        with self._lock:
+            return list(self._items)
+
+    def clear(self) -> None:
+        """Forget every loaded model (tests; freeing memory in a notebook)."""
+        with self._lock:
+            self._items.clear()
