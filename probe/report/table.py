@@ -33,9 +33,11 @@ def render_table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
 def _mark(row: Row, result: ProbeResult) -> str:
     if row.variant.index == 0 and result.direction != "retain":
         return "canonical"
-    if row in result.counted or row in result.shadow_counted:
-        return "counted"
-    return "dropped" if row.base.hit is not None or row.base.margin is not None else ""
+    # With a detector the mark is the generation tier's; the log-likelihood tier's
+    # own counting shows in the shadow column ("-" where a row does not count).
+    if result.has_detector:
+        return "counted" if row in result.counted else "dropped"
+    return "counted" if row in result.shadow_counted else "dropped"
 
 
 def _hit(value: float | None, samples: int) -> str:
