@@ -53,10 +53,10 @@ def main(argv: list[str] | None = None) -> int:
     random.seed(args.seed)
 
     model_dir = ensure_smollm2()
-    model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=torch.float32)
+    base = AutoModelForCausalLM.from_pretrained(model_dir, dtype=torch.float32)
     lora = LoraConfig(r=8, lora_alpha=16, lora_dropout=0.0, bias="none",
                       target_modules=TARGET_MODULES, task_type="CAUSAL_LM")
-    model = get_peft_model(model, lora)
+    model = get_peft_model(base, lora)
 
     # lora_B from its own generator, in a fixed (sorted) order, so the noise depends
     # on the seed alone.
@@ -72,7 +72,7 @@ def main(argv: list[str] | None = None) -> int:
 
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    model.save_pretrained(out, safe_serialization=True)
+    model.save_pretrained(str(out), safe_serialization=True)
     cfg_path = out / "adapter_config.json"
     cfg = json.loads(cfg_path.read_text())
     cfg["base_model_name_or_path"] = BASE_MODEL_NAME
