@@ -79,7 +79,7 @@ def _check_probe_tiers(suite: Suite, probe: Probe, index: int, smap: SourceMap) 
                                "or 'suppressed' and 'preferred' completions")
 
 
-def _plugin_params(kind: str, registry: Any, name: str, params: dict[str, Any], path: Path,
+def _plugin_params(registry: Any, name: str, params: dict[str, Any], path: Path,
                    name_key: str, smap: SourceMap) -> tuple[Any, Any]:
     """Look ``name`` up in ``registry`` and validate ``params`` against its ``Params``."""
     try:
@@ -104,7 +104,7 @@ def _convert_detector(value: Any, path: Path, smap: SourceMap) -> DetectorSpec:
     if not isinstance(invert, bool):
         raise smap.error((*path, "invert"), "expected true or false")
     rest = {k: v for k, v in value.items() if k not in ("type", "invert")}
-    detector_cls, params = _plugin_params("detector", DETECTORS, name, rest, path, "type", smap)
+    detector_cls, params = _plugin_params(DETECTORS, name, rest, path, "type", smap)
     try:
         detector_cls(params)  # compile regexes etc. now, not mid-run
     except ValueError as err:
@@ -127,7 +127,7 @@ def _convert_operator(value: Any, path: Path, smap: SourceMap) -> OperatorSpec:
     if isinstance(count, bool) or not isinstance(count, int) or count < 1:
         raise smap.error((*path, "count"), f"expected a positive integer, got {count!r}")
     rest = {k: v for k, v in value.items() if k not in ("name", "count")}
-    _, params = _plugin_params("operator", OPERATORS, name, rest, path, "name", smap)
+    _, params = _plugin_params(OPERATORS, name, rest, path, "name", smap)
     return OperatorSpec(name=name, params=params, count=count)
 
 
