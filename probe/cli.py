@@ -47,11 +47,18 @@ def _load_all(paths: Sequence[str]) -> list[Suite]:
 
 
 def _cmd_check(args: argparse.Namespace) -> int:
-    suites = _load_all(args.suites)
-    for suite in suites:
+    # Every file is checked, so one run lists every mistake (one line each).
+    invalid = 0
+    for file in _suite_files(args.suites):
+        try:
+            suite = load_suite(file)
+        except SpecError as err:
+            print(f"error: {err}", file=sys.stderr)
+            invalid += 1
+            continue
         print(f"ok  {suite.source}: {suite.name}, {len(suite.probes)} probes, "
               f"{len(suite.operators)} operators")
-    return EXIT_OK
+    return EXIT_SPEC if invalid else EXIT_OK
 
 
 def _cmd_variants(args: argparse.Namespace) -> int:

@@ -73,7 +73,7 @@ def test_operator_shorthand_and_params(valid_suite_text: str) -> None:
      "s.yaml:7: operators[0].name: unknown operator 'cassing'. Did you mean 'casing'?"),
     ("detector: {type: pattern, any: [Paris]}\n",
      "detector: {type: pattern, any: ['(Paris'], regex: true}\n",
-     "s.yaml:5: detector: any[0]: invalid regular expression '(Paris': missing ), "
+     "s.yaml:5: detector.any[0]: invalid regular expression '(Paris': missing ), "
      "unterminated subpattern at position 0"),
     ("    count: 1\n", "    count: 0\n",
      "s.yaml:8: operators[0].count: expected a positive integer, got 0"),
@@ -93,12 +93,12 @@ def test_error_messages_name_file_line_and_key_path(valid_suite_text: str, old: 
 
 def test_yaml_syntax_error_is_located() -> None:
     assert error_of("version: 1\nprobes: [a\n") == \
-        "s.yaml:3: invalid YAML: expected ',' or ']', but got '<stream end>'"
+        "s.yaml:3: probes[0]: invalid YAML: expected ',' or ']', but got '<stream end>'"
 
 
 def test_tabs_are_rejected_with_their_line() -> None:
     assert error_of("version: 1\nbehavior:\n\tdescription: x\n") == \
-        "s.yaml:3: tab character; YAML indentation must use spaces"
+        "s.yaml:3: behavior.description: tab character; YAML indentation must use spaces"
 
 
 def test_empty_file() -> None:
@@ -119,7 +119,7 @@ def test_billion_laughs_is_refused() -> None:
 def test_file_errors(tmp_path: Path) -> None:
     bad = tmp_path / "latin1.yaml"
     bad.write_bytes(b"version: 1\nname: caf\xe9\n")
-    with pytest.raises(SpecError, match=r"latin1.yaml:2: the file is not valid UTF-8"):
+    with pytest.raises(SpecError, match=r"latin1.yaml:2: name: byte 0xe9 is not valid UTF-8"):
         load_suite(bad)
     with pytest.raises(SpecError, match="cannot read the file"):
         load_suite(tmp_path / "missing.yaml")

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import dataclasses
+import re
 from pathlib import Path as FsPath
 from typing import Any
 
 from probe.errors import RegistryError, SpecError
 from probe.spec.build import build, register_converter
 from probe.spec.model import SUITE_VERSION, DetectorSpec, OperatorSpec, Probe, Suite
-from probe.spec.yaml_source import Path, SourceMap, format_path, load_yaml
+from probe.spec.yaml_source import Path, SourceMap, format_path, load_yaml, path_near
 
 # A suite is hand-written data; anything this large is a mistake (or an attack).
 MAX_SUITE_BYTES = 5 * 1024 * 1024
@@ -22,20 +23,34 @@ def load_suite(path: str | FsPath, display_name: str | None = None) -> Suite:
     """
     file = display_name or str(path)
     try:
-        size = FsPath(path).stat().st_size
+        with FsPath(path).open("rb") as f:
+            # Read one byte past the limit, never the whole of a huge file.
+            raw = f.read(MAX_SUITE_BYTES + 1)
     except OSError as err:
         raise SpecError(f"cannot read the file: {err.strerror}", file=file) from None
-    if size > MAX_SUITE_BYTES:
-        raise SpecError(f"the file is {size} bytes; suites are limited to {MAX_SUITE_BYTES}",
-                        file=file)
-    raw = FsPath(path).read_bytes()
+    if len(raw) > MAX_SUITE_BYTES:
+        line = raw.count(b"\n") + 1
+        # The line is where the limit is crossed: what to split or cut.
+        raise SpecError(f"the file is larger than {MAX_SUITE_BYTES} bytes, the limit for a suite;"
+                        " split it into several suites", file=file, line=line)
+    text = _decode(raw, file)
+    return parse_suite(text, file)
+
+
+def _decode(raw: bytes, file: str) -> str:
+    """UTF-8 text (a UTF-8 byte order mark is fine), or a located error that says the fix."""
+    if raw.startswith((b"\xff\xfe", b"\xfe\xff")) or b"\x00" in raw[:200]:
+        raise SpecError("the file is UTF-16 (or has NUL bytes); save it as UTF-8", file=file,
+                        line=1)
     try:
-        text = raw.decode("utf-8")
+        return raw.decode("utf-8")
     except UnicodeDecodeError as err:
         line = raw[: err.start].count(b"\n") + 1
-        raise SpecError("the file is not valid UTF-8; save it as UTF-8", file=file,
-                        line=line) from None
-    return parse_suite(text, file)
+        end = raw.find(b"\n", err.start)
+        near = path_near(raw[: len(raw) if end < 0 else end + 1].decode("utf-8", "replace"))
+        raise SpecError(f"byte 0x{raw[err.start]:02x} is not valid UTF-8 (Latin-1 or "
+                        "Windows-1252 text?); save the file as UTF-8", file=file, line=line,
+                        path=near) from None
 
 
 def parse_suite(text: str, file: str = "<string>") -> Suite:
@@ -60,6 +75,7 @@ def parse_suite(text: str, file: str = "<string>") -> Suite:
                              f"duplicate probe id {probe.id!r} (first used by probes[{first}])")
         seen[probe.id] = index
         _check_probe_tiers(suite, probe, index, smap)
+        _check_policy(suite, probe, index, smap)
         probes.append(dataclasses.replace(probe, line=line))
     return dataclasses.replace(suite, probes=tuple(probes), source=file)
 
@@ -77,6 +93,25 @@ def _check_probe_tiers(suite: Suite, probe: Probe, index: int, smap: SourceMap) 
     if suite.detector_for(probe) is None and not probe.suppressed:
         raise smap.error(path, "nothing to measure: give the probe (or the suite) a detector, "
                                "or 'suppressed' and 'preferred' completions")
+
+
+def _check_policy(suite: Suite, probe: Probe, index: int, smap: SourceMap) -> None:
+    """Refuse a policy no result can pass: a zero limit with ``on_inconclusive: fail``.
+
+    A gate passes only when its whole interval lies under the limit, and a rate's
+    interval always reaches 0, so a limit of 0 can never be shown to hold.
+    """
+    policy = suite.policy_for(probe)
+    key = "max_loss" if suite.behavior.direction == "retain" else "max_resurfacing"
+    if getattr(policy, key) > 0 or policy.on_inconclusive != "fail":
+        return
+    own = probe.policy is not None and getattr(probe.policy, key) is not None
+    path: Path = ("probes", index, "policy", key) if own else ("policy", key)
+    raise smap.error(path, f"impossible policy: {key} 0 can never be shown to hold (a gate "
+                           "passes only when its whole interval is under the limit), so with "
+                           "on_inconclusive: fail every probe fails; use a small positive "
+                           "limit such as 0.05, or on_inconclusive: pass to fail only on "
+                           "proven resurfacing")
 
 
 def _plugin_params(registry: Any, name: str, params: dict[str, Any], path: Path,
@@ -108,7 +143,12 @@ def _convert_detector(value: Any, path: Path, smap: SourceMap) -> DetectorSpec:
     try:
         detector_cls(params)  # compile regexes etc. now, not mid-run
     except ValueError as err:
-        raise smap.error(path, str(err)) from None
+        # "any[2]: invalid regular expression ..." names the parameter: locate it.
+        where, _, problem = str(err).partition(": ")
+        item = re.fullmatch(r"(\w+)\[(\d+)\]", where)
+        if item is None or not problem:
+            raise smap.error(path, str(err)) from None
+        raise smap.error((*path, item[1], int(item[2])), problem) from None
     return DetectorSpec(type=name, params=params, invert=invert)
 
 

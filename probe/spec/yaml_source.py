@@ -8,6 +8,7 @@ to line so validation errors can name ``file:line``.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -27,6 +28,7 @@ _SEQ_TAG = "tag:yaml.org,2002:seq"
 _MAP_TAG = "tag:yaml.org,2002:map"
 
 Path = tuple[str | int, ...]
+_PLAIN_KEY = re.compile(r"[^\W\d][\w-]*")
 
 
 def format_path(path: Path) -> str:
@@ -35,6 +37,10 @@ def format_path(path: Path) -> str:
     for part in path:
         if isinstance(part, int):
             out += f"[{part}]"
+        elif not _PLAIN_KEY.fullmatch(part):
+            # Spaces, dots or control characters: quoted, so a message stays one
+            # readable line and the path stays unambiguous.
+            out += f"[{part!r}]"
         else:
             out += f".{part}" if out else part
     return out
@@ -70,20 +76,86 @@ def load_yaml(text: str, file: str) -> tuple[Any, SourceMap]:
     """Parse ``text`` into plain values plus a ``SourceMap``; raise ``SpecError`` if unsafe."""
     smap = SourceMap(file)
     if "\t" in text:
-        line = text[: text.index("\t")].count("\n") + 1
-        raise SpecError("tab character; YAML indentation must use spaces", file=file, line=line)
+        start = text.index("\t")
+        line = text[:start].count("\n") + 1
+        raise SpecError("tab character; YAML indentation must use spaces", file=file, line=line,
+                        path=path_near(_through_line(text, start).replace("\t", " ")))
     try:
         node = yaml.compose(text, Loader=yaml.SafeLoader)
     except yaml.MarkedYAMLError as err:
         mark = err.problem_mark or err.context_mark
         at_line = mark.line + 1 if mark is not None else None
         problem = err.problem or "invalid YAML"
-        raise SpecError(f"invalid YAML: {problem}", file=file, line=at_line) from None
-    except yaml.YAMLError as err:
-        raise SpecError(f"invalid YAML: {err}", file=file) from None
+        # A second document is a file-level mistake: no key path is "near" it.
+        whole_file = "another document" in problem
+        near = "" if whole_file else path_near(text if mark is None else text[: mark.index])
+        raise SpecError(f"invalid YAML: {problem}", file=file, line=at_line,
+                        path=near) from None
+    except yaml.reader.ReaderError as err:  # a character YAML does not allow
+        at = min(err.position, len(text))
+        code = err.character if isinstance(err.character, int) else ord(str(err.character)[:1])
+        raise SpecError(f"invalid YAML: character U+{code:04X} is "
+                        f"not allowed in YAML ({err.reason}); remove it", file=file,
+                        line=text[:at].count("\n") + 1,
+                        path=path_near(_through_line(text, at)[:at])) from None
+    except yaml.YAMLError as err:  # no other kind is raised unlocated; kept as a safety net
+        first = str(err).strip().splitlines()[:1] or ["unreadable"]
+        raise SpecError(f"invalid YAML: {first[0]}", file=file, line=1) from None
     if node is None:
         raise SpecError("the file is empty", file=file, line=1)
     return _build(node, (), smap), smap
+
+
+def _through_line(text: str, index: int) -> str:
+    """``text`` up to the end of the line holding ``index``."""
+    end = text.find("\n", index)
+    return text if end < 0 else text[: end + 1]
+
+
+def path_near(text: str) -> str:
+    """The key path open at the end of ``text`` (which may be cut off or invalid YAML).
+
+    Syntax errors, tabs and bad bytes happen before any value exists, so their key
+    path comes from PyYAML's event stream up to the error: the innermost open mapping
+    key or sequence index of each level, ``probes[1].prompt``.
+    """
+    frames: list[list[Any]] = []  # [kind, current key or index, expecting a key]
+
+    def begin_node() -> None:
+        if not frames:
+            return
+        top = frames[-1]
+        if top[0] == "seq":
+            top[1] += 1
+        elif top[2]:  # a mapping key; complex keys are not allowed later anyway
+            top[1], top[2] = None, False
+        else:
+            top[2] = True  # the value of top[1]
+
+    try:
+        for event in yaml.parse(text, Loader=yaml.SafeLoader):
+            if event.start_mark is None or event.start_mark.index >= len(text):
+                break  # closing events caused by the cut, not by the document
+            if isinstance(event, yaml.MappingStartEvent | yaml.SequenceStartEvent):
+                begin_node()
+                if isinstance(event, yaml.MappingStartEvent):
+                    frames.append(["map", None, True])
+                else:
+                    frames.append(["seq", -1, False])
+            elif isinstance(event, yaml.ScalarEvent | yaml.AliasEvent):
+                if frames and frames[-1][0] == "map" and frames[-1][2]:
+                    frames[-1][1], frames[-1][2] = str(getattr(event, "value", "")), False
+                else:
+                    begin_node()
+            elif isinstance(event, yaml.MappingEndEvent | yaml.SequenceEndEvent) and frames:
+                frames.pop()
+    except yaml.YAMLError:
+        pass  # expected: ``text`` stops at (or before) the error
+    path: list[str | int] = []
+    for kind, current, _ in frames:
+        if (kind == "map" and current is not None) or (kind == "seq" and current >= 0):
+            path.append(current)
+    return format_path(tuple(path))
 
 
 # Aliases let a few lines expand into billions of values ("billion laughs"); a
