@@ -12,10 +12,13 @@ from __future__ import annotations
 
 import argparse
 import sys
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TextIO
 
 from probe.backends import BackendOptions
+from probe.engine.cache import ProbeCacheWarning
 from probe.engine.compare import Verdict
 from probe.engine.variants import expand
 from probe.errors import ProbeError, SpecError, UsageError
@@ -145,6 +148,17 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+_default_showwarning = warnings.showwarning
+
+
+def _show_warning(message: Warning | str, category: type[Warning], filename: str, lineno: int,
+                  file: TextIO | None = None, line: str | None = None) -> None:
+    if issubclass(category, ProbeCacheWarning):
+        print(f"warning: {message}", file=sys.stderr)
+    else:
+        _default_showwarning(message, category, filename, lineno, file, line)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``probe`` console command."""
     parser = _parser()
@@ -153,7 +167,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SystemExit as exc:  # argparse prints its own usage message
         return EXIT_USAGE if exc.code else EXIT_OK
     try:
-        code: int = args.func(args)
+        with warnings.catch_warnings():
+            # Our warnings (a repaired cache, ...) are for the user: one plain line each.
+            warnings.simplefilter("always", ProbeCacheWarning)
+            warnings.showwarning = _show_warning
+            code: int = args.func(args)
         return code
     except SpecError as err:
         print(f"error: {err}", file=sys.stderr)

@@ -5,7 +5,8 @@
     ├── UsageError                  the command line or configuration is wrong
     ├── ModelLoadError              a model, adapter or tokenizer cannot be loaded
     ├── RegistryError               unknown operator / detector / backend name
-    └── BackendError                a backend failed while generating or scoring
+    ├── BackendError                a backend failed while generating or scoring
+    └── CacheError                  the completion cache cannot be read or written
 
 The pytest plugin maps them onto outcomes CI can tell apart: ``SpecError`` is a
 collection error, ``UsageError`` is ``pytest.UsageError`` (exit 4), the rest are
@@ -55,6 +56,10 @@ class RegistryError(ProbeError):
 
 class BackendError(ProbeError):
     """A backend failed while generating or scoring."""
+
+
+class CacheError(ProbeError):
+    """The completion cache directory cannot be read or written; the message says the fix."""
 
 
 def did_you_mean(name: str, choices: Iterable[str]) -> str:

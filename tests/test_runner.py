@@ -9,7 +9,7 @@ import pytest
 
 from probe.backends.base import GenerationSettings, ModelPair
 from probe.backends.scripted import Rule, Script, ScriptedBackend
-from probe.engine.cache import CompletionCache, prompt_key
+from probe.engine.cache import CompletionCache, ProbeCacheWarning, prompt_key
 from probe.engine.runner import complete, run_suite
 from probe.engine.variants import expand
 from probe.operators.base import Prompt
@@ -104,7 +104,8 @@ def test_torn_and_corrupted_lines_are_recomputed(tmp_path: Path) -> None:
     lines[1] = lines[1].replace("Paris.", "Berlin")  # checksum no longer matches
     lines[2] = lines[2][: len(lines[2]) // 2]  # torn by a kill mid-write
     path.write_text("".join(lines))
-    cache = CompletionCache(tmp_path, ScriptedBackend(BASE).info.fingerprint)
+    with pytest.warns(ProbeCacheWarning, match="2 corrupted or truncated entries discarded"):
+        cache = CompletionCache(tmp_path, ScriptedBackend(BASE).info.fingerprint)
     assert cache.discarded_lines == 2 and len(cache) == 1
     again = ScriptedBackend(BASE)
     assert complete(again, prompts, settings, tmp_path) == ["Paris."] * 3

@@ -26,6 +26,7 @@ import hashlib
 import json
 import random
 import re
+import time
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -77,6 +78,11 @@ class Script:
     replies: Mapping[str, str] = field(default_factory=dict)
     logprobs: tuple[LogprobRule, ...] = ()
     default_logprob: float = -5.0
+    # Instrumentation for fault tests; neither changes a reply, so neither is part of
+    # the fingerprint. ``delay``: seconds spent per prompt (a slow model); ``trace``: a
+    # file that gets one JSON line per prompt actually computed (not served by a cache).
+    delay: float = field(default=0.0, metadata={"min": 0.0, "max": 10.0})
+    trace: str = ""
 
 
 class ScriptedBackend(Backend):
@@ -97,8 +103,10 @@ class ScriptedBackend(Backend):
             if rule.weights and len(rule.weights) != len(rule.samples):
                 raise ModelLoadError(f"scripted model {script.name!r}: rule {rule.match!r} has "
                                      f"{len(rule.weights)} weights for {len(rule.samples)} samples")
-        payload = json.dumps(asdict(script) | {"replies": dict(script.replies)},
-                             sort_keys=True, default=list)
+        replies = asdict(script) | {"replies": dict(script.replies)}
+        for instrument in ("delay", "trace"):
+            replies.pop(instrument)
+        payload = json.dumps(replies, sort_keys=True, default=list)
         self._info = ModelInfo(script.name, hashlib.sha256(payload.encode()).hexdigest())
 
     @property
@@ -112,6 +120,18 @@ class ScriptedBackend(Backend):
                 return rule
         return None
 
+    def _computing(self, kind: str, prompts: Sequence[Prompt]) -> None:
+        """Count, slow down and trace a call that computes ``prompts``."""
+        self.calls += 1
+        self.prompts_seen += len(prompts)
+        if self.script.delay:
+            time.sleep(self.script.delay * len(prompts))
+        if self.script.trace:
+            rows = [json.dumps({"model": self.script.name, "kind": kind, "text": p.text,
+                                "prefill": p.prefill, "chat": p.chat}) + "\n" for p in prompts]
+            with open(self.script.trace, "a", encoding="utf-8") as f:
+                f.write("".join(rows))
+
     def reply(self, prompt: Prompt) -> str:
         """The scripted (greedy) reply for one prompt."""
         if prompt.text in self.script.replies:
@@ -121,8 +141,7 @@ class ScriptedBackend(Backend):
 
     def sample(self, prompts: Sequence[Prompt], settings: SamplingSettings,
                seeds: Sequence[int]) -> list[list[str]]:
-        self.calls += 1
-        self.prompts_seen += len(prompts)
+        self._computing("sample", prompts)
         out = []
         for prompt, seed in zip(prompts, seeds, strict=True):
             rule = self._rule(prompt)
@@ -135,8 +154,7 @@ class ScriptedBackend(Backend):
         return out
 
     def score(self, requests: Sequence[ScoreRequest]) -> list[float]:
-        self.calls += 1
-        self.prompts_seen += len(requests)
+        self._computing("score", [r.prompt for r in requests])
         out = []
         for request in requests:
             text = request.prompt.text + ("\n" + request.prompt.prefill
@@ -150,8 +168,7 @@ class ScriptedBackend(Backend):
         return out
 
     def generate(self, prompts: Sequence[Prompt], settings: GenerationSettings) -> list[str]:
-        self.calls += 1
-        self.prompts_seen += len(prompts)
+        self._computing("generate", prompts)
         return [self.reply(p) for p in prompts]
 
 

@@ -4,7 +4,9 @@ Keyed by the model's fingerprint (weights, adapter, tokenizer, chat template,
 dtype), the decoding settings, the exact prompt and ``CACHE_SCHEMA`` (bumped when
 the generation code changes what it would produce); never by a model's name.
 Each model gets an append-only JSON-lines file; every line carries a checksum of
-its own, so a line torn by a kill is detected and simply recomputed.
+its own, so a line torn by a kill or damaged on disk is detected, reported and
+recomputed. Appends are single fsynced writes under an ``flock``, so runs that
+share a cache directory at the same time neither interleave nor lose lines.
 """
 
 from __future__ import annotations
@@ -12,11 +14,22 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, is_dataclass
 from pathlib import Path
+from types import ModuleType
 
 from probe.backends.base import GenerationSettings
+from probe.errors import CacheError
 from probe.operators.base import Prompt
+
+fcntl: ModuleType | None
+try:
+    import fcntl
+except ImportError:  # pragma: no cover - not on Linux or macOS
+    fcntl = None
 
 CACHE_SCHEMA = 1
 
@@ -41,10 +54,48 @@ def _checksum(key: str, value: str) -> str:
     return hashlib.sha256(f"{key}\x00{value}".encode()).hexdigest()[:16]
 
 
+def _parse(line: bytes) -> tuple[str, str] | None:
+    """``(key, value)`` of a cache line whose checksum holds, else ``None``."""
+    try:
+        row = json.loads(line)
+        key, value, check = row["k"], row["v"], row["c"]
+    except (ValueError, KeyError, TypeError):
+        return None
+    if not (isinstance(key, str) and isinstance(value, str)) or _checksum(key, value) != check:
+        return None
+    return key, value
+
+
+class ProbeCacheWarning(UserWarning):
+    """A cache file held corrupted or truncated entries; they were set aside and recomputed."""
+
+
+@contextmanager
+def _locked(lock_path: Path, exclusive: bool) -> Iterator[None]:
+    """Hold ``lock_path`` (an ``flock``): shared to read, exclusive to append or repair.
+
+    Appends, reads and repairs of one cache file by concurrent runs are serialised,
+    so no run sees another's half-written line or loses lines to a repair.
+    """
+    if fcntl is None:  # no flock (Windows): appends are still whole-line writes
+        yield
+        return
+    fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH)
+        yield
+    finally:
+        os.close(fd)  # closing releases the lock
+
+
 class CompletionCache:
     """Completions of one model, stored under ``root/<fingerprint>.jsonl``.
 
     ``root=None`` keeps everything in memory only (``--probe-no-cache``).
+
+    Every line carries a checksum. Lines that fail it (a kill mid-write, a disk
+    fault, an edit) are reported with a ``ProbeCacheWarning``, moved to
+    ``<fingerprint>.jsonl.corrupt`` for inspection and recomputed when next asked for.
     """
 
     def __init__(self, root: Path | None, fingerprint: str) -> None:
@@ -54,20 +105,58 @@ class CompletionCache:
         if self.path is not None and self.path.exists():
             self._read()
 
+    @property
+    def _lock(self) -> Path:
+        assert self.path is not None
+        return self.path.with_name(self.path.name + ".lock")
+
     def _read(self) -> None:
         assert self.path is not None
-        with self.path.open("r", encoding="utf-8", errors="replace") as f:
-            for line in f:
-                try:
-                    row = json.loads(line)
-                    key, value, check = row["k"], row["v"], row["c"]
-                except (ValueError, KeyError, TypeError):
-                    self.discarded_lines += 1
-                    continue
-                if _checksum(key, value) != check:
-                    self.discarded_lines += 1
-                    continue
-                self._entries[key] = value
+        try:
+            with _locked(self._lock, exclusive=False):
+                bad = self._load(self.path.read_bytes())
+            if bad:
+                with _locked(self._lock, exclusive=True):
+                    # Read again under the exclusive lock: another run may have
+                    # repaired the file meanwhile.
+                    self._entries.clear()
+                    bad = self._load(self.path.read_bytes())
+                    if bad:
+                        self._repair(bad)
+        except OSError as err:
+            raise _cache_error(self.path, "read", err) from None
+
+    def _load(self, data: bytes) -> list[bytes]:
+        """Fill the entries from ``data``; the lines that failed their checksum."""
+        bad: list[bytes] = []
+        for line in data.splitlines(keepends=True):
+            if not line.strip():
+                continue
+            parsed = _parse(line)
+            if parsed is None:
+                bad.append(line)
+            else:
+                self._entries[parsed[0]] = parsed[1]
+        return bad
+
+    def _repair(self, bad: list[bytes]) -> None:
+        """Keep the good lines (atomically, by rename), set the bad ones aside, and say so."""
+        assert self.path is not None
+        self.discarded_lines = len(bad)
+        aside = self.path.with_name(self.path.name + ".corrupt")
+        with aside.open("ab") as f:
+            f.write(b"".join(line if line.endswith(b"\n") else line + b"\n" for line in bad))
+        tmp = self.path.with_name(f"{self.path.name}.{os.getpid()}.tmp")
+        with tmp.open("wb") as f:
+            f.write(b"".join(_line(k, v) for k, v in self._entries.items()))
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, self.path)
+        warnings.warn(ProbeCacheWarning(
+            f"completion cache {self.path}: {len(bad)} corrupted or truncated "
+            f"entr{'y' if len(bad) == 1 else 'ies'} discarded (checksum mismatch; kept in "
+            f"{aside.name}); {len(self._entries)} intact entries kept, the discarded ones "
+            "will be recomputed"), stacklevel=4)
 
     def get(self, key: str) -> str | None:
         """The cached completion, or ``None``."""
@@ -77,19 +166,36 @@ class CompletionCache:
         return len(self._entries)
 
     def put_many(self, items: dict[str, str]) -> None:
-        """Store completions and make them durable before returning."""
+        """Store completions and make them durable (written and fsynced) before returning."""
         self._entries.update(items)
         if self.path is None or not items:
             return
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        lines = "".join(
-            json.dumps({"k": k, "v": v, "c": _checksum(k, v)}, ensure_ascii=False) + "\n"
-            for k, v in items.items())
-        # One write call on an O_APPEND descriptor: concurrent runs interleave whole
-        # chunks, never bytes, and a kill can only tear the last line.
-        fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        data = b"".join(_line(k, v) for k, v in items.items())
         try:
-            os.write(fd, lines.encode("utf-8"))
-            os.fsync(fd)
-        finally:
-            os.close(fd)
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            with _locked(self._lock, exclusive=True):
+                fd = os.open(self.path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o644)
+                try:
+                    size = os.fstat(fd).st_size
+                    # A run killed mid-write leaves a line without its newline; start on a
+                    # fresh line so the torn one does not swallow the first new entry.
+                    if size and os.pread(fd, 1, size - 1) != b"\n":
+                        data = b"\n" + data
+                    view = memoryview(data)
+                    while view:
+                        view = view[os.write(fd, view):]
+                    os.fsync(fd)
+                finally:
+                    os.close(fd)
+        except OSError as err:
+            raise _cache_error(self.path, "write", err) from None
+
+
+def _line(key: str, value: str) -> bytes:
+    row = {"k": key, "v": value, "c": _checksum(key, value)}
+    return (json.dumps(row, ensure_ascii=False) + "\n").encode("utf-8")
+
+
+def _cache_error(path: Path, what: str, err: OSError) -> CacheError:
+    return CacheError(f"cannot {what} the completion cache {path}: {err.strerror or err}. "
+                      "Give --probe-cache-dir a writable directory, or pass --probe-no-cache")
