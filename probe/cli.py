@@ -11,17 +11,18 @@ file is invalid, 3 a model could not be loaded or run, 4 the command line is wro
 from __future__ import annotations
 
 import argparse
+import re
 import sys
 import warnings
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TextIO
+from typing import NoReturn, TextIO
 
 from probe.backends import BackendOptions
 from probe.engine.cache import ProbeCacheWarning
 from probe.engine.compare import Verdict
 from probe.engine.variants import expand
-from probe.errors import ProbeError, SpecError, UsageError
+from probe.errors import ProbeError, SpecError, UsageError, did_you_mean
 from probe.report.table import excerpt, failure_report, render_table, suite_report
 from probe.report.terminal import summary_lines
 from probe.session import ProbeSession, RunSettings
@@ -80,6 +81,11 @@ def _cmd_variants(args: argparse.Namespace) -> int:
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
+    missing = [o for o, v in (("--base", args.base), ("--candidate", args.candidate)) if not v]
+    if missing:
+        raise UsageError(f"{' and '.join(missing)} {'is' if len(missing) == 1 else 'are'} "
+                         "missing; for example: probe run suites/ --base smollm2-135m "
+                         "--candidate models/demo-adapter")
     if args.no_cache and args.cache_dir:
         raise UsageError("--no-cache and --cache-dir contradict each other; give one of them")
     overrides = {k: v for k, v in (("alpha", args.alpha),
@@ -113,8 +119,29 @@ def _fails(verdict: Verdict, on_inconclusive: str) -> bool:
     return verdict is not Verdict.PASS
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse, plus a did-you-mean for a misspelt option."""
+
+    def error(self, message: str) -> NoReturn:
+        unknown = re.match(r"unrecognized arguments: (.*)", message)
+        if unknown:
+            options = [t.split("=")[0] for t in unknown[1].split() if t.startswith("--")]
+            known = [o for action in self._all_actions() for o in action.option_strings]
+            hint = did_you_mean(options[0], known) if options else ""
+            message += f".{hint}" if hint else ""
+        super().error(message)
+
+    def _all_actions(self) -> list[argparse.Action]:
+        actions = list(self._actions)
+        for action in self._actions:
+            if isinstance(action, argparse._SubParsersAction):
+                for sub in action.choices.values():
+                    actions += sub._actions
+        return actions
+
+
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="probe", description=__doc__.split("\n\n")[0])
+    parser = _Parser(prog="probe", description=__doc__.split("\n\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
 
     check = sub.add_parser("check", help="validate suite files")
@@ -128,8 +155,8 @@ def _parser() -> argparse.ArgumentParser:
 
     run = sub.add_parser("run", help="run suites on a base and a candidate model")
     run.add_argument("suites", nargs="+", help="suite files or directories")
-    run.add_argument("--base", required=True, help="base model (see the pytest options)")
-    run.add_argument("--candidate", required=True, help="fine-tuned model or adapter")
+    run.add_argument("--base", help="base model (required; see the pytest options)")
+    run.add_argument("--candidate", help="fine-tuned model or adapter (required)")
     run.add_argument("--seed", type=int, default=0, help="run seed (default 0)")
     run.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1, ...")
     run.add_argument("--dtype", default="auto", help="auto, float32, bfloat16, float16")
@@ -177,11 +204,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"error: {err}", file=sys.stderr)
         return EXIT_SPEC
     except UsageError as err:
-        print(f"usage error: {err}", file=sys.stderr)
+        print(f"usage error: {_cli_names(str(err))}", file=sys.stderr)
         return EXIT_USAGE
     except ProbeError as err:
-        print(f"error: {type(err).__name__}: {err}", file=sys.stderr)
+        print(f"error: {type(err).__name__}: {_cli_names(str(err))}", file=sys.stderr)
         return EXIT_BACKEND
+
+
+def _cli_names(message: str) -> str:
+    """The engine's messages name the pytest options; here they are ``--x``, not
+    ``--probe-x`` (every option has the same name without the prefix)."""
+    return message.replace("--probe-", "--")
 
 
 if __name__ == "__main__":

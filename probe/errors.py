@@ -4,6 +4,7 @@
     ├── SpecError                   a suite file is wrong; carries file:line and key path
     ├── UsageError                  the command line or configuration is wrong
     ├── ModelLoadError              a model, adapter or tokenizer cannot be loaded
+    │   └── ModelMismatchError      base and candidate do not belong together (also a UsageError)
     ├── RegistryError               unknown operator / detector / backend name
     ├── BackendError                a backend failed while generating or scoring
     └── CacheError                  the completion cache cannot be read or written
@@ -48,6 +49,12 @@ class UsageError(ProbeError):
 
 class ModelLoadError(ProbeError):
     """A model, adapter or tokenizer cannot be found or loaded."""
+
+
+class ModelMismatchError(ModelLoadError, UsageError):
+    """The base and the candidate do not belong together (an adapter made for another
+    base, another vocabulary): the command line names the wrong pair, so it is a usage
+    error, found before any weights are loaded."""
 
 
 class RegistryError(ProbeError):

@@ -191,6 +191,10 @@ def _run_selected(item: pytest.Item) -> ProbeSession:
         chosen = [(suite, probes or list(suite.probes)) for suite, probes in selection.values()]
         try:
             session.run_all(chosen)
+        except UsageError as err:
+            # Found only once the models were looked at (an adapter for another base, a
+            # device this machine lacks): still the command line's fault, so exit 4.
+            pytest.exit(f"usage error: {err}", returncode=pytest.ExitCode.USAGE_ERROR)
         except ProbeError as err:
             item.config.stash[FAILURE_KEY] = err
             raise

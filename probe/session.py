@@ -14,7 +14,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from probe.backends import BackendOptions, ModelPair, check_ref, load_pair
+from probe.backends import BackendOptions, ModelPair, check_models, check_options, load_pair
+from probe.engine.cache import check_cache_dir
 from probe.engine.compare import ProbeResult, SuiteResult, decide, evaluate, evaluate_suite
 from probe.engine.runner import ProgressFn, run_suite
 from probe.errors import UsageError
@@ -36,10 +37,10 @@ class RunSettings:
 
     def check(self) -> None:
         """Cheap validation; raises ``UsageError`` with the fix."""
-        check_ref(self.base, "--probe-base")
-        check_ref(self.candidate, "--probe-candidate")
-        if self.backend.batch_size < 1:
-            raise UsageError("--probe-batch-size must be a positive integer")
+        check_models(self.base, self.candidate)
+        check_options(self.backend)
+        if self.cache_dir is not None:
+            check_cache_dir(self.cache_dir)
         alpha = self.policy_overrides.get("alpha")
         if alpha is not None and not 0 < alpha < 1:
             raise UsageError("--probe-alpha must be between 0 and 1, for example 0.05")

@@ -43,7 +43,7 @@ PROMPTS = [
 ]
 
 
-def _tokenizer() -> Any:
+def _tokenizer(corpus: list[str] = CORPUS) -> Any:
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
     from transformers import PreTrainedTokenizerFast
 
@@ -53,7 +53,7 @@ def _tokenizer() -> Any:
     trainer = trainers.BpeTrainer(
         vocab_size=300, special_tokens=["<|endoftext|>", "<|im_start|>", "<|im_end|>"],
         initial_alphabet=pre_tokenizers.ByteLevel.alphabet())
-    raw.train_from_iterator(CORPUS, trainer)
+    raw.train_from_iterator(corpus, trainer)
     tokenizer: Any = PreTrainedTokenizerFast(  # type: ignore[no-untyped-call]
         tokenizer_object=raw, eos_token="<|im_end|>", pad_token="<|endoftext|>")
     tokenizer.chat_template = CHAT_TEMPLATE

@@ -9,6 +9,7 @@ never imports torch.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -43,6 +44,39 @@ def check_ref(ref: str, option: str) -> None:
                          "directory, a .gguf file, a hub id (org/name) or 'smollm2-135m'")
 
 
+# What torch.device accepts for the accelerators people use: checked without importing
+# torch, so a typo is a usage error before collection ends.
+_DEVICE = re.compile(r"auto|cpu|mps|meta|(cuda|xpu|npu|hpu|mlu)(:\d+)?")
+
+
+def check_options(options: BackendOptions) -> None:
+    """Cheap checks of the loading options; raises ``UsageError`` with the fix."""
+    if not _DEVICE.fullmatch(options.device.strip().lower()):
+        raise UsageError(f"--probe-device: {options.device!r} is not a device; use auto, cpu, "
+                         "cuda or cuda:N")
+    from probe.backends.hf.options import DTYPE_NAMES  # a plain table: no torch import
+
+    if options.dtype.strip().lower() not in DTYPE_NAMES:
+        raise UsageError(f"--probe-dtype: unknown dtype {options.dtype!r}; choose one of "
+                         f"{', '.join(DTYPE_NAMES)}")
+    if options.batch_size < 1:
+        raise UsageError(f"--probe-batch-size must be a positive integer, not "
+                         f"{options.batch_size}")
+
+
+def check_models(base: str, candidate: str) -> None:
+    """Both references exist, and they are both scripted or both real models."""
+    check_ref(base, "--probe-base")
+    check_ref(candidate, "--probe-candidate")
+    if base.startswith(SCRIPTED_PREFIX) != candidate.startswith(SCRIPTED_PREFIX):
+        raise UsageError("--probe-base and --probe-candidate must both be scripted: models "
+                         "or both real models")
+    path = Path(base).expanduser()
+    if not base.startswith(SCRIPTED_PREFIX) and (path / "adapter_config.json").is_file():
+        raise UsageError(f"--probe-base {base!r} is a peft adapter; give the model it was "
+                         "trained on as --probe-base and the adapter as --probe-candidate")
+
+
 def load_pair(base: str, candidate: str, options: BackendOptions) -> ModelPair:
     """Load the base and the candidate (sharing weights when the candidate is an adapter)."""
     base_scripted = base.startswith(SCRIPTED_PREFIX)
@@ -63,4 +97,4 @@ def load_pair(base: str, candidate: str, options: BackendOptions) -> ModelPair:
 
 
 __all__ = ["Backend", "BackendOptions", "GenerationSettings", "ModelInfo", "ModelPair",
-           "check_ref", "load_pair"]
+           "check_models", "check_options", "check_ref", "load_pair"]

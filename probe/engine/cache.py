@@ -22,7 +22,7 @@ from pathlib import Path
 from types import ModuleType
 
 from probe.backends.base import GenerationSettings
-from probe.errors import CacheError
+from probe.errors import CacheError, UsageError
 from probe.operators.base import Prompt
 
 fcntl: ModuleType | None
@@ -64,6 +64,20 @@ def _parse(line: bytes) -> tuple[str, str] | None:
     if not (isinstance(key, str) and isinstance(value, str)) or _checksum(key, value) != check:
         return None
     return key, value
+
+
+def check_cache_dir(root: Path) -> None:
+    """Raise ``UsageError`` now if completions could not be written under ``root`` later."""
+    existing = root
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    if not existing.is_dir():
+        raise UsageError(f"--probe-cache-dir: {existing} is a file, so the completion cache "
+                         f"{root} cannot be created there; give a directory, or pass "
+                         "--probe-no-cache")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise UsageError(f"--probe-cache-dir: {existing} is not writable; give a writable "
+                         "directory, or pass --probe-no-cache")
 
 
 class ProbeCacheWarning(UserWarning):

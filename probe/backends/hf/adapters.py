@@ -19,7 +19,7 @@ from probe.backends.hf.files import _ADAPTER_FILES, _check_not_pickle, _hash_fil
 from probe.backends.hf.model import _backend, _load_error, _Loaded
 from probe.backends.hf.options import LoadOptions
 from probe.backends.hf.refs import ResolvedRef
-from probe.errors import ModelLoadError
+from probe.errors import ModelMismatchError
 
 
 def _squash(name: str) -> str:
@@ -62,7 +62,7 @@ def _check_target_modules(config: Any, model: Any, adapter_ref: str, claimed: st
         found = any(name == t or name.endswith("." + t) for t in targets for name in names)
     if not found:
         shown = targets if isinstance(targets, str) else sorted(targets)
-        raise ModelLoadError(
+        raise ModelMismatchError(
             f"adapter {adapter_ref!r} targets modules {shown} that the base model does not "
             f"have: it was made for a different architecture ({claimed or 'unknown base'})")
 
@@ -92,7 +92,7 @@ def _adapter_pair(base: _Loaded, adapter: ResolvedRef, options: LoadOptions) -> 
         param, theirs, ours = mismatch.groups()
         origin = (f"its adapter_config.json names {claimed!r}; pass that model as --probe-base"
                   if claimed else "its adapter_config.json does not say which")
-        raise ModelLoadError(
+        raise ModelMismatchError(
             f"adapter {adapter.ref!r} does not fit base model {base.resolved.ref!r}: "
             f"{param} has shape [{theirs}] in the adapter but [{ours}] in the base, so it was "
             f"trained on a different base model ({origin})") from err

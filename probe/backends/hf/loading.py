@@ -5,6 +5,7 @@ from __future__ import annotations
 from probe.backends.base import ModelPair
 from probe.backends.hf.adapters import _adapter_pair
 from probe.backends.hf.backend import HFBackend
+from probe.backends.hf.compat import check_pair
 from probe.backends.hf.model import _backend, _load
 from probe.backends.hf.options import LoadOptions, _runtime
 from probe.backends.hf.refs import resolve_model_ref
@@ -29,6 +30,7 @@ def load_pair(base_ref: str, candidate_ref: str, options: LoadOptions) -> ModelP
                              "was trained on as --probe-base and the adapter as "
                              "--probe-candidate")
     candidate = resolve_model_ref(candidate_ref)
+    check_pair(base, candidate, options)  # a wrong pair fails before any weights load
     device, dtype = _runtime(options)
     base_loaded = _load(base, options, device, dtype)
     if candidate.kind == "adapter":
