@@ -54,14 +54,10 @@ def check_options(options: BackendOptions) -> None:
     if not _DEVICE.fullmatch(options.device.strip().lower()):
         raise UsageError(f"--probe-device: {options.device!r} is not a device; use auto, cpu, "
                          "cuda or cuda:N")
-    from probe.backends.hf.options import DTYPE_NAMES  # a plain table: no torch import
+    from probe.backends.hf.options import LoadOptions  # a plain dataclass: no torch import
 
-    if options.dtype.strip().lower() not in DTYPE_NAMES:
-        raise UsageError(f"--probe-dtype: unknown dtype {options.dtype!r}; choose one of "
-                         f"{', '.join(DTYPE_NAMES)}")
-    if options.batch_size < 1:
-        raise UsageError(f"--probe-batch-size must be a positive integer, not "
-                         f"{options.batch_size}")
+    # Its own checks (dtype, batch size), run now rather than when the models load.
+    LoadOptions(device=options.device, dtype=options.dtype, batch_size=options.batch_size)
 
 
 def check_models(base: str, candidate: str) -> None:

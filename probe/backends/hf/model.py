@@ -127,6 +127,11 @@ def _load(resolved: ResolvedRef, options: LoadOptions, device: str, dtype: str,
         model: Any = AutoModelForCausalLM.from_pretrained(resolved.location, **kwargs)
     except (OSError, ValueError, KeyError, RuntimeError, ImportError) as err:
         raise _load_error(resolved, "model", err) from err
+    except Exception as err:
+        if not options.trust_remote_code:
+            raise
+        # The model's own code (trusted on request) may fail in any way at all.
+        raise _load_error(resolved, "model (its own code failed)", err) from err
     model.to(device)
     model.eval()
 
