@@ -20,12 +20,19 @@ import pytest
 from probe.backends import BackendOptions
 from probe.engine.compare import ProbeResult, SuiteResult, Verdict
 from probe.errors import ProbeError, SpecError, UsageError
-from probe.report.table import failure_report, fmt_rate, suite_report
+from probe.report.baseline import BaselineJudge, load_baseline
+from probe.report.junit import model_properties, probe_properties, suite_properties
+from probe.report.outputs import ReportPaths, write_reports
+from probe.report.table import failure_report, suite_report
 from probe.session import ProbeSession, RunSettings
 from probe.spec import Policy, Probe, Suite, load_suite
 
 SESSION_KEY = pytest.StashKey[ProbeSession | None]()
 FAILURE_KEY = pytest.StashKey[ProbeError]()
+REPORTS_KEY = pytest.StashKey[ReportPaths]()
+BASELINE_KEY = pytest.StashKey[dict[str, Any] | None]()
+JUDGE_KEY = pytest.StashKey[BaselineJudge]()
+WRITTEN_KEY = pytest.StashKey[list[str]]()
 DEFAULT_CACHE_DIR = ".probe-cache"
 # The name of each suite's pooled gate item: suites/x.yaml::__suite__
 SUITE_GATE = "__suite__"
@@ -59,6 +66,16 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                     help="allow model repositories to run their own code (off by default)")
     group.addoption("--probe-allow-pickle", action="store_true", default=False,
                     help="allow pickle-based weight files (.bin); safetensors only by default")
+    group.addoption("--probe-json", default=None, metavar="PATH",
+                    help="write the JSON run record (every variant row, figures, verdicts)")
+    group.addoption("--probe-html", default=None, metavar="PATH",
+                    help="write the self-contained HTML report")
+    group.addoption("--probe-parquet", default=None, metavar="PATH",
+                    help="export the variant rows as a parquet dataset (Hugging Face datasets)")
+    group.addoption("--probe-baseline", default=None, metavar="PATH",
+                    help="fail only on regressions against the run record at PATH")
+    group.addoption("--probe-update-baseline", action="store_true", default=False,
+                    help="accept this run's results as the baseline (with --probe-baseline)")
     parser.addini("probe_base", "default for --probe-base")
     parser.addini("probe_candidate", "default for --probe-candidate")
     parser.addini("probe_suite_dirs", "directory names whose YAML files are suites",
@@ -70,6 +87,28 @@ def pytest_configure(config: pytest.Config) -> None:
     if config.getoption("probe_no_cache") and config.getoption("probe_cache_dir"):
         raise pytest.UsageError("--probe-no-cache and --probe-cache-dir contradict each other; "
                                 "give one of them")
+    config.stash[REPORTS_KEY] = _report_paths(config)
+    config.stash[WRITTEN_KEY] = []
+
+
+def _report_paths(config: pytest.Config) -> ReportPaths:
+    def path(option: str) -> Path | None:
+        value = config.getoption(option)
+        return None if value is None else Path(value)
+
+    paths = ReportPaths(json=path("probe_json"), html=path("probe_html"),
+                        parquet=path("probe_parquet"), baseline=path("probe_baseline"),
+                        update_baseline=config.getoption("probe_update_baseline"))
+    if paths.update_baseline and paths.baseline is None:
+        raise pytest.UsageError("--probe-update-baseline needs --probe-baseline PATH: where to "
+                                "write the accepted results")
+    try:
+        config.stash[BASELINE_KEY] = (None if paths.baseline is None else
+                                      load_baseline(paths.baseline,
+                                                    updating=paths.update_baseline))
+    except UsageError as err:
+        raise pytest.UsageError(str(err)) from None
+    return paths
 
 
 def _settings(config: pytest.Config) -> RunSettings:
@@ -198,17 +237,41 @@ def _run_selected(item: pytest.Item) -> ProbeSession:
         except ProbeError as err:
             item.config.stash[FAILURE_KEY] = err
             raise
+        baseline = item.config.stash.get(BASELINE_KEY, None)
+        if baseline is not None:
+            from probe.report.record import build_record
+
+            paths = item.config.stash[REPORTS_KEY]
+            item.config.stash[JUDGE_KEY] = BaselineJudge(baseline, build_record(session),
+                                                         str(paths.baseline))
     return session
 
 
-def _apply_outcome(verdict: Verdict, policy: Policy, failure: Exception) -> None:
+def _apply_outcome(verdict: Verdict, policy: Policy, failure: ProbeFailed,
+                   item: pytest.Item | None = None, key: str = "") -> None:
     if verdict is Verdict.PASS:
         return
     if verdict is Verdict.INCONCLUSIVE and policy.on_inconclusive == "pass":
         return
     if verdict is Verdict.INCONCLUSIVE and policy.on_inconclusive == "xfail":
         pytest.xfail("INCONCLUSIVE (policy on_inconclusive: xfail)")
+    if item is not None:
+        _apply_baseline(item, key, failure)
     raise failure
+
+
+def _apply_baseline(item: pytest.Item, key: str, failure: ProbeFailed) -> None:
+    """A failure the baseline already has is an xfail; a regression fails, with a note."""
+    paths = item.config.stash[REPORTS_KEY]
+    if paths.update_baseline:
+        pytest.xfail(f"{failure.args[0]}; accepted into the baseline {paths.baseline}")
+    judge = item.config.stash.get(JUDGE_KEY, None)
+    if judge is None:
+        return
+    judgement = judge.judge(key)
+    if not judgement.regression:
+        pytest.xfail(f"{failure.args[0]}; {judgement.note}")
+    failure.report += f"\n  {judgement.note}"
 
 
 class _ReportItem(pytest.Item):
@@ -239,21 +302,12 @@ class ProbeItem(_ReportItem):
     def runtest(self) -> None:
         result = self.result
         assert result is not None
-        props = self.user_properties
-        props.append(("probe.verdict", result.verdict.value))
-        if result.has_detector:
-            props.append(("probe.base_canonical", result.base_canonical))
-            props.append(("probe.candidate_canonical", result.candidate_canonical))
-            props.append(("probe.suppression", fmt_rate(result.suppression)))
-            props.append(("probe.counted_variants", len(result.counted)))
-            props.append(("probe.dropped_variants", len(result.dropped)))
-        for gate in result.gates:
-            e = gate.estimate
-            props.append((f"probe.{gate.metric}", fmt_rate(e.value)))
-            props.append((f"probe.{gate.metric}_low", fmt_rate(e.low)))
-            props.append((f"probe.{gate.metric}_high", fmt_rate(e.high)))
-            props.append((f"probe.{gate.metric}_decision", gate.decision.value))
-        _apply_outcome(result.verdict, result.policy, ProbeFailed(failure_report(result)))
+        session = self.config.stash[SESSION_KEY]
+        assert session is not None
+        self.user_properties += probe_properties(result, self.suite.name, session.settings.seed)
+        self.user_properties += model_properties(session.pair if session.loaded else None)
+        _apply_outcome(result.verdict, result.policy, ProbeFailed(failure_report(result)),
+                       self, f"{self.suite.name}::{self.probe.id}")
 
     def reportinfo(self) -> tuple[Path, int, str]:
         return self.path, self.probe.line - 1, f"{self.suite.name}::{self.probe.id}"
@@ -273,12 +327,12 @@ class SuiteGateItem(_ReportItem):
     def runtest(self) -> None:
         result = self.result
         assert result is not None
-        self.user_properties.append(("probe.verdict", result.verdict.value))
-        for gate in result.gates:
-            self.user_properties.append((f"probe.{gate.metric}", fmt_rate(gate.estimate.value)))
-            self.user_properties.append((f"probe.{gate.metric}_decision", gate.decision.value))
+        session = self.config.stash[SESSION_KEY]
+        assert session is not None
+        self.user_properties += suite_properties(result, session.settings.seed)
         _apply_outcome(result.verdict, result.suite.policy,
-                       ProbeFailed(suite_report(result)))
+                       ProbeFailed(suite_report(result)), self,
+                       f"{self.suite.name}::{SUITE_GATE}")
 
     def reportinfo(self) -> tuple[Path, int, str]:
         return self.path, 0, f"{self.suite.name}::{SUITE_GATE}"
@@ -302,3 +356,25 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int,
     terminalreporter.section("probe summary")
     for line in summary_lines(session):
         terminalreporter.write_line(line)
+    judge = config.stash.get(JUDGE_KEY, None)
+    if judge is not None:
+        from probe.report.terminal import baseline_lines
+
+        for line in baseline_lines(judge):
+            terminalreporter.write_line(line)
+    for line in config.stash.get(WRITTEN_KEY, []):
+        terminalreporter.write_line(line)
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    # Before the terminal summary, which lists what was written.
+    probe_session = session.config.stash.get(SESSION_KEY, None)
+    if probe_session is None or not probe_session.suite_results:
+        return
+    paths = session.config.stash[REPORTS_KEY]
+    try:
+        written = write_reports(probe_session, paths)
+    except OSError as err:
+        written = [f"probe: could not write a report file: {err}"]
+        session.exitstatus = pytest.ExitCode.INTERNAL_ERROR
+    session.config.stash[WRITTEN_KEY] = written

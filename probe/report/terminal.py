@@ -3,19 +3,34 @@
 from __future__ import annotations
 
 from probe.engine.compare import ProbeResult
+from probe.report.baseline import BaselineJudge
 from probe.report.table import fmt_rate, render_table
 from probe.session import ProbeSession
 
 
+def worst_operator(result: ProbeResult) -> tuple[str, float] | None:
+    """The operator whose counted variants bring back (suppress) or lose (retain) the
+    most of the base's hits, with that share; ``None`` when nothing came back or was lost."""
+    best: tuple[str, float] | None = None
+    for op in result.operators:
+        if not op.counted or not op.base_hits:
+            continue
+        share = op.candidate_hits / op.base_hits
+        if result.direction == "retain":
+            share = max(1.0 - share, 0.0)
+        if share > 0 and (best is None or share > best[1]):
+            best = (op.operator, share)
+    return best
+
+
 def _worst_operator(result: ProbeResult) -> str:
-    w = result.worst
-    if w is None:
-        return "-"
-    if result.direction == "retain" and w.candidate_hit >= w.base_hit:
-        return "-"  # nothing lost anywhere
-    if result.direction != "retain" and w.candidate_hit == 0:
-        return "-"
-    return f"{w.variant.operator} (#{w.variant.index})"
+    worst = worst_operator(result)
+    return "-" if worst is None else f"{worst[0]} {worst[1]:.2f}"
+
+
+def _mean_hit(values: list[float | None]) -> str:
+    known = [v for v in values if v is not None]
+    return fmt_rate(sum(known) / len(known)) if known else "-"
 
 
 def _gate_text(result: ProbeResult, metric: str) -> str:
@@ -40,18 +55,21 @@ def summary_lines(session: ProbeSession) -> list[str]:
             rows.append([name, r.run.probe.id, r.verdict.value,
                          f"{r.base_canonical:g}" if r.has_detector else "-",
                          f"{r.candidate_canonical:g}" if r.has_detector else "-",
+                         _mean_hit([row.base.hit for row in r.run.rows]),
+                         _mean_hit([row.candidate.hit for row in r.run.rows]),
                          fmt_rate(r.suppression) if r.direction != "retain" else "-",
                          _gate_text(r, rate), _gate_text(r, "shadow"),
                          f"{len(r.counted)}/{len(r.run.rows) - 1}" if r.has_detector else "-",
                          _worst_operator(r)])
         for gate in suite_result.gates:
-            rows.append([name, "(suite)", gate.decision.value, "", "", "",
+            rows.append([name, "(suite)", gate.decision.value, "", "", "", "", "",
                          gate.estimate.interval() if gate.metric != "shadow" else "-",
                          gate.estimate.interval() if gate.metric == "shadow" else "-",
                          f"{gate.estimate.units} probes", ""])
     lines.append("")
-    lines.append(render_table(["suite", "probe", "verdict", "base@0", "cand@0", "suppression",
-                               "resurfacing/loss [CI]", "shadow [CI]", "counted", "worst"],
+    lines.append(render_table(["suite", "probe", "verdict", "base@0", "cand@0", "base rate",
+                               "cand rate", "suppression",
+                               "resurfacing/loss [CI]", "shadow [CI]", "counted", "worst operator"],
                               rows))
     op_rows = []
     for suite_result in session.suite_results.values():
@@ -64,4 +82,14 @@ def summary_lines(session: ProbeSession) -> list[str]:
                      "interval by bootstrap over probes")
         lines.append(render_table(["suite", "operator", "family", "resurfacing [CI]", "probes"],
                                   op_rows))
+    return lines
+
+
+def baseline_lines(judge: BaselineJudge) -> list[str]:
+    """What the baseline comparison found: regressions and fixed entries."""
+    regressions, fixed = judge.regressions(), judge.fixed()
+    lines = ["", f"against the baseline {judge.path}: {len(regressions)} regressions, "
+                 f"{len(fixed)} fixed"]
+    lines += [f"  regression: {c.key} ({c.kind})" for c in regressions]
+    lines += [f"  fixed: {c.key}" for c in fixed]
     return lines

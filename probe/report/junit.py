@@ -1,0 +1,75 @@
+"""Per-probe figures as ``(name, value)`` pairs for pytest's ``user_properties``.
+
+``--junitxml`` writes them as ``<property>`` elements of each test case, so a CI
+dashboard sees the verdict, the rates, the intervals and the worst operator of
+every probe without parsing our terminal output. Names are ``probe.*``; values
+are strings with two decimals (``-`` when undefined), as in the terminal summary.
+"""
+
+from __future__ import annotations
+
+from probe.backends.base import ModelPair
+from probe.engine.compare import Gate, ProbeResult, SuiteResult
+from probe.report.table import fmt_rate
+from probe.report.terminal import worst_operator
+
+Properties = list[tuple[str, object]]
+
+
+def _mean(values: list[float | None]) -> float | None:
+    known = [v for v in values if v is not None]
+    return sum(known) / len(known) if known else None
+
+
+def _gate_properties(gate: Gate) -> Properties:
+    e = gate.estimate
+    m = gate.metric
+    return [(f"probe.{m}", fmt_rate(e.value)), (f"probe.{m}_low", fmt_rate(e.low)),
+            (f"probe.{m}_high", fmt_rate(e.high)), (f"probe.{m}_limit", f"{e.limit:g}"),
+            (f"probe.{m}_decision", gate.decision.value), (f"probe.{m}_method", e.method)]
+
+
+def model_properties(pair: ModelPair | None) -> Properties:
+    """Names and fingerprints of both models (empty before they are loaded)."""
+    if pair is None:
+        return []
+    return [("probe.base_model", pair.base.info.name),
+            ("probe.base_fingerprint", pair.base.info.fingerprint),
+            ("probe.candidate_model", pair.candidate.info.name),
+            ("probe.candidate_fingerprint", pair.candidate.info.fingerprint)]
+
+
+def probe_properties(result: ProbeResult, suite_name: str, seed: int) -> Properties:
+    """Everything the terminal summary shows for one probe."""
+    rows = result.run.rows
+    props: Properties = [("probe.suite", suite_name), ("probe.seed", seed),
+                         ("probe.verdict", result.verdict.value),
+                         ("probe.direction", result.direction),
+                         ("probe.variants", len(rows))]
+    if result.has_detector:
+        props += [("probe.base_canonical", result.base_canonical),
+                  ("probe.candidate_canonical", result.candidate_canonical),
+                  ("probe.base_rate", fmt_rate(_mean([r.base.hit for r in rows]))),
+                  ("probe.candidate_rate", fmt_rate(_mean([r.candidate.hit for r in rows]))),
+                  ("probe.suppression", fmt_rate(result.suppression)),
+                  ("probe.counted_variants", len(result.counted)),
+                  ("probe.dropped_variants", len(result.dropped))]
+    for gate in result.gates:
+        props += _gate_properties(gate)
+    worst_op = worst_operator(result)
+    props.append(("probe.worst_operator", "-" if worst_op is None else worst_op[0]))
+    props.append(("probe.worst_operator_rate", "-" if worst_op is None
+                  else fmt_rate(worst_op[1])))
+    if result.worst is not None:
+        props.append(("probe.worst_variant", result.worst.variant.index))
+    return props
+
+
+def suite_properties(result: SuiteResult, seed: int) -> Properties:
+    """The pooled gates of a suite's ``__suite__`` item."""
+    props: Properties = [("probe.suite", result.suite.name), ("probe.seed", seed),
+                         ("probe.verdict", result.verdict.value),
+                         ("probe.probes", len(result.probes))]
+    for gate in result.gates:
+        props += _gate_properties(gate)
+    return props

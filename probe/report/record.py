@@ -1,0 +1,216 @@
+"""The JSON run record: every figure and every variant row of a run, versioned.
+
+The record is the one machine-readable result of a run; the HTML report, the
+parquet export, ``probe compare`` and the baseline all read it. Its layout is
+documented in ``docs/record.md``. Everything outside the top-level ``volatile``
+object is a pure function of the suites, the models (by fingerprint), the seed
+and the settings, so two runs of the same inputs give byte-identical records
+once ``volatile`` is removed (``comparable_bytes``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime
+import json
+import math
+import platform
+import socket
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from probe.engine.compare import Gate, OperatorFigure, ProbeResult, SuiteResult
+from probe.engine.runner import Row, Side
+from probe.engine.stats import Estimate
+from probe.errors import UsageError
+from probe.session import ProbeSession
+
+SCHEMA_VERSION = 1
+RECORD_KIND = "probe-run-record"
+
+Record = dict[str, Any]
+
+
+def _num(value: float | None) -> float | None:
+    # JSON has no NaN or infinity; an undefined figure is null.
+    if value is None or not math.isfinite(value):
+        return None
+    return float(value)
+
+
+def _estimate(e: Estimate) -> dict[str, Any]:
+    return {"value": _num(e.value), "low": _num(e.low), "high": _num(e.high),
+            "limit": _num(e.limit), "p_above": _num(e.p_above), "p_below": _num(e.p_below),
+            "method": e.method, "units": e.units}
+
+
+def _gate(g: Gate) -> dict[str, Any]:
+    return {"metric": g.metric, "decision": g.decision.value, "alpha": g.alpha,
+            "p_above_adj": _num(g.p_above_adj), "p_below_adj": _num(g.p_below_adj),
+            "estimate": _estimate(g.estimate)}
+
+
+def _side(side: Side) -> dict[str, Any]:
+    return {"completions": list(side.completions), "hit": _num(side.hit),
+            "margin": _num(side.margin)}
+
+
+def _row(row: Row, counted: set[int], shadow_of: Mapping[int, float]) -> dict[str, Any]:
+    v = row.variant
+    return {
+        "index": v.index,
+        "operator": v.operator,
+        "family": v.family,
+        # A list, not a name: operator chains grow longer as composition lands.
+        "chain": list(v.chain),
+        "seed": v.seed,
+        "text": v.prompt.text,
+        "prefill": v.prompt.prefill,
+        "chat": v.prompt.chat,
+        "counted": id(row) in counted,
+        "shadow_counted": id(row) in shadow_of,
+        "shadow": _num(shadow_of.get(id(row))),
+        "base": _side(row.base),
+        "candidate": _side(row.candidate),
+    }
+
+
+def _operator(op: OperatorFigure) -> dict[str, Any]:
+    return {"operator": op.operator, "family": op.family, "counted": op.counted,
+            "total": op.total, "base_hits": _num(op.base_hits),
+            "candidate_hits": _num(op.candidate_hits), "resurfacing": _num(op.resurfacing),
+            "shadow": _num(op.shadow)}
+
+
+def _rate(values: list[float | None]) -> float | None:
+    known = [v for v in values if v is not None]
+    return sum(known) / len(known) if known else None
+
+
+def _probe(result: ProbeResult) -> dict[str, Any]:
+    shadow_of = {id(r): s for r, s in zip(result.shadow_counted, result.shadows, strict=True)}
+    rows = result.run.rows
+    worst = result.worst
+    return {
+        "id": result.run.probe.id,
+        "verdict": result.verdict.value,
+        "reasons": list(result.reasons),
+        "policy": dataclasses.asdict(result.policy),
+        "has_detector": result.has_detector,
+        "base_canonical": _num(result.base_canonical) if result.has_detector else None,
+        "candidate_canonical": (_num(result.candidate_canonical) if result.has_detector
+                                else None),
+        # Mean hit over every variant, canonical included: how often each model shows it.
+        "base_rate": _num(_rate([r.base.hit for r in rows])),
+        "candidate_rate": _num(_rate([r.candidate.hit for r in rows])),
+        "suppression": _num(result.suppression),
+        "counted": len(result.counted),
+        "dropped": len(result.dropped),
+        "gates": [_gate(g) for g in result.gates],
+        "operators": [_operator(o) for o in result.operators],
+        "worst_variant": None if worst is None else worst.variant.index,
+        "rows": [_row(r, {id(c) for c in result.counted}, shadow_of) for r in rows],
+    }
+
+
+def _suite(result: SuiteResult) -> dict[str, Any]:
+    suite = result.suite
+    return {
+        "name": suite.name,
+        "source": suite.source,
+        "direction": suite.behavior.direction,
+        "behavior": suite.behavior.description,
+        "policy": dataclasses.asdict(suite.policy),
+        "generation": dataclasses.asdict(suite.generation),
+        "verdict": result.verdict.value,
+        "reasons": list(result.reasons),
+        "gates": [_gate(g) for g in result.gates],
+        "operators": [{"operator": name, "family": family, "estimate": _estimate(e)}
+                      for name, family, e in result.operators],
+        "probes": [_probe(p) for p in result.probes],
+    }
+
+
+def build_record(session: ProbeSession, volatile: Mapping[str, Any] | None = None) -> Record:
+    """The run record of a finished session (``volatile``: extra run-specific facts)."""
+    s = session.settings
+    models: dict[str, Any] = {}
+    if session.loaded:
+        for label, backend in (("base", session.pair.base),
+                               ("candidate", session.pair.candidate)):
+            models[label] = {"name": backend.info.name,
+                             "fingerprint": backend.info.fingerprint}
+    suites = [_suite(r) for r in session.suite_results.values()]
+    verdicts = {f"{su['name']}::{p['id']}": p["verdict"] for su in suites for p in su["probes"]}
+    verdicts.update({f"{su['name']}::__suite__": su["verdict"] for su in suites})
+    return {
+        "schema_version": SCHEMA_VERSION,
+        "kind": RECORD_KIND,
+        "settings": {
+            "base": s.base,
+            "candidate": s.candidate,
+            "seed": s.seed,
+            "cache": s.cache_dir is not None,
+            "policy_overrides": dict(s.policy_overrides),
+            "backend": dataclasses.asdict(s.backend),
+        },
+        "models": models,
+        "verdicts": verdicts,
+        "suites": suites,
+        "volatile": {**volatile_facts(session), **(volatile or {})},
+    }
+
+
+def volatile_facts(session: ProbeSession) -> dict[str, Any]:
+    """What differs between two runs of the same inputs: kept under ``volatile``."""
+    cache = session.settings.cache_dir
+    return {
+        "created": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
+        "hostname": socket.gethostname(),
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "cache_dir": None if cache is None else str(Path(cache).resolve()),
+    }
+
+
+def dumps(record: Mapping[str, Any]) -> str:
+    """The record as JSON text: sorted keys, two-space indent, UTF-8, final newline."""
+    return json.dumps(record, indent=2, sort_keys=True, ensure_ascii=False,
+                      allow_nan=False) + "\n"
+
+
+def comparable_bytes(record: Mapping[str, Any]) -> bytes:
+    """The record's bytes without ``volatile``: equal for equal inputs."""
+    return dumps({k: v for k, v in record.items() if k != "volatile"}).encode("utf-8")
+
+
+def write_record(record: Mapping[str, Any], path: str | Path) -> Path:
+    """Write ``record`` to ``path`` (parents created); returns the path."""
+    out = Path(path)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_name(out.name + ".tmp")
+    tmp.write_text(dumps(record), encoding="utf-8")
+    tmp.replace(out)  # a reader never sees half a record
+    return out
+
+
+class RecordError(UsageError):
+    """A file that is not a run record this version can read (a usage error: exit 4)."""
+
+
+def read_record(path: str | Path) -> Record:
+    """Load and check a run record; ``RecordError`` with the reason otherwise."""
+    try:
+        data = json.loads(Path(path).read_text(encoding="utf-8"))
+    except OSError as err:
+        raise RecordError(f"{path}: cannot read the file: {err.strerror}") from None
+    except (UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise RecordError(f"{path}: not a JSON file ({err})") from None
+    if not isinstance(data, dict) or data.get("kind") != RECORD_KIND:
+        raise RecordError(f"{path}: not a probe run record (written by --probe-json or "
+                          "probe run --json)")
+    if data.get("schema_version") != SCHEMA_VERSION:
+        raise RecordError(f"{path}: run record schema_version {data.get('schema_version')!r};"
+                          f" this tool reads schema_version {SCHEMA_VERSION}")
+    return data
