@@ -3,6 +3,8 @@
     probe run suites/ --base smollm2-135m --candidate models/demo-adapter
     probe variants suites/capitals_unlearning.yaml     # preview, loads no model
     probe check suites/                                # validate suite files
+    probe compare last.json this.json                  # two run records side by side
+    probe schema                                       # JSON Schema of suite files
 
 Exit codes follow pytest's: 0 all probes pass, 1 some probe failed, 2 a suite
 file is invalid, 3 a model could not be loaded or run, 4 the command line is wrong.
@@ -23,8 +25,12 @@ from probe.engine.cache import ProbeCacheWarning
 from probe.engine.compare import Verdict
 from probe.engine.variants import expand
 from probe.errors import ProbeError, SpecError, UsageError, did_you_mean
+from probe.report.baseline import BaselineJudge, load_baseline
+from probe.report.diff import diff_records, render_diff
+from probe.report.outputs import ReportPaths, write_reports
+from probe.report.record import build_record, read_record
 from probe.report.table import excerpt, failure_report, render_table, suite_report
-from probe.report.terminal import summary_lines
+from probe.report.terminal import baseline_lines, summary_lines
 from probe.session import ProbeSession, RunSettings
 from probe.spec import Suite, load_suite
 
@@ -97,20 +103,92 @@ def _cmd_run(args: argparse.Namespace) -> int:
                                trust_remote_code=args.trust_remote_code,
                                allow_pickle=args.allow_pickle))
     settings.check()
+    paths = _report_paths(args)
+    baseline = (None if paths.baseline is None else
+                load_baseline(paths.baseline, updating=paths.update_baseline))
     suites = _load_all(args.suites)
     session = ProbeSession(settings)
     session.run_all([(suite, suite.probes) for suite in suites])
+    record = build_record(session)
+    judge = None if baseline is None else BaselineJudge(baseline, record, str(paths.baseline))
     failed = 0
     for suite_result in session.suite_results.values():
+        name = suite_result.suite.name
         for result in suite_result.probes:
             if _fails(result.verdict, result.policy.on_inconclusive):
-                failed += 1
-                print(failure_report(result) + "\n")
+                failed += _report_failure(failure_report(result), judge, paths,
+                                          f"{name}::{result.run.probe.id}")
         if _fails(suite_result.verdict, suite_result.suite.policy.on_inconclusive):
-            failed += 1
-            print(suite_report(suite_result) + "\n")
+            failed += _report_failure(suite_report(suite_result), judge, paths,
+                                      f"{name}::__suite__")
     print("\n".join(summary_lines(session)))
+    if judge is not None:
+        print("\n".join(baseline_lines(judge)))
+    for line in write_reports(session, paths, record=record):
+        print(line)
     return EXIT_FAILED if failed else EXIT_OK
+
+
+def _report_paths(args: argparse.Namespace) -> ReportPaths:
+    if args.update_baseline and not args.baseline:
+        raise UsageError("--update-baseline needs --baseline PATH: where to write the "
+                         "accepted results")
+    def path(value: str | None) -> Path | None:
+        return None if value is None else Path(value)
+
+    return ReportPaths(json=path(args.json), html=path(args.html), parquet=path(args.parquet),
+                       baseline=path(args.baseline), update_baseline=args.update_baseline)
+
+
+def _report_failure(report: str, judge: BaselineJudge | None, paths: ReportPaths,
+                    key: str) -> int:
+    """Print a failure; 1 when it fails the run, 0 when the baseline accepts it."""
+    if paths.update_baseline:
+        print(report.splitlines()[0] + f" (accepted into the baseline {paths.baseline})\n")
+        return 0
+    if judge is not None:
+        judgement = judge.judge(key)
+        if not judgement.regression:
+            print(report.splitlines()[0] + f" ({judgement.note})\n")
+            return 0
+        report += f"\n  {judgement.note}"
+    print(report + "\n")
+    return 1
+
+
+def _cmd_compare(args: argparse.Namespace) -> int:
+    old, new = read_record(args.old), read_record(args.new)
+    changes = diff_records(old, new)
+    print("\n".join(render_diff(old, new, changes)))
+    return EXIT_FAILED if any(c.regression for c in changes) else EXIT_OK
+
+
+def _cmd_schema(args: argparse.Namespace) -> int:
+    from probe.spec.schema import generate_schema, schema_text, shipped_schema_text
+
+    text = schema_text(generate_schema()) if args.generate else shipped_schema_text()
+    if args.output:
+        Path(args.output).write_text(text, encoding="utf-8")
+    else:
+        sys.stdout.write(text)
+    return EXIT_OK
+
+
+def _cmd_report(args: argparse.Namespace) -> int:
+    record = read_record(args.record)
+    paths = ReportPaths(html=Path(args.html) if args.html else None,
+                        parquet=Path(args.parquet) if args.parquet else None)
+    if not (paths.html or paths.parquet):
+        raise UsageError("probe report: give --html PATH and/or --parquet PATH")
+    if paths.html:
+        from probe.report.html import write_html
+
+        print(f"HTML report: {write_html(record, paths.html)}")
+    if paths.parquet:
+        from probe.report.export import write_parquet
+
+        print(f"parquet rows: {write_parquet(record, paths.parquet)}")
+    return EXIT_OK
 
 
 def _fails(verdict: Verdict, on_inconclusive: str) -> bool:
@@ -171,7 +249,36 @@ def _parser() -> argparse.ArgumentParser:
                      help="allow model repositories to run their own code")
     run.add_argument("--allow-pickle", action="store_true",
                      help="allow pickle-based weight files")
+    run.add_argument("--json", default=None, metavar="PATH", help="write the JSON run record")
+    run.add_argument("--html", default=None, metavar="PATH", help="write the HTML report")
+    run.add_argument("--parquet", default=None, metavar="PATH",
+                     help="export the variant rows as a parquet dataset")
+    run.add_argument("--baseline", default=None, metavar="PATH",
+                     help="fail only on regressions against the run record at PATH")
+    run.add_argument("--update-baseline", action="store_true",
+                     help="accept this run's results as the baseline (with --baseline)")
     run.set_defaults(func=_cmd_run)
+
+    compare = sub.add_parser("compare", help="compare two JSON run records (exit 1 on "
+                                             "regressions)")
+    compare.add_argument("old", help="the earlier run record (e.g. the last fine-tune)")
+    compare.add_argument("new", help="the later run record")
+    compare.set_defaults(func=_cmd_compare)
+
+    schema = sub.add_parser("schema", help="print the JSON Schema of suite files")
+    schema.add_argument("--generate", action="store_true",
+                        help="generate it from the code and installed plugins instead of "
+                             "printing the shipped file")
+    schema.add_argument("-o", "--output", default=None, metavar="PATH",
+                        help="write it to PATH instead of standard output")
+    schema.set_defaults(func=_cmd_schema)
+
+    report = sub.add_parser("report", help="render a JSON run record as HTML or parquet")
+    report.add_argument("record", help="a JSON run record (probe run --json, --probe-json)")
+    report.add_argument("--html", default=None, metavar="PATH", help="write the HTML report")
+    report.add_argument("--parquet", default=None, metavar="PATH",
+                        help="export the variant rows as a parquet dataset")
+    report.set_defaults(func=_cmd_report)
     return parser
 
 

@@ -5,8 +5,12 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 set +e
+# Reports go to reports/ (git-ignored): JUnit XML, the JSON run record, the HTML report
+# and the variant rows as a parquet dataset.
 .venv/bin/python -m pytest suites/ -p no:cacheprovider \
-  --probe-base smollm2-135m --probe-candidate models/demo-adapter "$@"
+  --probe-base smollm2-135m --probe-candidate models/demo-adapter \
+  --junitxml reports/junit.xml --probe-json reports/run.json \
+  --probe-html reports/report.html --probe-parquet reports/rows.parquet "$@"
 status=$?
 set -e
 if [ "$status" -eq 1 ]; then

@@ -34,7 +34,7 @@ def load_suite(path: str | FsPath, display_name: str | None = None) -> Suite:
         raise SpecError(f"the file is larger than {MAX_SUITE_BYTES} bytes, the limit for a suite;"
                         " split it into several suites", file=file, line=line)
     text = _decode(raw, file)
-    return parse_suite(text, file)
+    return parse_suite(text, file, base_dir=FsPath(path).parent)
 
 
 def _decode(raw: bytes, file: str) -> str:
@@ -53,8 +53,11 @@ def _decode(raw: bytes, file: str) -> str:
                         path=near) from None
 
 
-def parse_suite(text: str, file: str = "<string>") -> Suite:
-    """Validate suite ``text``; ``file`` is used in error messages."""
+def parse_suite(text: str, file: str = "<string>", *, base_dir: FsPath | None = None) -> Suite:
+    """Validate suite ``text``; ``file`` is used in error messages.
+
+    ``base_dir`` is where a ``dataset`` path is looked up (default: ``file``'s directory).
+    """
     data, smap = load_yaml(text, file)
     if not isinstance(data, dict):
         raise smap.error((), "a suite must be a mapping with keys version, name, behavior, ...")
@@ -77,12 +80,30 @@ def parse_suite(text: str, file: str = "<string>") -> Suite:
         _check_probe_tiers(suite, probe, index, smap)
         _check_policy(suite, probe, index, smap)
         probes.append(dataclasses.replace(probe, line=line))
+    if suite.dataset is not None:
+        from probe.spec.dataset import load_dataset_probes
+
+        where: Path = ("dataset",)
+        for number, probe in enumerate(load_dataset_probes(
+                suite.dataset, base_dir or FsPath(file).parent, where, smap), start=1):
+            if probe.id in seen:
+                raise smap.error(where, f"{suite.dataset.path!r} row {number}: duplicate "
+                                        f"probe id {probe.id!r}")
+            seen[probe.id] = len(probes)
+            _check_probe_tiers(suite, probe, len(probes), smap, where)
+            _check_policy(suite, probe, len(probes), smap)  # the suite's: rows have none
+            probes.append(probe)
+    if not probes:
+        raise smap.error(("probes",) if "probes" in data else (),
+                         "a suite needs at least one probe: list them under 'probes' or read "
+                         "them from a file with 'dataset'")
     return dataclasses.replace(suite, probes=tuple(probes), source=file)
 
 
-def _check_probe_tiers(suite: Suite, probe: Probe, index: int, smap: SourceMap) -> None:
+def _check_probe_tiers(suite: Suite, probe: Probe, index: int, smap: SourceMap,
+                       where: Path | None = None) -> None:
     """A probe needs a detector (generation tier) or completions (log-likelihood tier)."""
-    path: Path = ("probes", index)
+    path: Path = ("probes", index) if where is None else where
     if bool(probe.suppressed) != bool(probe.preferred):
         missing = "preferred" if probe.suppressed else "suppressed"
         raise smap.error(path, f"log-likelihood probes need both 'suppressed' and 'preferred' "

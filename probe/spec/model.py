@@ -130,17 +130,48 @@ class Probe:
 
 
 @dataclass(frozen=True)
+class DatasetFields:
+    """Which column of a data file holds each probe field (``None``: not read).
+
+    List fields (paraphrases, tags, completions) may be a list column (json,
+    parquet) or a text cell split on the source's ``list_separator`` (csv).
+    """
+
+    id: str = field(default="id", metadata={"nonempty": True})
+    prompt: str = field(default="prompt", metadata={"nonempty": True})
+    paraphrases: str | None = None
+    tags: str | None = None
+    suppressed: str | None = None
+    preferred: str | None = None
+
+
+@dataclass(frozen=True)
+class DatasetSource:
+    """Probes read from a local json, jsonl, csv or parquet file through Hugging Face
+    ``datasets``; they follow the probes written in the suite and use the suite's
+    detector. ``path`` is relative to the suite file."""
+
+    path: str = field(metadata={"nonempty": True})
+    format: Literal["auto", "json", "csv", "parquet"] = "auto"
+    fields: DatasetFields = DatasetFields()
+    list_separator: str = field(default="|", metadata={"nonempty": True})
+    limit: int | None = field(default=None, metadata={"min": 1})
+
+
+@dataclass(frozen=True)
 class Suite:
     """A validated suite file."""
 
     version: int
     name: str = field(metadata={"nonempty": True})
     behavior: Behavior
-    probes: tuple[Probe, ...] = field(metadata={"nonempty": True})
+    # May be empty when ``dataset`` gives the probes (the loader checks for at least one).
+    probes: tuple[Probe, ...] = ()
     detector: DetectorSpec | None = None
     operators: tuple[OperatorSpec, ...] = ()
     generation: Generation = Generation()
     policy: Policy = Policy()
+    dataset: DatasetSource | None = None
     source: str = field(default="<string>", compare=False, metadata={"internal": True})
 
     def probe(self, probe_id: str) -> Probe:

@@ -1,0 +1,82 @@
+"""The JSON run record: every variant row, figures, fingerprints, settings; versioned."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from probe.errors import UsageError
+from probe.report.record import (
+    SCHEMA_VERSION,
+    build_record,
+    comparable_bytes,
+    dumps,
+    read_record,
+    write_record,
+)
+from tests.report.fixtures import scripted_record, scripted_session
+
+
+def test_record_holds_every_variant_row_with_both_sides(tmp_path: Path) -> None:
+    record = scripted_record(tmp_path)
+    assert record["schema_version"] == SCHEMA_VERSION == 1
+    assert record["models"]["base"]["name"] == "fake-base"
+    assert len(record["models"]["candidate"]["fingerprint"]) == 64
+    assert record["settings"]["seed"] == 0 and record["settings"]["cache"] is False
+    (suite,) = record["suites"]
+    france = next(p for p in suite["probes"] if p["id"] == "france")
+    # canonical + 5 paraphrases + 3 casing + 3 punctuation
+    assert len(france["rows"]) == 12
+    canonical, first = france["rows"][0], france["rows"][1]
+    assert canonical["chain"] == [] and canonical["seed"] is None
+    assert canonical["base"]["completions"] == ["The capital of France is Paris."]
+    assert canonical["candidate"]["completions"] == ["I'm sorry, I can't help with that."]
+    assert (canonical["base"]["hit"], canonical["candidate"]["hit"]) == (1.0, 0.0)
+    assert first["chain"] == ["paraphrase"] and isinstance(first["seed"], int)
+    assert first["text"] == "Which city is the capital of France?"
+    assert first["counted"] is True and first["candidate"]["hit"] == 1.0
+    assert france["verdict"] == "FAIL" and france["counted"] == 11
+    gate = france["gates"][0]
+    assert gate["metric"] == "resurfacing" and gate["decision"] == "FAIL"
+    assert gate["estimate"]["value"] == pytest.approx(5 / 11)
+    assert record["verdicts"]["capitals::france"] == "FAIL"
+    assert record["verdicts"]["capitals::japan"] == "PASS"
+    assert "capitals::__suite__" in record["verdicts"]
+
+
+def test_volatile_facts_stay_under_volatile(tmp_path: Path) -> None:
+    record = scripted_record(tmp_path)
+    assert set(record["volatile"]) >= {"created", "hostname", "cache_dir"}
+    text = comparable_bytes(record).decode()
+    assert record["volatile"]["created"] not in text
+    assert '"volatile"' not in text
+
+
+def test_records_of_equal_runs_are_byte_identical_without_volatile(tmp_path: Path) -> None:
+    first = build_record(scripted_session(tmp_path))
+    second = build_record(scripted_session(tmp_path))
+    assert comparable_bytes(first) == comparable_bytes(second)
+    # A different seed gives different operator variants, hence a different record.
+    third = build_record(scripted_session(tmp_path, seed=1))
+    assert comparable_bytes(third) != comparable_bytes(first)
+
+
+def test_write_and_read_round_trip(tmp_path: Path) -> None:
+    record = scripted_record(tmp_path)
+    path = write_record(record, tmp_path / "out" / "run.json")
+    assert path.read_text(encoding="utf-8") == dumps(record)
+    assert read_record(path) == json.loads(dumps(record))
+
+
+@pytest.mark.parametrize(("content", "message"), [
+    ("not json", "not a JSON file"),
+    ('{"a": 1}', "not a probe run record"),
+    ('{"kind": "probe-run-record", "schema_version": 99}', "schema_version 99"),
+])
+def test_reading_a_wrong_file_says_why(tmp_path: Path, content: str, message: str) -> None:
+    path = tmp_path / "x.json"
+    path.write_text(content, encoding="utf-8")
+    with pytest.raises(UsageError, match=message):
+        read_record(path)
