@@ -147,6 +147,7 @@ def build_record(session: ProbeSession, volatile: Mapping[str, Any] | None = Non
     return {
         "schema_version": SCHEMA_VERSION,
         "kind": RECORD_KIND,
+        "tool": {"name": "probe-resurface", "version": _tool_version()},
         "settings": {
             "base": s.base,
             "candidate": s.candidate,
@@ -160,6 +161,15 @@ def build_record(session: ProbeSession, volatile: Mapping[str, Any] | None = Non
         "suites": suites,
         "volatile": {**volatile_facts(session), **(volatile or {})},
     }
+
+
+def _tool_version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("probe-resurface")
+    except PackageNotFoundError:  # running from a source tree that was never installed
+        return "unknown"
 
 
 def volatile_facts(session: ProbeSession) -> dict[str, Any]:
