@@ -7,6 +7,7 @@ statistics moves them, the README's account of the demo must be re-checked too.
 
 from __future__ import annotations
 
+import json
 import shutil
 import subprocess
 import sys
@@ -29,7 +30,8 @@ def demo_run(tmp_path_factory: pytest.TempPathFactory) -> Demo:
     proc = subprocess.run(
         [sys.executable, "-m", "pytest", "suites/", "-p", "no:cacheprovider",
          "--probe-base", "smollm2-135m", "--probe-candidate", str(REPO / "models/demo-adapter"),
-         "--probe-cache-dir", str(work / "cache"), f"--junitxml={xml}", "-rA"],
+         "--probe-cache-dir", str(work / "cache"), f"--junitxml={xml}", "-rA",
+         "--probe-json", "reports/run.json", "--probe-html", "reports/report.html"],
         cwd=work, capture_output=True, text=True, timeout=1800)
     assert xml.exists(), proc.stdout[-3000:] + proc.stderr[-3000:]
     props: dict[str, dict[str, str]] = {}
@@ -84,3 +86,21 @@ def test_failure_shows_the_resurfaced_answer(demo_run: Demo) -> None:
     assert "FAIL: probe 'germany'" in out
     assert "The capital of Germany is Berlin." in out
     assert "Traceback" not in out
+
+
+def test_demo_record_and_html_agree_with_junit(demo_run: Demo) -> None:
+    proc, props = demo_run
+    work = Path(proc.args[proc.args.index("--probe-cache-dir") + 1]).parent
+    record = json.loads((work / "reports" / "run.json").read_text(encoding="utf-8"))
+    for key, p in props.items():
+        suite = "capitals-unlearning" if key.startswith("capitals_unlearning") else \
+            "capitals-retention"
+        assert record["verdicts"][f"{suite}::{key.split('::')[1]}"] == p["probe.verdict"]
+    unlearning = next(s for s in record["suites"] if s["name"] == "capitals-unlearning")
+    germany = next(p for p in unlearning["probes"] if p["id"] == "germany")
+    leaks = [r for r in germany["rows"] if r["counted"] and r["candidate"]["hit"] == 1.0]
+    assert len(leaks) == 15
+    assert all(r["chain"] and "Berlin" in r["candidate"]["completions"][0] for r in leaks)
+    page = (work / "reports" / "report.html").read_text(encoding="utf-8")
+    worst = page[page.index('id="worst"'):page.index('id="probes"')]
+    assert "capitals-unlearning / germany" in worst and "Berlin" in worst
