@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from probe.report import plots
+from probe.report.table import worst_share
 
 WORST_SHOWN = 20
 
@@ -93,14 +94,8 @@ def _gate(probe: Mapping[str, Any], metric: str) -> Mapping[str, Any] | None:
 
 
 def _worst_operator(probe: Mapping[str, Any], retain: bool) -> str:
-    best: tuple[str, float] | None = None
-    for op in probe["operators"]:
-        if not op["counted"] or not op["base_hits"]:
-            continue
-        share = op["candidate_hits"] / op["base_hits"]
-        share = max(1.0 - share, 0.0) if retain else share
-        if share > 0 and (best is None or share > best[1]):
-            best = (op["operator"], share)
+    best = worst_share(((o["operator"], o["counted"], o["base_hits"], o["candidate_hits"])
+                        for o in probe["operators"]), retain)
     return "-" if best is None else f"{best[0]} {best[1]:.2f}"
 
 

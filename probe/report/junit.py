@@ -10,15 +10,10 @@ from __future__ import annotations
 
 from probe.backends.base import ModelPair
 from probe.engine.compare import Gate, ProbeResult, SuiteResult
-from probe.report.table import fmt_rate
+from probe.report.table import fmt_rate, mean_known
 from probe.report.terminal import worst_operator
 
 Properties = list[tuple[str, object]]
-
-
-def _mean(values: list[float | None]) -> float | None:
-    known = [v for v in values if v is not None]
-    return sum(known) / len(known) if known else None
 
 
 def _gate_properties(gate: Gate) -> Properties:
@@ -49,8 +44,8 @@ def probe_properties(result: ProbeResult, suite_name: str, seed: int) -> Propert
     if result.has_detector:
         props += [("probe.base_canonical", result.base_canonical),
                   ("probe.candidate_canonical", result.candidate_canonical),
-                  ("probe.base_rate", fmt_rate(_mean([r.base.hit for r in rows]))),
-                  ("probe.candidate_rate", fmt_rate(_mean([r.candidate.hit for r in rows]))),
+                  ("probe.base_rate", fmt_rate(mean_known([r.base.hit for r in rows]))),
+                  ("probe.candidate_rate", fmt_rate(mean_known([r.candidate.hit for r in rows]))),
                   ("probe.suppression", fmt_rate(result.suppression)),
                   ("probe.counted_variants", len(result.counted)),
                   ("probe.dropped_variants", len(result.dropped))]

@@ -24,6 +24,7 @@ from probe.engine.compare import Gate, OperatorFigure, ProbeResult, SuiteResult
 from probe.engine.runner import Row, Side
 from probe.engine.stats import Estimate
 from probe.errors import UsageError
+from probe.report.table import mean_known
 from probe.session import ProbeSession
 
 SCHEMA_VERSION = 1
@@ -83,11 +84,6 @@ def _operator(op: OperatorFigure) -> dict[str, Any]:
             "shadow": _num(op.shadow)}
 
 
-def _rate(values: list[float | None]) -> float | None:
-    known = [v for v in values if v is not None]
-    return sum(known) / len(known) if known else None
-
-
 def _probe(result: ProbeResult) -> dict[str, Any]:
     shadow_of = {id(r): s for r, s in zip(result.shadow_counted, result.shadows, strict=True)}
     rows = result.run.rows
@@ -102,8 +98,8 @@ def _probe(result: ProbeResult) -> dict[str, Any]:
         "candidate_canonical": (_num(result.candidate_canonical) if result.has_detector
                                 else None),
         # Mean hit over every variant, canonical included: how often each model shows it.
-        "base_rate": _num(_rate([r.base.hit for r in rows])),
-        "candidate_rate": _num(_rate([r.candidate.hit for r in rows])),
+        "base_rate": _num(mean_known([r.base.hit for r in rows])),
+        "candidate_rate": _num(mean_known([r.candidate.hit for r in rows])),
         "suppression": _num(result.suppression),
         "counted": len(result.counted),
         "dropped": len(result.dropped),

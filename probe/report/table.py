@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 
 from probe.engine.compare import ProbeResult, SuiteResult
 from probe.engine.runner import Row
@@ -17,6 +17,29 @@ def excerpt(text: str, width: int) -> str:
 def fmt_rate(value: float | None) -> str:
     """A rate with two decimals, or ``-`` when undefined."""
     return "-" if value is None else f"{value:.2f}"
+
+
+def mean_known(values: Iterable[float | None]) -> float | None:
+    """The mean of the values that are not ``None`` (``None`` when there are none)."""
+    known = [v for v in values if v is not None]
+    return sum(known) / len(known) if known else None
+
+
+def worst_share(operators: Iterable[tuple[str, int, float, float]],
+                retain: bool) -> tuple[str, float] | None:
+    """The operator whose counted variants bring back (suppress) or lose (retain) the
+    largest share of the base's hits, from ``(operator, counted, base_hits,
+    candidate_hits)``; ``None`` when nothing came back or was lost."""
+    best: tuple[str, float] | None = None
+    for name, counted, base_hits, candidate_hits in operators:
+        if not counted or not base_hits:
+            continue
+        share = candidate_hits / base_hits
+        if retain:
+            share = max(1.0 - share, 0.0)
+        if share > 0 and (best is None or share > best[1]):
+            best = (name, share)
+    return best
 
 
 def render_table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:

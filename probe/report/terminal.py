@@ -4,23 +4,15 @@ from __future__ import annotations
 
 from probe.engine.compare import ProbeResult
 from probe.report.baseline import BaselineJudge
-from probe.report.table import fmt_rate, render_table
+from probe.report.table import fmt_rate, mean_known, render_table, worst_share
 from probe.session import ProbeSession
 
 
 def worst_operator(result: ProbeResult) -> tuple[str, float] | None:
     """The operator whose counted variants bring back (suppress) or lose (retain) the
     most of the base's hits, with that share; ``None`` when nothing came back or was lost."""
-    best: tuple[str, float] | None = None
-    for op in result.operators:
-        if not op.counted or not op.base_hits:
-            continue
-        share = op.candidate_hits / op.base_hits
-        if result.direction == "retain":
-            share = max(1.0 - share, 0.0)
-        if share > 0 and (best is None or share > best[1]):
-            best = (op.operator, share)
-    return best
+    return worst_share(((o.operator, o.counted, o.base_hits, o.candidate_hits)
+                        for o in result.operators), result.direction == "retain")
 
 
 def _worst_operator(result: ProbeResult) -> str:
@@ -29,8 +21,7 @@ def _worst_operator(result: ProbeResult) -> str:
 
 
 def _mean_hit(values: list[float | None]) -> str:
-    known = [v for v in values if v is not None]
-    return fmt_rate(sum(known) / len(known)) if known else "-"
+    return fmt_rate(mean_known(values))
 
 
 def _gate_text(result: ProbeResult, metric: str) -> str:
