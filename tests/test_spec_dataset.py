@@ -99,5 +99,5 @@ def test_empty_prompt_and_duplicate_ids_name_the_row(tmp_path: Path) -> None:
 
 
 def test_a_suite_without_probes_or_dataset_is_an_error(tmp_path: Path) -> None:
-    with pytest.raises(SpecError, match="a suite needs at least one probe"):
+    with pytest.raises(SpecError, match=r"missing required key .probes. \(or .dataset."):
         load_suite(_suite(tmp_path, ""))

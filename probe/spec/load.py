@@ -94,9 +94,11 @@ def parse_suite(text: str, file: str = "<string>", *, base_dir: FsPath | None = 
             _check_policy(suite, probe, len(probes), smap)  # the suite's: rows have none
             probes.append(probe)
     if not probes:
-        raise smap.error(("probes",) if "probes" in data else (),
-                         "a suite needs at least one probe: list them under 'probes' or read "
-                         "them from a file with 'dataset'")
+        if "probes" in data:
+            raise smap.error(("probes",), "must not be empty: list at least one probe, or "
+                                          "read them from a file with 'dataset'")
+        raise smap.error((), "missing required key 'probes' (or 'dataset', to read the "
+                             "probes from a data file)")
     return dataclasses.replace(suite, probes=tuple(probes), source=file)
 
 
