@@ -83,3 +83,26 @@ def test_an_unwritable_report_path_is_reported(project: pytest.Pytester) -> None
                                "blocker/run.json")
     result.stdout.fnmatch_lines(["probe: could not write a report file: *"])
     assert result.ret == pytest.ExitCode.INTERNAL_ERROR
+
+
+def test_probes_from_a_data_file_run_as_tests(project: pytest.Pytester) -> None:
+    suites = project.path / "suites"
+    (suites / "capitals.yaml").unlink()
+    (project.path / "data").mkdir()
+    (project.path / "data" / "probes.csv").write_text(
+        "qid,question,alts\n"
+        "fr,What is the capital of France?,Which city is the capital of France?|"
+        "Name the capital of France.\n", encoding="utf-8")
+    (suites / "from_data.yaml").write_text(
+        "version: 1\nname: from-data\nbehavior: {description: names the capital}\n"
+        "detector: {type: pattern, any: [Paris]}\n"
+        "dataset:\n  path: ../data/probes.csv\n"
+        "  fields: {id: qid, prompt: question, paraphrases: alts}\n", encoding="utf-8")
+    result = project.runpytest("suites/", *models("leaky"), "--probe-json", "run.json", "-v")
+    result.stdout.fnmatch_lines(["suites/from_data.yaml::fr *"])
+    record = json.loads((project.path / "run.json").read_text(encoding="utf-8"))
+    rows = record["suites"][0]["probes"][0]["rows"]
+    assert [r["text"] for r in rows] == ["What is the capital of France?",
+                                         "Which city is the capital of France?",
+                                         "Name the capital of France."]
+    assert rows[1]["candidate"]["completions"] == ["Paris, of course."]
