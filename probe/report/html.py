@@ -36,6 +36,7 @@ th, td {{ border: 1px solid #ddd; padding: .25em .5em; text-align: left;
          vertical-align: top; }}
 th {{ background: #f4f4f4; }}
 td.num {{ text-align: right; font-variant-numeric: tabular-nums; }}
+td.name {{ white-space: nowrap; }} td.says {{ min-width: 16em; }}
 .verdict {{ font-weight: bold; padding: .1em .4em; border-radius: .3em; color: white; }}
 .PASS {{ background: #2e7d32; }} .FAIL {{ background: #c62828; }}
 .INCONCLUSIVE {{ background: #ef6c00; }} .UNINFORMATIVE {{ background: #757575; }}
@@ -130,7 +131,7 @@ def _overview(record: Mapping[str, Any]) -> str:
         for p in suite["probes"]:
             main = _gate(p, "loss" if retain else "resurfacing")
             out.append(
-                f"<tr><td>{_e(suite['name'])}</td><td><a href=\"#"
+                f"<tr><td class=name>{_e(suite['name'])}</td><td><a href=\"#"
                 f"{probe_anchor(suite['name'], p['id'])}\">{_e(p['id'])}</a></td>"
                 f"<td>{_verdict(p['verdict'])}</td>"
                 f"<td class=num>{_rate(p['base_canonical'])}</td>"
@@ -143,7 +144,7 @@ def _overview(record: Mapping[str, Any]) -> str:
                 f"<td>{_e(_worst_operator(p, retain))}</td></tr>")
         gates = ", ".join(f"{g['metric']} {_interval(g)}: {g['decision']}"
                           for g in suite["gates"])
-        out.append(f"<tr><td>{_e(suite['name'])}</td><td><i>suite gate</i></td>"
+        out.append(f"<tr><td class=name>{_e(suite['name'])}</td><td><i>suite gate</i></td>"
                    f"<td>{_verdict(suite['verdict'])}</td><td colspan=8>{_e(gates)}</td></tr>")
     out.append("</table></section>")
     return "".join(out)
@@ -243,26 +244,41 @@ def _said(label: str, side: Mapping[str, Any], prefill: str) -> str:
             f"{_e(text) or '<i>(no generation: log-likelihood only)</i>'}</pre></div>")
 
 
-def _worst(record: Mapping[str, Any]) -> str:
+WorstKey = tuple[str, str, int]  # (suite, probe, variant index)
+
+
+def worst_rows(record: Mapping[str, Any]) -> list[tuple[str, str, Mapping[str, Any]]]:
+    """Counted variants where the candidate shows the suppressed behavior (or loses a
+    retained one), worst first: by how much, then by the probe's rate, then in order."""
     found = []
     for suite in record["suites"]:
         retain = suite["direction"] == "retain"
         for p in suite["probes"]:
+            main = _gate(p, "loss" if retain else "resurfacing")
+            rate = (main["estimate"]["value"] if main else None) or 0.0
             for r in p["rows"]:
                 if not r["counted"]:
                     continue
                 b, c = r["base"]["hit"] or 0.0, r["candidate"]["hit"] or 0.0
                 badness = (b - c) if retain else c
                 if badness > 0:
-                    found.append((-badness, suite["name"], p["id"], r["index"], r))
-    found.sort(key=lambda t: t[:4])
+                    found.append(((-badness, -rate, suite["name"], p["id"], r["index"]),
+                                  suite["name"], p["id"], r))
+    found.sort(key=lambda t: t[0])
+    return [(sname, pid, r) for _, sname, pid, r in found]
+
+
+def _worst(found: list[tuple[str, str, Mapping[str, Any]]]) -> str:
     parts = ['<section id="worst"><h2>Worst variants</h2>'
              f"<p>{len(found)} counted variants on which the candidate shows the suppressed "
-             "behavior (or, in retain suites, loses it); the "
-             f"{min(len(found), WORST_SHOWN)} worst, with both completions.</p>"]
+             "behavior (or, in retain suites, loses it); "
+             f"{'all' if len(found) <= WORST_SHOWN else f'the {WORST_SHOWN} worst'} of them, "
+             "ordered by how far the candidate moved and by the probe's rate, with both "
+             "completions.</p>"]
     if not found:
         parts.append("<p>None: every counted variant holds.</p>")
-    for _, sname, pid, index, r in found[:WORST_SHOWN]:
+    for sname, pid, r in found[:WORST_SHOWN]:
+        index = r["index"]
         text = r["text"] + (f" [prefill: {r['prefill']}]" if r["prefill"] else "")
         parts.append(
             f'<div class="worst-variant" id="worst-{_slug(sname, pid, str(index))}">'
@@ -277,15 +293,17 @@ def _worst(record: Mapping[str, Any]) -> str:
     return "".join(parts)
 
 
-def _probe_section(suite: Mapping[str, Any], p: Mapping[str, Any]) -> str:
+def _probe_section(suite: Mapping[str, Any], p: Mapping[str, Any],
+                   shown: set[WorstKey]) -> str:
     sname, pid = suite["name"], p["id"]
     reasons = "".join(f"<li>{_e(r)}</li>" for r in p["reasons"])
     rows = []
     for r in p["rows"]:
-        mark = "canonical" if r["index"] == 0 else ("counted" if r["counted"] else "dropped")
+        mark = ("counted" if r["counted"] else
+                "canonical" if r["index"] == 0 else "dropped")
         text = r["text"] + (f" [prefill: {r['prefill']}]" if r["prefill"] else "")
         link = (f' <a href="#worst-{_slug(sname, pid, str(r["index"]))}">worst</a>'
-                if r["counted"] and (r["candidate"]["hit"] or 0) > 0 else "")
+                if (sname, pid, r["index"]) in shown else "")
         b_text = (r["prefill"] + r["base"]["completions"][0]) if r["base"]["completions"] else ""
         c_text = ((r["prefill"] + r["candidate"]["completions"][0])
                   if r["candidate"]["completions"] else "")
@@ -295,7 +313,7 @@ def _probe_section(suite: Mapping[str, Any], p: Mapping[str, Any]) -> str:
             f"<td>{_e(text)}</td><td class=num>{_rate(r['base']['hit'])}</td>"
             f"<td class=num>{_rate(r['candidate']['hit'])}</td>"
             f"<td class=num>{_rate(r['shadow'])}</td><td>{mark}{link}</td>"
-            f"<td>{_e(b_text)}</td><td>{_e(c_text)}</td></tr>")
+            f"<td class=says>{_e(b_text)}</td><td class=says>{_e(c_text)}</td></tr>")
     return (f'<section class="probe" id="{probe_anchor(sname, pid)}">'
             f"<h3>{_e(sname)} / {_e(pid)} {_verdict(p['verdict'])}</h3><ul>{reasons}</ul>"
             "<details open><summary>all variants</summary><table><tr><th>#</th>"
@@ -307,14 +325,16 @@ def _probe_section(suite: Mapping[str, Any], p: Mapping[str, Any]) -> str:
 
 def render_html(record: Mapping[str, Any]) -> str:
     """The whole report as one HTML document."""
-    probes = "".join(_probe_section(s, p) for s in record["suites"] for p in s["probes"])
+    found = worst_rows(record)
+    shown = {(sname, pid, r["index"]) for sname, pid, r in found[:WORST_SHOWN]}
+    probes = "".join(_probe_section(s, p, shown) for s in record["suites"] for p in s["probes"])
     nav = ('<nav><a href="#overview">overview</a><a href="#heatmap">heatmap</a>'
            '<a href="#operators">per operator</a><a href="#worst">worst variants</a>'
            '<a href="#probes">probes</a></nav>')
     return ("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
             "<title>probe report</title>"
             f"<style>{CSS}</style></head><body>{_header(record)}{nav}{_overview(record)}"
-            f"{_heatmap(record)}{_operators(record)}{_worst(record)}"
+            f"{_heatmap(record)}{_operators(record)}{_worst(found)}"
             f'<section id="probes"><h2>Probes</h2>{probes}</section></body></html>\n')
 
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+import pytest
+
 from probe.report.html import probe_anchor, render_html, row_anchor, write_html
 from tests.report.fixtures import scripted_record
 
@@ -51,3 +53,33 @@ def test_heatmap_cells_carry_the_family_rates(tmp_path: Path) -> None:
 def test_write_html_creates_parents(tmp_path: Path) -> None:
     out = write_html(scripted_record(tmp_path), tmp_path / "a" / "b" / "r.html")
     assert out.read_text(encoding="utf-8").startswith("<!DOCTYPE html>")
+
+
+def test_links_resolve_in_retain_suites_and_beyond_the_shown_worst(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import probe.report.html as html_module
+
+    record = scripted_record(tmp_path)
+    record["suites"][0]["direction"] = "retain"  # worst now means hits the candidate lost
+    for limit in (20, 2):
+        monkeypatch.setattr(html_module, "WORST_SHOWN", limit)
+        page = render_html(record)
+        ids = set(re.findall(r'id="([^"]+)"', page))
+        targets = re.findall(r'(?:xlink:)?href="#([^"]+)"', page)
+        assert [t for t in targets if t not in ids] == [], limit
+        shown = page.count('class="worst-variant"')
+        # Lost hits: france's 6 noise variants and all 11 of japan's.
+        assert shown == min(limit, 17)
+
+
+def test_worst_variants_put_the_worse_probe_first(tmp_path: Path) -> None:
+    from probe.report.html import worst_rows
+
+    record = scripted_record(tmp_path)
+    probes = record["suites"][0]["probes"]
+    japan = next(p for p in probes if p["id"] == "japan")
+    japan["rows"][1]["candidate"]["hit"] = 1.0  # one leak, at a lower probe rate than france
+    japan["gates"][0]["estimate"]["value"] = 0.1
+    probes.reverse()  # record order must not decide
+    order = [(pid, r["index"]) for _, pid, r in worst_rows(record)]
+    assert order == [("france", i) for i in range(1, 6)] + [("japan", 1)]
