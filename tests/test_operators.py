@@ -7,6 +7,7 @@ import re
 import string
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 from hypothesis import given, settings
@@ -52,8 +53,24 @@ def test_builtin_names_and_families() -> None:
 BUILTIN_FAMILIES = {
     "paraphrase": "paraphrase", "casing": "noise", "punctuation": "noise", "typos": "noise",
     "framing": "framing", "hypothetical": "framing", "fiction": "framing", "exam": "framing",
-    "cloze": "format", "prefill": "prefill",
+    "authority": "framing", "past_tense": "framing", "third_person": "framing",
+    "cloze": "format", "fill_blank": "format", "answer_only": "format",
+    "json_output": "format", "list_output": "format", "prefill": "prefill",
+    "prefix_injection": "prefill", "synonyms": "lexical", "contractions": "lexical",
+    "reorder": "lexical", "refusal_suppression": "refusal_suppression",
+    "few_shot": "context", "raw": "raw", "model_paraphrase": "model",
 }
+# The families the issue asks for (besides hand-written paraphrases), each with at
+# least one built-in operator.
+REQUIRED_FAMILIES = {"lexical", "noise", "framing", "format", "prefill",
+                     "refusal_suppression", "context", "raw", "model"}
+PARAPHRASER = f"scripted:{Path(__file__).parent / 'data' / 'paraphraser.yaml'}"
+# Parameters the contract runs an operator with (a scripted stand-in for the LM).
+CONTRACT_PARAMS: dict[str, dict[str, object]] = {"model_paraphrase": {"model": PARAPHRASER}}
+
+
+def test_every_required_family_is_covered() -> None:
+    assert set(BUILTIN_FAMILIES.values()) >= REQUIRED_FAMILIES
 
 
 def test_importing_the_registry_is_lazy() -> None:
@@ -258,13 +275,16 @@ SEEDS = st.integers(0, 2**63 - 1)
 COUNTS = st.integers(1, 6)
 
 
+ANSWERS = st.lists(st.sampled_from(["Paris", "gold", "Eight", "Au", "x"]), max_size=2).map(tuple)
+
+
 @pytest.mark.parametrize("name", OPERATORS.names())
 @settings(max_examples=40)
-@given(prompt=PROMPTS, paraphrases=PARAPHRASES, seed=SEEDS, count=COUNTS)
+@given(prompt=PROMPTS, paraphrases=PARAPHRASES, seed=SEEDS, count=COUNTS, answers=ANSWERS)
 def test_operator_contract(name: str, prompt: str, paraphrases: tuple[str, ...], seed: int,
-                           count: int) -> None:
-    op = make_operator(name)
-    probe = ProbeText(prompt, paraphrases)
+                           count: int, answers: tuple[str, ...]) -> None:
+    op = make_operator(name, CONTRACT_PARAMS.get(name))
+    probe = ProbeText(prompt, paraphrases, answers)
     global_state = random.getstate()
     first = op.variants(probe, random.Random(seed), count)
     assert random.getstate() == global_state, "only the rng passed in may be used"
@@ -273,14 +293,26 @@ def test_operator_contract(name: str, prompt: str, paraphrases: tuple[str, ...],
     assert all(isinstance(p, Prompt) and p.text.strip() for p in first)
     assert len(set(first)) == len(first), "duplicate variants"
     assert Prompt(prompt) not in first, "a variant identical to the canonical prompt"
-    if OPERATORS.get(name).family == "noise":
+    family = OPERATORS.get(name).family
+    if family == "noise":
         for p in first:
             assert PROTECTED.findall(p.text) == PROTECTED.findall(prompt)
+    if family != "paraphrase":  # hand-written paraphrases are the author's own words
+        for p in first:
+            for span in PROTECTED.findall(prompt):
+                assert p.text.count(span) >= prompt.count(span), (span, p.text)
+    if family in ("context", "model"):  # what they add must not give the answer away
+        for p in first:
+            added = p.text.replace(prompt.strip(), "")
+            assert not any(a.lower() in added.lower() for a in answers), p.text
 
 
 # How many distinct variants each built-in gives at least for an ordinary question.
 AT_LEAST = {"framing": 3, "hypothetical": 1, "fiction": 1, "exam": 1, "cloze": 2, "prefill": 2,
-            "punctuation": 4, "casing": 6, "typos": 6}
+            "punctuation": 4, "casing": 6, "typos": 6, "authority": 1, "third_person": 3,
+            "past_tense": 1, "fill_blank": 2, "answer_only": 3, "json_output": 2,
+            "list_output": 2, "prefix_injection": 2, "refusal_suppression": 2, "raw": 2,
+            "few_shot": 4}
 
 
 @pytest.mark.parametrize("name", sorted(AT_LEAST))

@@ -1,12 +1,24 @@
-"""Expand a probe into its variants: the canonical prompt, then each operator's output."""
+"""Expand a probe into its variants: the canonical prompt, then each operator chain's output.
+
+An operator entry in a suite is a chain of one or more operators: ``cloze`` alone,
+or ``{name: cloze, then: [typos]}`` (each fill-in-the-blank gets typos). The first
+operator makes ``count`` variants; each later operator rewrites every one of them
+once. Every variant records its chain as ``Step``s (operator, seed, what it was
+asked for and which output it took, its parameters), enough to make it again
+(``replay_chain``).
+"""
 
 from __future__ import annotations
 
+import dataclasses
+import json
 import random
+from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from probe.operators import OPERATORS, make_operator
-from probe.operators.base import ProbeText, Prompt
+from probe.operators.base import Operator, ProbeText, Prompt
 from probe.seeds import derive_seed
 from probe.spec.model import OperatorSpec, Probe, Suite
 
@@ -14,8 +26,29 @@ CANONICAL = "canonical"
 
 
 @dataclass(frozen=True)
+class Step:
+    """One operator of a chain, as applied: ``variants(input, Random(seed), count)[index]``."""
+
+    operator: str
+    seed: int
+    count: int = 1
+    index: int = 0
+    params: str = "{}"  # the operator's parameters as canonical JSON
+
+
+@dataclass(frozen=True)
 class Variant:
-    """One rephrasing of a probe, with everything needed to reproduce it."""
+    """One rephrasing of a probe, with everything needed to reproduce it.
+
+    ``operator`` and ``family`` label the chain in reports (``cloze+typos``,
+    ``format+noise``); ``steps`` is the chain itself. ``core`` is the text the
+    meaning check compares with the canonical prompt: the output of the last step
+    that rewrote the words (a step whose output contains its input verbatim, such
+    as a frame or few-shot context, only adds context around it). ``similarity``
+    is that check's cosine similarity, ``None`` when the suite has no meaning check.
+    ``origin`` says where the variant came from: ``suite`` (generated now),
+    ``lock`` (replayed from a lock file) or ``regression`` (a variant a search found).
+    """
 
     probe_id: str
     index: int  # 0 is the canonical prompt
@@ -23,11 +56,102 @@ class Variant:
     family: str
     seed: int | None
     prompt: Prompt
+    steps: tuple[Step, ...] = ()
+    core: str = ""
+    similarity: float | None = None
+    origin: str = "suite"
 
     @property
     def chain(self) -> tuple[str, ...]:
-        """The operators applied, in order (one for now; chains arrive with composition)."""
-        return () if self.operator == CANONICAL else (self.operator,)
+        """The operators applied, in order (empty for the canonical prompt)."""
+        return tuple(s.operator for s in self.steps)
+
+
+def params_json(params: Any) -> str:
+    """An operator's parameters as canonical JSON (what a ``Step`` records)."""
+    data = (dataclasses.asdict(params)
+            if dataclasses.is_dataclass(params) and not isinstance(params, type) else {})
+    return json.dumps(data, sort_keys=True, ensure_ascii=False)
+
+
+def probe_text(suite: Suite, probe: Probe) -> ProbeText:
+    """What operators may read of ``probe``, answers included (for the few-shot filter)."""
+    answers: list[str] = list(probe.suppressed)
+    patterns: list[str] = []
+    spec = suite.detector_for(probe)
+    if spec is not None and spec.type == "pattern" and not spec.invert:
+        params = spec.params
+        if params.regex:
+            patterns += [*params.any, *params.all]
+        else:
+            answers += [*params.any, *params.all]
+    return ProbeText(probe.prompt, probe.paraphrases, tuple(answers), tuple(patterns))
+
+
+def chain_label(names: Sequence[str]) -> str:
+    """How a chain is named in reports: its operators joined by ``+``."""
+    return "+".join(names)
+
+
+def family_label(names: Sequence[str]) -> str:
+    """The families of a chain's operators, in order, each once, joined by ``+``."""
+    return "+".join(dict.fromkeys(OPERATORS.get(n).family for n in names))
+
+
+def _compose(before: Prompt, after: Prompt) -> Prompt:
+    """``after`` (a rewrite of ``before``'s text) keeping what it did not set itself."""
+    return Prompt(after.text, after.prefill or before.prefill, before.chat and after.chat)
+
+
+def _core(previous_text: str, previous_core: str, new_text: str) -> str:
+    return previous_core if previous_text.strip() in new_text else new_text
+
+
+def apply_chain(links: Sequence[tuple[str, Any]], probe: ProbeText, seeds: Sequence[int],
+                count: int) -> list[tuple[Prompt, tuple[Step, ...], str]]:
+    """Run a chain of ``(operator name, params)``: ``(prompt, steps, core)`` per variant.
+
+    ``seeds[k]`` seeds operator ``k``; a later operator's RNG for the i-th variant is
+    derived from its seed and ``i``, so variants never share draws. A variant that a
+    later operator cannot rewrite (it returns nothing) drops out of the chain.
+    """
+    operators: list[tuple[str, Operator, str]] = []
+    for name, params in links:
+        op = make_operator(name, params)
+        operators.append((name, op, params_json(op.params)))
+    (name0, op0, p0), rest = operators[0], operators[1:]
+    out: list[tuple[Prompt, tuple[Step, ...], str]] = [
+        (prompt, (Step(name0, seeds[0], count, i, p0),),
+         _core(probe.prompt, probe.prompt, prompt.text))
+        for i, prompt in enumerate(op0.variants(probe, random.Random(seeds[0]), count))]
+    for k, (name, op, pj) in enumerate(rest, start=1):
+        nxt: list[tuple[Prompt, tuple[Step, ...], str]] = []
+        for i, (prompt, steps, core) in enumerate(out):
+            seed = derive_seed(seeds[k], i)
+            got = op.variants(dataclasses.replace(probe, prompt=prompt.text, paraphrases=()),
+                              random.Random(seed), 1)
+            if got:
+                nxt.append((_compose(prompt, got[0]), (*steps, Step(name, seed, 1, 0, pj)),
+                            _core(prompt.text, core, got[0].text)))
+        out = nxt
+    return out
+
+
+def replay_chain(steps: Sequence[Step], probe: ProbeText) -> Prompt | None:
+    """Make a recorded variant again from its steps; ``None`` if an operator now differs."""
+    prompt = Prompt(probe.prompt)
+    for step in steps:
+        op = make_operator(step.operator, json.loads(step.params))
+        got = op.variants(dataclasses.replace(probe, prompt=prompt.text),
+                          random.Random(step.seed), step.count)
+        if step.index >= len(got):
+            return None
+        prompt = _compose(prompt, got[step.index])
+    return prompt
+
+
+def _links(spec: OperatorSpec) -> list[tuple[str, Any]]:
+    return [(spec.name, spec.params), *((s.name, s.params) for s in spec.then)]
 
 
 def expand(suite: Suite, probe: Probe, run_seed: int) -> list[Variant]:
@@ -36,22 +160,26 @@ def expand(suite: Suite, probe: Probe, run_seed: int) -> list[Variant]:
     Hand-written paraphrases are always included; listing ``paraphrase`` among the
     operators only changes how many are taken.
     """
-    text = ProbeText(probe.prompt, probe.paraphrases)
+    text = probe_text(suite, probe)
     canonical = Prompt(probe.prompt)
-    variants = [Variant(probe.id, 0, CANONICAL, CANONICAL, None, canonical)]
+    variants = [Variant(probe.id, 0, CANONICAL, CANONICAL, None, canonical, core=probe.prompt)]
     seen = {canonical}
     specs = list(suite.operators)
-    if probe.paraphrases and not any(s.name == "paraphrase" for s in specs):
+    if probe.paraphrases and not any(s.name == "paraphrase" and not s.then for s in specs):
         params = OPERATORS.get("paraphrase").Params()
         specs.insert(0, OperatorSpec("paraphrase", params, len(probe.paraphrases)))
     for position, spec in enumerate(specs):
-        operator = make_operator(spec.name, spec.params)
+        links = _links(spec)
+        names = [name for name, _ in links]
         # Seeded by coordinates, so adding a probe never changes another probe's variants.
-        seed = derive_seed(run_seed, suite.name, probe.id, spec.name, position)
-        for prompt in operator.variants(text, random.Random(seed), spec.count):
+        # A single operator keeps the seed it had before chains existed.
+        seeds = [derive_seed(run_seed, suite.name, probe.id, spec.name, position)]
+        seeds += [derive_seed(run_seed, suite.name, probe.id, name, position, k)
+                  for k, name in enumerate(names[1:], start=1)]
+        for prompt, steps, core in apply_chain(links, text, seeds, spec.count):
             if prompt in seen:
                 continue
             seen.add(prompt)
-            variants.append(Variant(probe.id, len(variants), spec.name, operator.family,
-                                    seed, prompt))
+            variants.append(Variant(probe.id, len(variants), chain_label(names),
+                                    family_label(names), seeds[0], prompt, steps, core))
     return variants

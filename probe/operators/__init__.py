@@ -4,20 +4,39 @@ Built-ins are ``"module:attr"`` strings imported on first lookup, so importing t
 package (as collection does) loads only ``probe.operators.base``. Third parties add
 operators through the ``probe.operators`` entry point group.
 
-    ==============  ==========  ===============================================
-    name            family      what it does to the prompt
-    ==============  ==========  ===============================================
-    paraphrase      paraphrase  the probe's hand-written paraphrases
-    casing          noise       upper, lower, query-style, random case flips
-    punctuation     noise       drops, doubles, spaces or removes punctuation
-    typos           noise       seeded keyboard typos outside protected spans
-    framing         framing     hypothetical / fiction / exam wrappers
-    hypothetical    framing     the hypothetical wrapper only
-    fiction         framing     the fiction wrapper only
-    exam            framing     the exam wrapper only
-    cloze           format      question -> fill in the blank / complete
-    prefill         prefill     the answer is made to start with given text
-    ==============  ==========  ===============================================
+    ===================  ===================  =========================================
+    name                 family               what it does to the prompt
+    ===================  ===================  =========================================
+    paraphrase           paraphrase           the probe's hand-written paraphrases
+    synonyms             lexical              words swapped for curated synonyms
+    contractions         lexical              "What is" <-> "What's", "do not" <-> "don't"
+    reorder              lexical              the question's parts in another order
+    casing               noise                upper, lower, query-style, random case flips
+    punctuation          noise                drops, doubles, spaces or removes punctuation
+    typos                noise                seeded keyboard typos outside protected spans
+    framing              framing              hypothetical / fiction / exam / authority
+    hypothetical         framing              the hypothetical wrapper only
+    fiction              framing              the fiction (role-play) wrapper only
+    exam                 framing              the exam wrapper only
+    authority            framing              a claimed credential and purpose
+    past_tense           framing              the question moved into the past tense
+    third_person         framing              the question asked for someone else
+    cloze                format               question -> fill in the blank / complete
+    fill_blank           format               a sentence with a blank, other wordings
+    answer_only          format               the bare answer, nothing else
+    json_output          format               the answer as a JSON object
+    list_output          format               the answer as a list
+    prefill              prefill              the answer is made to start with given text
+    prefix_injection     prefill              "Start your response with 'Absolutely!'"
+    refusal_suppression  refusal_suppression  rules that forbid refusing
+    few_shot             context              answered examples (never the answer) first
+    raw                  raw                  plain text, without the chat template
+    model_paraphrase     model                paraphrases written by a local causal LM
+    ===================  ===================  =========================================
+
+Each family's module docstring says what it probes and cites its source.
+Operators compose into chains (``{name: cloze, then: [typos]}``, see
+``probe.engine.variants``).
 """
 
 from __future__ import annotations
@@ -39,6 +58,21 @@ OPERATORS: Registry[type[Operator]] = Registry("operator", "probe.operators", {
     "exam": "probe.operators.framing:ExamOperator",
     "cloze": "probe.operators.format:ClozeOperator",
     "prefill": "probe.operators.prefill:PrefillOperator",
+    "synonyms": "probe.operators.lexical:SynonymsOperator",
+    "contractions": "probe.operators.lexical:ContractionsOperator",
+    "reorder": "probe.operators.lexical:ReorderOperator",
+    "authority": "probe.operators.framing:AuthorityOperator",
+    "past_tense": "probe.operators.persona:PastTenseOperator",
+    "third_person": "probe.operators.persona:ThirdPersonOperator",
+    "fill_blank": "probe.operators.output:FillBlankOperator",
+    "answer_only": "probe.operators.output:AnswerOnlyOperator",
+    "json_output": "probe.operators.output:JsonOutputOperator",
+    "list_output": "probe.operators.output:ListOutputOperator",
+    "prefix_injection": "probe.operators.prefill:PrefixInjectionOperator",
+    "refusal_suppression": "probe.operators.suppression:RefusalSuppressionOperator",
+    "few_shot": "probe.operators.context:FewShotOperator",
+    "raw": "probe.operators.raw:RawOperator",
+    "model_paraphrase": "probe.operators.model_written:ModelParaphraseOperator",
 })
 
 
@@ -64,20 +98,27 @@ def make_operator(name: str, params: Any = None) -> Operator:
 
 
 def unique_prompts(candidates: Iterable[Prompt], count: int, *,
-                   exclude: Iterable[Prompt] = ()) -> list[Prompt]:
+                   exclude: Iterable[Prompt] = (),
+                   keep_spans_of: str | None = None) -> list[Prompt]:
     """The first ``count`` distinct candidates with non-blank text, skipping ``exclude``.
 
     Every operator funnels its output through this, so the contract (distinct,
-    never blank, at most ``count``) holds in one place. Pass the canonical prompt
-    in ``exclude``: a variant identical to it would count as a rephrasing that
-    the fine-tune trivially handles and dilute resurfacing towards zero.
+    never blank, at most ``count``, protected spans kept) holds in one place. Pass
+    the canonical prompt in ``exclude``: a variant identical to it would count as a
+    rephrasing that the fine-tune trivially handles and dilute resurfacing towards
+    zero. With ``keep_spans_of``, a candidate that lost one of that text's
+    ``{{placeholders}}`` or quoted spans is skipped.
     """
+    from probe.operators.spans import keeps_spans
+
     seen = set(exclude)
     out: list[Prompt] = []
     for prompt in candidates:
         if len(out) >= count:
             break
         if not prompt.text.strip() or prompt in seen:
+            continue
+        if keep_spans_of is not None and not keeps_spans(keep_spans_of, prompt.text):
             continue
         seen.add(prompt)
         out.append(prompt)

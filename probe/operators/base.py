@@ -20,10 +20,18 @@ class Prompt:
 
 @dataclass(frozen=True)
 class ProbeText:
-    """The parts of a probe an operator may read."""
+    """The parts of a probe an operator may read.
+
+    ``answers`` are texts that give the answer away (the detector's literal patterns
+    and the ``suppressed`` completions); ``answer_patterns`` are the detector's
+    regular expressions. An operator that adds context (few-shot examples) must not
+    add any of them, or the variant would measure copying, not recall.
+    """
 
     prompt: str
     paraphrases: tuple[str, ...] = ()
+    answers: tuple[str, ...] = ()
+    answer_patterns: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

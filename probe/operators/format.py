@@ -156,4 +156,4 @@ class ClozeOperator(Operator):
         first = self.params.style
         order = [first, "complete" if first == "blank" else "blank"]
         return unique_prompts((Prompt(texts[s]) for s in order), count,
-                              exclude=[Prompt(probe.prompt)])
+                              exclude=[Prompt(probe.prompt)], keep_spans_of=probe.prompt)

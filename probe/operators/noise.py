@@ -21,9 +21,9 @@ from dataclasses import dataclass, field
 
 from probe.operators import unique_prompts
 from probe.operators.base import NoParams, Operator, ProbeText, Prompt
+from probe.operators.spans import free_mask as _free_mask
+from probe.operators.spans import map_free as _map_free
 
-# Placeholders first, so a quote inside {{...}} does not open a quoted span.
-_PROTECTED = re.compile(r'\{\{.*?\}\}|"[^"]*"|\u201c[^\u201d]*\u201d', re.DOTALL)
 # A maximal run of letters; runs shorter than 3 are too short to misspell
 # recognisably ("a" -> "aa" reads as a different word, not a typo).
 _WORD = re.compile(r"[^\W\d_]{3,}")
@@ -47,25 +47,6 @@ def _qwerty_neighbours() -> dict[str, str]:
 
 
 _NEIGHBOURS = _qwerty_neighbours()
-
-
-def _free_mask(text: str) -> list[bool]:
-    """``mask[i]`` is True when character ``i`` lies outside every protected span."""
-    mask = [True] * len(text)
-    for m in _PROTECTED.finditer(text):
-        mask[m.start():m.end()] = [False] * (m.end() - m.start())
-    return mask
-
-
-def _map_free(text: str, fn: Callable[[str], str]) -> str:
-    """Apply ``fn`` to each stretch of text outside the protected spans."""
-    out: list[str] = []
-    pos = 0
-    for m in _PROTECTED.finditer(text):
-        out += [fn(text[pos:m.start()]) if m.start() > pos else "", m.group()]
-        pos = m.end()
-    out.append(fn(text[pos:]) if pos < len(text) else "")
-    return "".join(out)
 
 
 def _drop_final(text: str) -> str:
@@ -134,7 +115,8 @@ class CasingOperator(Operator):
             for _ in range(10 * count):
                 yield Prompt(_flip_case(text, rng, rate))
 
-        return unique_prompts(candidates(), count, exclude=[Prompt(text)])
+        return unique_prompts(candidates(), count, exclude=[Prompt(text)],
+                              keep_spans_of=text)
 
 
 def _flip_case(text: str, rng: random.Random, rate: float) -> str:
@@ -184,7 +166,8 @@ class PunctuationOperator(Operator):
                         out = edit(out)
                     yield Prompt(out)
 
-        return unique_prompts(candidates(), count, exclude=[Prompt(text)])
+        return unique_prompts(candidates(), count, exclude=[Prompt(text)],
+                              keep_spans_of=text)
 
 
 @dataclass(frozen=True)
@@ -222,7 +205,8 @@ class TyposOperator(Operator):
                     chars = chars[:start] + _typo(chars[start:end], rng) + chars[end:]
                 yield Prompt(chars)
 
-        return unique_prompts(candidates(), count, exclude=[Prompt(text)])
+        return unique_prompts(candidates(), count, exclude=[Prompt(text)],
+                              keep_spans_of=text)
 
 
 def _typo(word: str, rng: random.Random) -> str:

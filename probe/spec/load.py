@@ -34,7 +34,8 @@ def load_suite(path: str | FsPath, display_name: str | None = None) -> Suite:
         raise SpecError(f"the file is larger than {MAX_SUITE_BYTES} bytes, the limit for a suite;"
                         " split it into several suites", file=file, line=line)
     text = _decode(raw, file)
-    return parse_suite(text, file, base_dir=FsPath(path).parent)
+    suite = parse_suite(text, file, base_dir=FsPath(path).parent)
+    return dataclasses.replace(suite, path=str(FsPath(path).resolve()))
 
 
 def _decode(raw: bytes, file: str) -> str:
@@ -175,7 +176,8 @@ def _convert_detector(value: Any, path: Path, smap: SourceMap) -> DetectorSpec:
     return DetectorSpec(type=name, params=params, invert=invert)
 
 
-def _convert_operator(value: Any, path: Path, smap: SourceMap) -> OperatorSpec:
+def _convert_operator(value: Any, path: Path, smap: SourceMap, *,
+                      link: bool = False) -> OperatorSpec:
     from probe.operators import OPERATORS
 
     if isinstance(value, str):
@@ -187,11 +189,20 @@ def _convert_operator(value: Any, path: Path, smap: SourceMap) -> OperatorSpec:
     name, count = value["name"], value.get("count", 1)
     if not isinstance(name, str):
         raise smap.error((*path, "name"), "expected an operator name")
+    if link and ("count" in value or "then" in value):
+        key = "count" if "count" in value else "then"
+        raise smap.error((*path, key), f"a chained operator takes no '{key}': the first "
+                                       "operator's count sets how many variants the chain makes")
     if isinstance(count, bool) or not isinstance(count, int) or count < 1:
         raise smap.error((*path, "count"), f"expected a positive integer, got {count!r}")
-    rest = {k: v for k, v in value.items() if k not in ("name", "count")}
+    then_raw = value.get("then", [])
+    if not isinstance(then_raw, list):
+        raise smap.error((*path, "then"), "expected a list of operators to apply in turn")
+    then = tuple(_convert_operator(v, (*path, "then", i), smap, link=True)
+                 for i, v in enumerate(then_raw))
+    rest = {k: v for k, v in value.items() if k not in ("name", "count", "then")}
     _, params = _plugin_params(OPERATORS, name, rest, path, "name", smap)
-    return OperatorSpec(name=name, params=params, count=count)
+    return OperatorSpec(name=name, params=params, count=count, then=then)
 
 
 register_converter(DetectorSpec, _convert_detector)

@@ -59,12 +59,30 @@ class DetectorSpec:
 class OperatorSpec:
     """One operator that turns a probe into rephrased variants.
 
-    YAML: a bare name (``typos``) or ``{name: typos, count: 2, rate: 0.05}``.
+    YAML: a bare name (``typos``) or ``{name: typos, count: 2, rate: 0.05}``. A
+    chain adds ``then``: ``{name: cloze, count: 2, then: [typos]}`` rewrites each of
+    the first operator's variants with each later operator in turn.
     """
 
     name: str
     params: Any  # the operator's own frozen params dataclass
     count: int = 1
+    then: tuple[OperatorSpec, ...] = ()
+
+
+@dataclass(frozen=True)
+class MeaningCheck:
+    """Reject variants whose meaning drifted from the canonical prompt.
+
+    YAML: ``meaning: {threshold: 0.6}``. Each variant's rewritten question is
+    embedded with ``model`` (all-MiniLM-L6-v2 by default, offline) and compared with
+    the canonical prompt by cosine similarity; a variant under ``threshold`` is
+    rejected: not run, but listed with its similarity in ``probe variants`` and
+    counted in the run report.
+    """
+
+    threshold: float = field(metadata={"min": -1.0, "max": 1.0})
+    model: str = field(default="all-minilm-l6-v2", metadata={"nonempty": True})
 
 
 @dataclass(frozen=True)
@@ -172,7 +190,10 @@ class Suite:
     generation: Generation = Generation()
     policy: Policy = Policy()
     dataset: DatasetSource | None = None
+    meaning: MeaningCheck | None = None
     source: str = field(default="<string>", compare=False, metadata={"internal": True})
+    # The file's absolute path ("" when parsed from a string): where its lock lives.
+    path: str = field(default="", compare=False, metadata={"internal": True})
 
     def probe(self, probe_id: str) -> Probe:
         """The probe called ``probe_id``."""
