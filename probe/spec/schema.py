@@ -140,7 +140,9 @@ class _Generator:
         reserved: dict[str, Schema] = {
             "name": {"enum": OPERATORS.names()},
             "count": {"type": "integer", "minimum": 1, "default": 1,
-                      "description": "how many variants of each probe"}}
+                      "description": "how many variants of each probe"},
+            "then": {"type": "array", "items": {"$ref": "#/$defs/OperatorSpec"},
+                     "description": "operators that rewrite each variant in turn (a chain)"}}
         mapping = {"type": "object", "required": ["name"], "properties": reserved,
                    "allOf": self.plugin_branches(OPERATORS, "name", reserved)}
         return {"description": _doc(OperatorSpec),
