@@ -19,6 +19,7 @@ from typing import Any
 
 from probe.operators import OPERATORS, make_operator
 from probe.operators.base import Operator, ProbeText, Prompt
+from probe.operators.spans import keeps_spans
 from probe.seeds import derive_seed
 from probe.spec.model import OperatorSpec, Probe, Suite
 
@@ -130,7 +131,9 @@ def apply_chain(links: Sequence[tuple[str, Any]], probe: ProbeText, seeds: Seque
             seed = derive_seed(seeds[k], i)
             got = op.variants(dataclasses.replace(probe, prompt=prompt.text, paraphrases=()),
                               random.Random(seed), 1)
-            if got:
+            # A frame may quote the whole prompt, so a later step can no longer see the
+            # original spans as protected; a variant that lost one drops out.
+            if got and keeps_spans(probe.prompt, got[0].text):
                 nxt.append((_compose(prompt, got[0]), (*steps, Step(name, seed, 1, 0, pj)),
                             _core(prompt.text, core, got[0].text)))
         out = nxt
