@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 COLUMNS = ("suite", "probe", "probe_verdict", "index", "operator", "family", "chain", "seed",
+           "origin", "similarity",
            "text", "prefill", "chat", "counted", "shadow", "base_completions",
            "candidate_completions", "base_hit", "candidate_hit", "base_margin",
            "candidate_margin", "run_seed", "base_model", "base_fingerprint",
@@ -29,7 +30,9 @@ def rows(record: Mapping[str, Any]) -> Iterator[dict[str, Any]]:
                     "suite": suite["name"], "probe": probe["id"],
                     "probe_verdict": probe["verdict"], "index": row["index"],
                     "operator": row["operator"], "family": row["family"],
-                    "chain": list(row["chain"]), "seed": row["seed"], "text": row["text"],
+                    "chain": list(row["chain"]), "seed": row["seed"],
+                    "origin": row["origin"], "similarity": row["similarity"],
+                    "text": row["text"],
                     "prefill": row["prefill"], "chat": row["chat"], "counted": row["counted"],
                     "shadow": row["shadow"],
                     "base_completions": list(row["base"]["completions"]),
@@ -50,9 +53,9 @@ def _features() -> Any:
 
     text, f64, i64, flag = Value("string"), Value("float64"), Value("int64"), Value("bool")
     kinds = {"index": i64, "seed": i64, "run_seed": i64, "chat": flag, "counted": flag,
-             "shadow": f64, "base_hit": f64, "candidate_hit": f64, "base_margin": f64,
-             "candidate_margin": f64, "chain": Sequence(text), "base_completions": Sequence(text),
-             "candidate_completions": Sequence(text)}
+             "shadow": f64, "similarity": f64, "base_hit": f64, "candidate_hit": f64,
+             "base_margin": f64, "candidate_margin": f64, "chain": Sequence(text),
+             "base_completions": Sequence(text), "candidate_completions": Sequence(text)}
     return Features({c: kinds.get(c, text) for c in COLUMNS})
 
 

@@ -65,7 +65,11 @@ def _row(row: Row, counted: set[int], shadow_of: Mapping[int, float]) -> dict[st
         "family": v.family,
         # A list, not a name: operator chains grow longer as composition lands.
         "chain": list(v.chain),
+        # Each step as applied (operator, seed, count, index, params): enough to replay it.
+        "steps": [dataclasses.asdict(step) for step in v.steps],
         "seed": v.seed,
+        "origin": v.origin,
+        "similarity": _num(v.similarity),
         "text": v.prompt.text,
         "prefill": v.prompt.prefill,
         "chat": v.prompt.chat,

@@ -16,6 +16,7 @@ from probe.report.record import (
     read_record,
     write_record,
 )
+from tests.plugin.conftest import SUITE
 from tests.report.fixtures import scripted_record, scripted_session
 
 
@@ -80,3 +81,18 @@ def test_reading_a_wrong_file_says_why(tmp_path: Path, content: str, message: st
     path.write_text(content, encoding="utf-8")
     with pytest.raises(UsageError, match=message):
         read_record(path)
+
+
+def test_rows_carry_each_step_of_their_chain(tmp_path: Path) -> None:
+    chained = "  - {name: cloze, count: 2, then: [casing]}\n"
+    suite = SUITE.replace("  - {name: casing, count: 3}\n",
+                          "  - {name: casing, count: 3}\n" + chained)
+    record = build_record(scripted_session(tmp_path, suite=suite))
+    rows = record["suites"][0]["probes"][0]["rows"]
+    two = [r for r in rows if len(r["chain"]) == 2]
+    assert two, [r["chain"] for r in rows]
+    row = two[0]
+    assert row["chain"] == ["cloze", "casing"] and row["operator"] == "cloze+casing"
+    assert [s["operator"] for s in row["steps"]] == ["cloze", "casing"]
+    assert all(isinstance(s["seed"], int) for s in row["steps"])
+    assert row["origin"] == "suite"
