@@ -11,7 +11,7 @@ as a table, a backend crash is an error.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -336,6 +336,18 @@ class SuiteGateItem(_ReportItem):
 
     def reportinfo(self) -> tuple[Path, int, str]:
         return self.path, 0, f"{self.suite.name}::{SUITE_GATE}"
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None],
+                              ) -> Generator[None, pytest.TestReport, pytest.TestReport]:
+    report = yield
+    # Models load in setup, and pytest renders setup errors itself (repr_failure is
+    # only asked about the call): one line, not pytest's own frames.
+    error = call.excinfo.value if call.excinfo is not None else None
+    if call.when != "call" and isinstance(item, _ReportItem) and isinstance(error, ProbeError):
+        report.longrepr = f"{type(error).__name__}: {error}"
+    return report
 
 
 def pytest_report_header(config: pytest.Config) -> list[str] | None:

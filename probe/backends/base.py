@@ -68,6 +68,25 @@ class Backend(ABC):
         the same samples whatever else is in the batch.
         """
 
+    # Token accounting for the length limits (``probe.engine.limits``). The defaults count
+    # whitespace-separated words, which is what the scripted test double means by a token.
+
+    def context_length(self) -> int | None:
+        """Tokens the model attends to, prompt and completion together (None: no limit)."""
+        return None
+
+    def count_tokens(self, text: str) -> int:
+        """Tokens in ``text`` on its own."""
+        return len(text.split())
+
+    def prompt_tokens(self, prompt: Prompt) -> int:
+        """Tokens of ``prompt`` as the model receives it (chat template and prefill too)."""
+        return self.count_tokens(f"{prompt.text} {prompt.prefill}")
+
+    def keep_last_tokens(self, text: str, count: int) -> str:
+        """``text`` without its beginning: only its last ``count`` tokens."""
+        return " ".join(text.split()[-count:]) if count > 0 else ""
+
     @abstractmethod
     def score(self, requests: Sequence[ScoreRequest]) -> list[float]:
         """Mean per-token log-probability (natural log) of each request's completion.

@@ -83,6 +83,8 @@ class Script:
     # file that gets one JSON line per prompt actually computed (not served by a cache).
     delay: float = field(default=0.0, metadata={"min": 0.0, "max": 10.0})
     trace: str = ""
+    # Tokens (words) the model attends to, for tests of the length limits; None: no limit.
+    context_length: int | None = field(default=None, metadata={"min": 1})
 
 
 class ScriptedBackend(Backend):
@@ -106,6 +108,8 @@ class ScriptedBackend(Backend):
         replies = asdict(script) | {"replies": dict(script.replies)}
         for instrument in ("delay", "trace"):
             replies.pop(instrument)
+        if script.context_length is None:
+            replies.pop("context_length")  # fingerprints of scripts without it stay as they were
         payload = json.dumps(replies, sort_keys=True, default=list)
         self._info = ModelInfo(script.name, hashlib.sha256(payload.encode()).hexdigest())
 
@@ -132,6 +136,9 @@ class ScriptedBackend(Backend):
             with open(self.script.trace, "a", encoding="utf-8") as f:
                 f.write("".join(rows))
 
+    def context_length(self) -> int | None:
+        return self.script.context_length
+
     def reply(self, prompt: Prompt) -> str:
         """The scripted (greedy) reply for one prompt."""
         if prompt.text in self.script.replies:
@@ -146,11 +153,13 @@ class ScriptedBackend(Backend):
         for prompt, seed in zip(prompts, seeds, strict=True):
             rule = self._rule(prompt)
             if prompt.text in self.script.replies or rule is None or not rule.samples:
-                out.append([self.reply(prompt)] * settings.samples)
+                out.append([_first_words(self.reply(prompt), settings.max_new_tokens)]
+                           * settings.samples)
                 continue
             rng = random.Random(seed)
             weights = list(rule.weights) or None
-            out.append(rng.choices(list(rule.samples), weights=weights, k=settings.samples))
+            drawn = rng.choices(list(rule.samples), weights=weights, k=settings.samples)
+            out.append([_first_words(d, settings.max_new_tokens) for d in drawn])
         return out
 
     def score(self, requests: Sequence[ScoreRequest]) -> list[float]:
@@ -169,7 +178,13 @@ class ScriptedBackend(Backend):
 
     def generate(self, prompts: Sequence[Prompt], settings: GenerationSettings) -> list[str]:
         self._computing("generate", prompts)
-        return [self.reply(p) for p in prompts]
+        return [_first_words(self.reply(p), settings.max_new_tokens) for p in prompts]
+
+
+def _first_words(text: str, count: int) -> str:
+    """Like a model stopping after ``max_new_tokens``: at most ``count`` words (tokens)."""
+    words = text.split()
+    return text if len(words) <= count else " ".join(words[:count])
 
 
 def load_script(path: str | Path) -> ScriptedBackend:

@@ -23,6 +23,7 @@ from probe.backends.base import (
 )
 from probe.detectors import make_detector
 from probe.engine.cache import CompletionCache, prompt_key, request_key
+from probe.engine.limits import completion_note, fit_prompts
 from probe.engine.variants import Variant, expand
 from probe.operators.base import Prompt
 from probe.seeds import derive_seed
@@ -51,6 +52,8 @@ class Row:
     variant: Variant
     base: Side
     candidate: Side
+    # What the length limits did to this row (``probe.engine.limits``): never silent.
+    notes: tuple[str, ...] = ()
 
     @property
     def base_hit(self) -> float:
@@ -187,7 +190,8 @@ def run_suite(suite: Suite, probes: Sequence[Probe], pair: ModelPair, *, run_see
               cache_root: Path | None = None, progress: ProgressFn | None = None,
               ) -> dict[str, ProbeRun]:
     """Run ``probes`` of ``suite`` on both models, batching every probe together."""
-    variants = {p.id: expand(suite, p, run_seed) for p in probes}
+    variants, prompt_notes = fit_prompts(
+        suite, probes, {p.id: expand(suite, p, run_seed) for p in probes}, pair)
     sides: dict[str, tuple[dict[tuple[str, int], tuple[str, ...]],
                            dict[tuple[str, int], float]]] = {}
     for label, backend in (("base", pair.base), ("candidate", pair.candidate)):
@@ -202,7 +206,8 @@ def run_suite(suite: Suite, probes: Sequence[Probe], pair: ModelPair, *, run_see
         rows = []
         for v in variants[probe.id]:
             per_side = []
-            for label in ("base", "candidate"):
+            notes = [prompt_notes[key]] if (key := (probe.id, v.index)) in prompt_notes else []
+            for label, backend in (("base", pair.base), ("candidate", pair.candidate)):
                 texts_by_variant, margins = sides[label]
                 texts = texts_by_variant.get((probe.id, v.index), ())
                 hit = None
@@ -211,6 +216,8 @@ def run_suite(suite: Suite, probes: Sequence[Probe], pair: ModelPair, *, run_see
                     hits = detector.score_many([v.prompt.prefill + t for t in texts])
                     hit = sum(hits) / len(hits)
                 per_side.append(Side(texts, hit, margins.get((probe.id, v.index))))
-            rows.append(Row(v, per_side[0], per_side[1]))
+                note = completion_note(backend, label, texts, suite.generation.max_new_tokens)
+                notes += [note] if note else []
+            rows.append(Row(v, per_side[0], per_side[1], tuple(notes)))
         runs[probe.id] = ProbeRun(probe, tuple(rows))
     return runs

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from probe.backends.base import ModelPair
 from probe.engine.compare import Gate, ProbeResult, SuiteResult
+from probe.engine.limits import cut_counts
 from probe.report.table import fmt_rate, mean_known
 from probe.report.terminal import worst_operator
 
@@ -57,6 +58,9 @@ def probe_properties(result: ProbeResult, suite_name: str, seed: int) -> Propert
                   else fmt_rate(worst_op[1])))
     if result.worst is not None:
         props.append(("probe.worst_variant", result.worst.variant.index))
+    prompts_cut, completions_cut = cut_counts(rows)
+    if prompts_cut or completions_cut:  # the length limits touched this probe
+        props += [("probe.prompts_cut", prompts_cut), ("probe.completions_cut", completions_cut)]
     return props
 
 

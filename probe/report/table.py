@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 
 from probe.engine.compare import ProbeResult, SuiteResult
+from probe.engine.limits import limit_lines
 from probe.engine.runner import Row
 
 
@@ -114,6 +115,7 @@ def failure_report(result: ProbeResult) -> str:
             f"{result.candidate_canonical:g} | suppression {fmt_rate(result.suppression)} | "
             f"{len(result.counted)} counted variants ({len(result.dropped)} dropped: base "
             f"below floor {result.policy.base_floor:g})")
+    lines += [f"  {line}" for line in limit_lines(result.run.rows)]
     w = result.worst
     shown = w is not None and (w.candidate_hit < w.base_hit if result.direction == "retain"
                                else w.candidate_hit > 0)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from probe.engine.compare import ProbeResult
+from probe.engine.limits import cut_counts
 from probe.report.baseline import BaselineJudge
 from probe.report.table import fmt_rate, mean_known, render_table, worst_share
 from probe.session import ProbeSession
@@ -38,6 +39,13 @@ def summary_lines(session: ProbeSession) -> list[str]:
         lines.append(f"base:      {pair.base.info.name}  [{pair.base.info.fingerprint[:12]}]")
         lines.append(f"candidate: {pair.candidate.info.name}  "
                      f"[{pair.candidate.info.fingerprint[:12]}]")
+    all_rows = [row for sr in session.suite_results.values() for r in sr.probes
+                for row in r.run.rows]
+    prompts_cut, completions_cut = cut_counts(all_rows)
+    if prompts_cut or completions_cut:
+        lines.append(f"limits: {prompts_cut} prompts cut from the left to fit, "
+                     f"{completions_cut} rows with a completion cut at max_new_tokens "
+                     "(each probe's report lists them)")
     rows = []
     for suite_result in session.suite_results.values():
         name = suite_result.suite.name

@@ -88,9 +88,15 @@ class MeaningCheck:
 @dataclass(frozen=True)
 class Generation:
     """Decoding settings: greedy (``samples: 1``, the default) or ``samples`` completions
-    per variant at ``temperature`` (hit rates are then the mean over samples)."""
+    per variant at ``temperature`` (hit rates are then the mean over samples).
+
+    Limits (``probe.engine.limits``, reported on every row they touch): a completion
+    stops after ``max_new_tokens``; a prompt longer than ``max_prompt_tokens`` (default:
+    the model's context length minus room for the answer) has its beginning cut off.
+    """
 
     max_new_tokens: int = field(default=48, metadata={"min": 1, "max": 4096})
+    max_prompt_tokens: int | None = field(default=None, metadata={"min": 1, "max": 10**7})
     samples: int = field(default=1, metadata={"min": 1, "max": 1000})
     temperature: float = field(default=1.0, metadata={"min": 0.01, "max": 10.0})
     top_p: float = field(default=1.0, metadata={"min": 0.01, "max": 1.0})

@@ -77,6 +77,26 @@ class HFBackend(Backend):
             raise BackendError(f"{self.info.name}: prompt {prompt.text!r} tokenizes to nothing")
         return ids
 
+    # --- token accounting for the length limits ----------------------------------------
+
+    def context_length(self) -> int | None:
+        config = getattr(self.model, "config", None)
+        for name in ("max_position_embeddings", "n_positions", "max_sequence_length"):
+            value = getattr(config, name, None)
+            if isinstance(value, int) and value > 0:
+                return value
+        return None
+
+    def count_tokens(self, text: str) -> int:
+        return len(self.tokenizer(text, add_special_tokens=False)["input_ids"])
+
+    def prompt_tokens(self, prompt: Prompt) -> int:
+        return len(self._encode(prompt))
+
+    def keep_last_tokens(self, text: str, count: int) -> str:
+        ids = self.tokenizer(text, add_special_tokens=False)["input_ids"]
+        return str(self.tokenizer.decode(ids[-count:])) if count > 0 else ""
+
     def _adapter_context(self) -> AbstractContextManager[Any]:
         if self.adapter_disabled:
             return self.model.disable_adapter()  # type: ignore[no-any-return]
