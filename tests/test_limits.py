@@ -3,6 +3,7 @@ cut is reported (row notes, the probe's report, the run summary, JUnit propertie
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -11,6 +12,7 @@ from hf_fixtures import CPU
 from probe.backends.base import ModelPair
 from probe.backends.hf import load_pair
 from probe.backends.scripted import Rule, Script, ScriptedBackend
+from probe.cli import main
 from probe.engine.compare import evaluate
 from probe.engine.limits import cut_counts
 from probe.engine.runner import run_suite
@@ -105,6 +107,13 @@ def test_pytest_reports_cuts_in_the_summary_and_junit(pytester: pytest.Pytester)
     junit = (pytester.path / "j.xml").read_text()
     assert '<property name="probe.prompts_cut" value="1" />' in junit
     assert '<property name="probe.completions_cut" value="1" />' in junit
+    # The JSON run record carries each row's notes.
+    assert main(["run", "suites", "--base", "scripted:b.yaml", "--candidate", "scripted:c.yaml",
+                 "--no-cache", "--json", "r.json"]) in (0, 1)
+    record = json.loads((pytester.path / "r.json").read_text())
+    rows = {p["id"]: p["rows"] for s in record["suites"] for p in s["probes"]}
+    assert rows["long"][0]["limits"][0].startswith("prompt cut from the left, 26 -> 8 tokens")
+    assert rows["short"][0]["limits"] == ["base completion cut at max_new_tokens (4)"]
 
 
 def test_a_real_tokenizer_cuts_to_the_models_context(tiny: dict[str, Path]) -> None:

@@ -78,6 +78,8 @@ def _row(row: Row, counted: set[int], shadow_of: Mapping[int, float]) -> dict[st
         "shadow": _num(shadow_of.get(id(row))),
         "base": _side(row.base),
         "candidate": _side(row.candidate),
+        # What the length limits cut on this row (probe.engine.limits); [] when nothing.
+        "limits": list(row.notes),
     }
 
 
