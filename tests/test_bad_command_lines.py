@@ -188,3 +188,21 @@ def test_a_wrong_pair_exits_4_from_pytest_and_from_probe_run(
         assert main(["run", "suites", "--base", str(tiny["model"]), "--candidate", str(cand),
                      "--no-cache"]) == EXIT_USAGE
         assert fix in capsys.readouterr().err
+
+
+def test_a_device_this_machine_lacks_exits_4_once_models_are_looked_at(
+        project: pytest.Pytester, tiny: dict[str, Path], monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    import torch
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)  # as on CI, everywhere
+    models = ["--probe-base", str(tiny["model"]), "--probe-candidate", str(tiny["adapter"])]
+    result = project.runpytest("suites", "-p", "no:cacheprovider", "--probe-device", "cuda",
+                               "--probe-no-cache", *models)
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    assert "CUDA is not available on this machine; use --probe-device cpu" in (
+        result.stdout.str() + result.stderr.str())
+    capsys.readouterr()
+    assert main(["run", "suites", "--base", str(tiny["model"]), "--candidate",
+                 str(tiny["adapter"]), "--device", "cuda", "--no-cache"]) == EXIT_USAGE
+    assert "CUDA is not available on this machine; use --device cpu" in capsys.readouterr().err
