@@ -10,6 +10,7 @@ import os
 import re
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -65,3 +66,10 @@ def test_the_screenshot_is_not_blank(tmp_path: Path, report: Path) -> None:
     assert len(set(pixels)) > 50  # text, badges, charts: many colours, not one flat fill
     # The FAIL badge and the heatmap's hot cell are red: the charts and styles rendered.
     assert any(r > 150 and g < 80 and b < 80 for r, g, b in pixels)
+
+
+def test_a_missing_chromium_fails_with_the_install_line(tmp_path: Path,
+                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(sys.modules[__name__], "CHROMIUM", str(tmp_path / "no-chromium"))
+    with pytest.raises(pytest.fail.Exception, match="apt-get install -y chromium"):
+        _chromium(tmp_path, "--version")
