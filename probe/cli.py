@@ -1,7 +1,8 @@
 """The ``probe`` command: the same engine as the pytest plugin, without pytest.
 
     probe run suites/ --base smollm2-135m --candidate models/demo-adapter
-    probe variants suites/capitals_unlearning.yaml     # preview, loads no model
+    probe variants suites/capitals_unlearning.yaml     # preview, loads no model under test
+    probe lock suites/capitals_unlearning.yaml         # freeze variants: x.lock.json
     probe check suites/                                # validate suite files
     probe compare last.json this.json                  # two run records side by side
     probe schema                                       # JSON Schema of suite files
@@ -23,13 +24,12 @@ from typing import NoReturn, TextIO
 from probe.backends import BackendOptions
 from probe.engine.cache import ProbeCacheWarning
 from probe.engine.compare import Verdict
-from probe.engine.variants import expand
 from probe.errors import ProbeError, SpecError, UsageError, did_you_mean
 from probe.report.baseline import BaselineJudge, load_baseline
 from probe.report.diff import diff_records, render_diff
 from probe.report.outputs import ReportPaths, write_reports
 from probe.report.record import build_record, read_record
-from probe.report.table import excerpt, failure_report, render_table, suite_report
+from probe.report.table import failure_report, suite_report
 from probe.report.terminal import baseline_lines, summary_lines
 from probe.session import ProbeSession, RunSettings
 from probe.spec import Suite, load_suite
@@ -72,18 +72,26 @@ def _cmd_check(args: argparse.Namespace) -> int:
 
 
 def _cmd_variants(args: argparse.Namespace) -> int:
+    from probe.preview import preview_lines
+
     for suite in _load_all(args.suites):
-        print(f"{suite.source}: {suite.name} (seed {args.seed})")
-        rows = []
-        for probe in suite.probes:
-            for v in expand(suite, probe, args.seed):
-                text = v.prompt.text + (f" [prefill: {v.prompt.prefill}]"
-                                        if v.prompt.prefill else "")
-                rows.append([probe.id, str(v.index), v.operator, v.family,
-                             "-" if v.seed is None else str(v.seed)[:10], excerpt(text, 90)])
-        print(render_table(["probe", "#", "operator", "family", "seed", "text"], rows))
+        print("\n".join(preview_lines(suite, args.seed, fresh=args.fresh)))
         print()
     return EXIT_OK
+
+
+def _cmd_lock(args: argparse.Namespace) -> int:
+    from probe.preview import lock_suite
+
+    for suite in _load_all(args.suites):
+        print(lock_suite(suite, args.seed))
+    return EXIT_OK
+
+
+def _cmd_search(args: argparse.Namespace) -> int:
+    from probe.search_cli import run_search
+
+    return run_search(args)
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
@@ -229,7 +237,22 @@ def _parser() -> argparse.ArgumentParser:
     variants = sub.add_parser("variants", help="show a suite's variants without loading models")
     variants.add_argument("suites", nargs="+", help="suite files or directories")
     variants.add_argument("--seed", type=int, default=0, help="run seed (default 0)")
+    variants.add_argument("--fresh", action="store_true",
+                          help="generate the variants now even when a lock exists")
     variants.set_defaults(func=_cmd_variants)
+
+    lock = sub.add_parser("lock", help="generate suites' variants once and write x.lock.json "
+                                       "beside each suite; runs replay it")
+    lock.add_argument("suites", nargs="+", help="suite files or directories")
+    lock.add_argument("--seed", type=int, default=0, help="operator seed (default 0)")
+    lock.set_defaults(func=_cmd_lock)
+
+    search = sub.add_parser("search", help="search operator chains that resurface a "
+                                           "suppressed behavior (opt-in, budgeted)")
+    from probe.search_cli import add_search_arguments
+
+    add_search_arguments(search)
+    search.set_defaults(func=_cmd_search)
 
     run = sub.add_parser("run", help="run suites on a base and a candidate model")
     run.add_argument("suites", nargs="+", help="suite files or directories")

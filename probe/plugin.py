@@ -198,6 +198,10 @@ class SuiteFile(pytest.File):
     def collect(self) -> Iterator[ProbeItem | SuiteGateItem]:
         try:
             suite = load_suite(self.path, _display_path(self.path, self.config))
+            # A stale lock is the suite author's to refresh: a collection error too.
+            from probe.engine.lock import read_lock
+
+            read_lock(suite)
         except SpecError as err:
             # Only the message: a bad suite is the author's to fix, not ours to debug.
             raise self.CollectError(err.render()) from None

@@ -24,7 +24,8 @@ from probe.backends.base import (
 from probe.detectors import make_detector
 from probe.engine.cache import CompletionCache, prompt_key, request_key
 from probe.engine.limits import completion_note, fit_prompts
-from probe.engine.variants import Variant, expand
+from probe.engine.sources import variant_sets
+from probe.engine.variants import Variant
 from probe.operators.base import Prompt
 from probe.seeds import derive_seed
 from probe.spec.model import Probe, Suite
@@ -78,10 +79,12 @@ class Row:
 
 @dataclass(frozen=True)
 class ProbeRun:
-    """Every row of one probe, canonical first."""
+    """Every row of one probe, canonical first; ``rejected``: variants the meaning check
+    kept out of the run (reported with their similarity, never measured)."""
 
     probe: Probe
     rows: tuple[Row, ...]
+    rejected: tuple[Variant, ...] = ()
 
 
 def _cached(backend: Backend, keys: Sequence[str], items: Sequence[T],
@@ -190,8 +193,10 @@ def run_suite(suite: Suite, probes: Sequence[Probe], pair: ModelPair, *, run_see
               cache_root: Path | None = None, progress: ProgressFn | None = None,
               ) -> dict[str, ProbeRun]:
     """Run ``probes`` of ``suite`` on both models, batching every probe together."""
+    # A lock replays its variants; regression-file variants come first (probe.engine.sources).
+    sets = variant_sets(suite, probes, run_seed)
     variants, prompt_notes = fit_prompts(
-        suite, probes, {p.id: expand(suite, p, run_seed) for p in probes}, pair)
+        suite, probes, {pid: list(s.kept) for pid, s in sets.items()}, pair)
     sides: dict[str, tuple[dict[tuple[str, int], tuple[str, ...]],
                            dict[tuple[str, int], float]]] = {}
     for label, backend in (("base", pair.base), ("candidate", pair.candidate)):
@@ -219,5 +224,5 @@ def run_suite(suite: Suite, probes: Sequence[Probe], pair: ModelPair, *, run_see
                 note = completion_note(backend, label, texts, suite.generation.max_new_tokens)
                 notes += [note] if note else []
             rows.append(Row(v, per_side[0], per_side[1], tuple(notes)))
-        runs[probe.id] = ProbeRun(probe, tuple(rows))
+        runs[probe.id] = ProbeRun(probe, tuple(rows), sets[probe.id].rejected)
     return runs

@@ -81,6 +81,32 @@ def summary_lines(session: ProbeSession) -> list[str]:
                      "interval by bootstrap over probes")
         lines.append(render_table(["suite", "operator", "family", "resurfacing [CI]", "probes"],
                                   op_rows))
+    lines += _family_lines(session)
+    return lines
+
+
+def _family_lines(session: ProbeSession) -> list[str]:
+    from probe.report.families import family_figures, rejected_count
+
+    rows, notes = [], []
+    for suite_result in session.suite_results.values():
+        name = suite_result.suite.name
+        rows += [[name, f.family, f.estimate.interval(), f"{f.counted}/{f.total}",
+                  ", ".join(f.operators)]
+                 for f in family_figures(suite_result, session.settings.seed)]
+        check = suite_result.suite.meaning
+        if check is not None:
+            notes.append(f"{name}: {rejected_count(suite_result)} variants rejected by the "
+                         f"meaning check (similarity under {check.threshold:g}); "
+                         "probe variants lists them")
+    lines = []
+    if rows:
+        lines += ["", "resurfacing by operator family: pooled over the family's operators, "
+                      "interval by bootstrap over probes",
+                  render_table(["suite", "family", "resurfacing [CI]", "counted", "operators"],
+                               rows)]
+    if notes:
+        lines += ["", *notes]
     return lines
 
 
