@@ -151,8 +151,8 @@ def build_record(session: ProbeSession, volatile: Mapping[str, Any] | None = Non
         "kind": RECORD_KIND,
         "tool": {"name": "probe-resurface", "version": _tool_version()},
         "settings": {
-            "base": s.base,
-            "candidate": s.candidate,
+            "base": portable_ref(s.base),
+            "candidate": portable_ref(s.candidate),
             "seed": s.seed,
             "cache": s.cache_dir is not None,
             "policy_overrides": dict(s.policy_overrides),
@@ -174,10 +174,25 @@ def _tool_version() -> str:
         return "unknown"
 
 
+def portable_ref(ref: str) -> str:
+    """A model reference without the checkout's location: an absolute path below the
+    working directory becomes relative (``scripted:`` kept). The fingerprint, not the
+    path, says which weights ran; the reference as given stays in ``volatile``."""
+    prefix = "scripted:" if ref.startswith("scripted:") else ""
+    path = Path(ref[len(prefix):])
+    if not path.is_absolute():
+        return ref
+    try:
+        return prefix + path.relative_to(Path.cwd()).as_posix()
+    except ValueError:
+        return ref
+
+
 def volatile_facts(session: ProbeSession) -> dict[str, Any]:
     """What differs between two runs of the same inputs: kept under ``volatile``."""
     cache = session.settings.cache_dir
     return {
+        "refs": {"base": session.settings.base, "candidate": session.settings.candidate},
         "created": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
         "hostname": socket.gethostname(),
         "python": platform.python_version(),

@@ -96,3 +96,18 @@ def test_rows_carry_each_step_of_their_chain(tmp_path: Path) -> None:
     assert [s["operator"] for s in row["steps"]] == ["cloze", "casing"]
     assert all(isinstance(s["seed"], int) for s in row["steps"])
     assert row["origin"] == "suite"
+
+
+def test_absolute_model_paths_below_the_working_directory_become_relative(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from probe.report.record import portable_ref
+
+    monkeypatch.chdir(tmp_path)
+    assert portable_ref(str(tmp_path / "models" / "lora")) == "models/lora"
+    assert portable_ref(f"scripted:{tmp_path / 'base.yaml'}") == "scripted:base.yaml"
+    assert portable_ref("/elsewhere/lora") == "/elsewhere/lora"
+    assert portable_ref("smollm2-135m") == "smollm2-135m"
+    session = scripted_session(tmp_path)  # gives the scripted files as absolute paths
+    record = build_record(session)
+    assert record["settings"]["base"] == "scripted:base.yaml"
+    assert record["volatile"]["refs"]["base"] == f"scripted:{tmp_path / 'base.yaml'}"
