@@ -17,7 +17,10 @@ def test_readme_suite_example_parses() -> None:
     suite = parse_suite(block.group(1), "README.md")
     assert suite.probes[0].id == "france"
     assert [o.name for o in suite.operators] == ["casing", "typos", "framing", "cloze",
-                                                 "prefill"]
+                                                 "prefill", "past_tense", "few_shot",
+                                                 "model_paraphrase"]
+    assert suite.operators[5].then[0].name == "typos"
+    assert suite.meaning is not None and suite.meaning.threshold == 0.5
 
 
 def test_readme_opens_with_the_two_commands_and_ci_runs_the_second() -> None:
