@@ -40,16 +40,35 @@ def _view(backend: HFBackend, batch_size: int) -> HFBackend:
 
 
 @contextmanager
-def _forwards(backend: HFBackend) -> Iterator[list[dict[str, Any]]]:
-    """Record the keyword arguments and logits shape of every forward call."""
+def _body_calls(backend: HFBackend) -> Iterator[list[dict[str, Any]]]:
+    """Record every pass of the model body: its inputs and how much cache it continued."""
+    split = backend.split()
+    assert split is not None
     calls: list[dict[str, Any]] = []
 
-    def hook(module: Any, args: Any, kwargs: dict[str, Any], output: Any) -> None:
-        calls.append({**kwargs, "logits_shape": tuple(output.logits.shape)})
+    def hook(module: Any, args: Any, kwargs: dict[str, Any]) -> None:
+        cache = kwargs[split.cache_arg]
+        cached = cache.get_seq_length() if cache is not None else 0
+        prefix = backend._prefix_memo[1].mask.shape[1] if backend._prefix_memo else 0
+        calls.append({**kwargs, "cache_len": cached, "prefix_len": prefix})
 
-    handle = backend.model.register_forward_hook(hook, with_kwargs=True)
+    handle = split.body.register_forward_pre_hook(hook, with_kwargs=True)
     try:
         yield calls
+    finally:
+        handle.remove()
+
+
+@contextmanager
+def _head_rows(backend: HFBackend) -> Iterator[list[int]]:
+    """Record how many hidden states each call of the output head gets."""
+    split = backend.split()
+    assert split is not None
+    rows: list[int] = []
+    handle = split.head.register_forward_hook(
+        lambda module, args, output: rows.append(int(args[0].shape[0])))
+    try:
+        yield rows
     finally:
         handle.remove()
 
@@ -138,14 +157,17 @@ def test_a_token_across_the_boundary_falls_back_to_separate_tokenization(
     assert score == pytest.approx(_manual_score(base, prompt, completion_ids=own), abs=1e-5)
 
 
-def test_completions_of_one_prompt_share_one_forward(base: HFBackend) -> None:
+def test_completions_of_one_prompt_share_one_batch(base: HFBackend) -> None:
     prompt = PROMPTS[0]
     requests = [ScoreRequest(prompt, c) for c in COMPLETIONS]
     backend = _view(base, 8)
-    with _forwards(backend) as calls:
+    with _body_calls(backend) as calls:
         scores = backend.score([*requests, requests[1]])  # a duplicate costs no row
-    assert len(calls) == 1
-    assert calls[0]["input_ids"].shape[0] == len(COMPLETIONS)
+    # The prompt runs once (one row), then its completions over its cached keys.
+    prompt_pass, completion_pass = calls[-2:]
+    assert prompt_pass["input_ids"].shape[0] == 1
+    assert completion_pass["input_ids"].shape[0] == sum(
+        len(base.tokenizer(c, add_special_tokens=False)["input_ids"]) > 1 for c in COMPLETIONS)
     assert scores[:-1] == pytest.approx([_view(base, 1).score([r])[0] for r in requests],
                                         abs=1e-4)
 
@@ -155,34 +177,29 @@ def test_prompts_are_not_split_across_batches(base: HFBackend) -> None:
     # Interleaved, as a caller scoring variant by variant would send them.
     requests = [ScoreRequest(p, c) for c in COMPLETIONS for p in (first, second)]
     backend = _view(base, len(COMPLETIONS))
-    with _forwards(backend) as calls:
+    with _body_calls(backend) as calls:
         backend.score(requests)
-    assert len(calls) == 2
-    prompt_ids = [_prompt_ids(base, p) for p in (first, second)]
-    for call in calls:
-        ids, mask = call["input_ids"], call["attention_mask"]
-        assert ids.shape[0] == len(COMPLETIONS)
-        # Right padding: every row starts at position 0 ...
-        assert bool(mask[:, 0].all())
-        # ... and all rows of a batch continue the same prompt.
-        rows = ids.tolist()
-        [shared] = [p for p in prompt_ids if rows[0][:len(p)] == p]
-        assert all(row[:len(shared)] == shared for row in rows)
+    prompt_passes = [c for c in calls if c["cache_len"] == c["prefix_len"] and
+                     c["cache_len"] > 0]
+    # One batch per prompt, each running its prompt's own tokens once.
+    assert [c["input_ids"].shape[0] for c in prompt_passes] == [1, 1]
 
 
 def test_only_the_scored_positions_get_logits(base: HFBackend, base_scores: list[float]) -> None:
-    request = ScoreRequest(PROMPTS[2], " Paris")
-    with _forwards(base) as calls:
+    completion = " Paris"
+    request = ScoreRequest(PROMPTS[2], completion)
+    tokens = len(base.tokenizer(base.render(PROMPTS[2])[0] + completion,
+                                add_special_tokens=False)["input_ids"]) - len(
+        _prompt_ids(base, PROMPTS[2]))
+    with _head_rows(base) as rows:
         base.score([request])
-    [call] = calls
-    width = call["input_ids"].shape[1]
-    assert call["logits_to_keep"] < width
-    assert call["logits_shape"][1] == call["logits_to_keep"]
-    assert call["use_cache"] is False
-    # A model whose forward has no logits_to_keep gets every position: same scores.
+    assert sum(rows) == tokens  # one hidden state per scored token, none for the prompt
+    # A model that cannot be split (no body/head access, no logits_to_keep) takes the
+    # plain whole-row path: same scores.
     no_trim = _NoTrim(base.model)
     untrimmed = HFBackend(no_trim, base.tokenizer, name="untrimmed", fingerprint="x",
                           eos_token_ids=sorted(base.eos_token_ids))
+    assert untrimmed.split() is None
     assert untrimmed.score(REQUESTS) == pytest.approx(base_scores, abs=1e-5)
     assert no_trim.forwards > 0
 

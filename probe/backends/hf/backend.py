@@ -1,5 +1,11 @@
 """``HFBackend``: prompt rendering, batched greedy generation, seeded sampling and scoring
-on a loaded transformers model (or one view of a peft model)."""
+on a loaded transformers model (or one view of a peft model).
+
+Models that ``kv.split_model`` can split run on the shared-prefix paths of
+``decoding`` and ``scoring``; any other causal LM runs on ``model.generate`` and
+whole-row forward passes, with the same results up to float rounding. Every batch
+goes through a ``Backoff``: out of memory halves the batch size and retries.
+"""
 
 from __future__ import annotations
 
@@ -14,8 +20,17 @@ from probe.backends.base import (
     SamplingSettings,
     ScoreRequest,
 )
-from probe.backends.hf.sampling import _check_sampling, _seeded_rng
-from probe.backends.hf.scoring import _Row, _score_batch, _score_batches, _takes_logits_to_keep
+from probe.backends.hf.backoff import Backoff
+from probe.backends.hf.decoding import Sampler, decode_batch
+from probe.backends.hf.kv import Context, Split, common_prefix, extend, split_model
+from probe.backends.hf.sampling import _check_sampling, _seeded_rng, sample_seed
+from probe.backends.hf.scoring import (
+    _Row,
+    _score_batch,
+    _score_batches,
+    _takes_logits_to_keep,
+    score_split,
+)
 from probe.errors import BackendError, ModelLoadError
 from probe.operators.base import Prompt
 
@@ -33,7 +48,7 @@ class HFBackend(Backend):
                  eos_token_ids: Sequence[int] = ()) -> None:
         self.model = model
         self.tokenizer = tokenizer
-        self.batch_size = batch_size
+        self._backoff = Backoff(batch_size, name)
         self.adapter_disabled = adapter_disabled
         eos = set(eos_token_ids)
         if not eos and tokenizer.eos_token_id is not None:
@@ -47,10 +62,26 @@ class HFBackend(Backend):
         self.pad_token_id: int = pad if pad is not None else min(eos)
         self._info = ModelInfo(name, fingerprint)
         self._trims_logits: bool | None = None  # decided on the first score() call
+        self._split: Split | bool | None = False  # False: not decided yet
+        self._prefix_memo: tuple[tuple[int, ...], Context] | None = None
 
     @property
     def info(self) -> ModelInfo:
         return self._info
+
+    @property
+    def batch_size(self) -> int:
+        """Rows per batch; lowered for good when a batch runs out of memory."""
+        return self._backoff.size
+
+    @batch_size.setter
+    def batch_size(self, size: int) -> None:
+        self._backoff.size = size
+
+    @property
+    def backoff(self) -> Backoff:
+        """The batch-size state (how often memory ran out, the size in force)."""
+        return self._backoff
 
     def render(self, prompt: Prompt) -> tuple[str, bool]:
         """The exact text sent to the model, and whether the tokenizer adds special tokens.
@@ -107,19 +138,64 @@ class HFBackend(Backend):
 
     # --- greedy generation and sampling ------------------------------------------------
 
+    def split(self) -> Split | None:
+        """The model's body and head for the shared-prefix paths, or ``None`` (plain paths)."""
+        if self._split is False:
+            self._split = split_model(self.model)
+        return self._split if isinstance(self._split, Split) else None
+
+    def _prefix(self, split: Split, sequences: list[tuple[int, ...]]) -> tuple[Context | None,
+                                                                                int]:
+        """Keys and values of the prefix every sequence starts with, computed once.
+
+        The last prefix is remembered: calls come in chunks of one run, which share the
+        chat template's system turn. Each view of a peft model is its own backend, so
+        the memo never mixes the adapter's states.
+        """
+        import torch
+
+        length = common_prefix(sequences)
+        if length == 0:
+            return None, 0
+        tokens = sequences[0][:length]
+        if self._prefix_memo is None or self._prefix_memo[0] != tokens:
+            ids = torch.tensor([tokens], dtype=torch.long, device=self._device())
+            try:
+                _, context = extend(split, None, ids, torch.ones_like(ids))
+            except RuntimeError as err:  # one row: no smaller batch to fall back to
+                raise self._backoff.error(err, "the shared prompt prefix") from err
+            self._prefix_memo = (tokens, context)
+        return self._prefix_memo[1], length
+
+    def _text(self, ids: list[int]) -> str:
+        return str(self.tokenizer.decode(ids, skip_special_tokens=True)).rstrip()
+
     def generate(self, prompts: Sequence[Prompt], settings: GenerationSettings) -> list[str]:
         import torch
 
-        encoded = [self._encode(p) for p in prompts]
+        encoded = [tuple(self._encode(p)) for p in prompts]
         # Similar lengths share a batch so little compute goes to padding; the stable
         # sort and index bookkeeping put the answers back in the caller's order.
         order = sorted(range(len(encoded)), key=lambda i: len(encoded[i]), reverse=True)
+        batches = [order[i:i + self.batch_size] for i in range(0, len(order), self.batch_size)]
         completions = [""] * len(prompts)
         with torch.inference_mode(), self._adapter_context():
-            for start in range(0, len(order), self.batch_size):
-                chunk = order[start:start + self.batch_size]
-                batch = self._generate_batch([encoded[i] for i in chunk], settings)
-                for index, text in zip(chunk, batch, strict=True):
+            split = self.split()
+            if split is None:
+                def compute(chunk: list[int]) -> list[str]:
+                    return self._generate_batch([list(encoded[i]) for i in chunk], settings)
+            else:
+                prefix, length = self._prefix(split, list(dict.fromkeys(encoded)))
+
+                def compute(chunk: list[int]) -> list[str]:
+                    new = decode_batch(
+                        split, [encoded[i] for i in chunk], list(range(len(chunk))), prefix,
+                        length, max_new_tokens=settings.max_new_tokens,
+                        eos_ids=self.eos_token_ids, pad_token_id=self.pad_token_id,
+                        device=self._device())
+                    return [self._text(ids) for ids in new]
+            for chunk, texts in self._backoff.run(batches, compute, "generation"):
+                for index, text in zip(chunk, texts, strict=True):
                     completions[index] = text
         return completions
 
@@ -136,19 +212,15 @@ class HFBackend(Backend):
         config = GenerationConfig(  # type: ignore[no-untyped-call]
             max_new_tokens=settings.max_new_tokens, do_sample=False, num_beams=1,
             pad_token_id=self.pad_token_id, eos_token_id=sorted(self.eos_token_ids) or None)
-        return self._run_generate(input_ids, attention_mask, config, "generation")
+        return self._run_generate(input_ids, attention_mask, config)
 
-    def _run_generate(self, input_ids: Any, attention_mask: Any, config: Any,
-                      what: str) -> list[str]:
+    def _run_generate(self, input_ids: Any, attention_mask: Any, config: Any) -> list[str]:
         """Run ``model.generate`` on a left-padded batch; the new text of each output row."""
         device = self._device()
-        try:
-            output = self.model.generate(input_ids=input_ids.to(device),
-                                         attention_mask=attention_mask.to(device),
-                                         generation_config=config)
-        except RuntimeError as err:  # includes torch.OutOfMemoryError
-            raise BackendError(f"{self.info.name}: {what} failed: {err}. If memory ran "
-                               f"out, lower --probe-batch-size (now {self.batch_size})") from err
+        # Errors, out-of-memory included, go to the caller's Backoff.
+        output = self.model.generate(input_ids=input_ids.to(device),
+                                     attention_mask=attention_mask.to(device),
+                                     generation_config=config)
         texts = []
         for row in output[:, input_ids.shape[1]:].tolist():
             # generate pads finished rows; cut at the first eos so nothing after it counts.
@@ -161,21 +233,43 @@ class HFBackend(Backend):
                seeds: Sequence[int]) -> list[list[str]]:
         """``settings.samples`` completions per prompt by multinomial sampling.
 
-        Each prompt is sampled on its own, its samples as one batch (a chunk of at most
-        ``batch_size`` rows at a time), from an RNG seeded with its seed alone: batching
-        prompts together would make one prompt's draws depend on its neighbours, and
-        then results could not be cached per variant. With more samples than
-        ``batch_size`` the draws also depend on ``batch_size``.
+        Samples of all prompts are batched together, one row per sample. Sample j of
+        prompt i draws from its own generator seeded by ``sample_seed(seeds[i], j)``,
+        so it depends on that prompt and seed alone, not on the batch or its size.
+        Models without the split paths sample prompt by prompt with ``generate``.
         """
         import torch
 
         if len(seeds) != len(prompts):
             raise ValueError(f"sample() got {len(seeds)} seeds for {len(prompts)} prompts")
         _check_sampling(self.info.name, settings)
-        encoded = [self._encode(p) for p in prompts]  # a bad prompt fails before any compute
+        encoded = [tuple(self._encode(p)) for p in prompts]  # a bad prompt fails first
+        out: list[list[str]] = [[""] * settings.samples for _ in prompts]
         with torch.inference_mode(), self._adapter_context():
-            return [self._sample_one(ids, settings, seed)
-                    for ids, seed in zip(encoded, seeds, strict=True)]
+            split = self.split()
+            if split is None:
+                return [self._sample_one(list(ids), settings, seed)
+                        for ids, seed in zip(encoded, seeds, strict=True)]
+            prefix, length = self._prefix(split, list(dict.fromkeys(encoded)))
+            order = sorted(range(len(encoded)), key=lambda i: len(encoded[i]), reverse=True)
+            rows = [(i, j) for i in order for j in range(settings.samples)]
+            sampler = Sampler(settings.temperature, settings.top_p)
+
+            def compute(batch: list[tuple[int, int]]) -> list[str]:
+                chosen = list(dict.fromkeys(i for i, _ in batch))
+                where = {i: k for k, i in enumerate(chosen)}
+                new = decode_batch(
+                    split, [encoded[i] for i in chosen], [where[i] for i, _ in batch], prefix,
+                    length, max_new_tokens=settings.max_new_tokens, eos_ids=self.eos_token_ids,
+                    pad_token_id=self.pad_token_id, device=self._device(), sampler=sampler,
+                    seeds=[sample_seed(seeds[i], j) for i, j in batch])
+                return [self._text(ids) for ids in new]
+
+            batches = [rows[k:k + self.batch_size] for k in range(0, len(rows), self.batch_size)]
+            for batch, texts in self._backoff.run(batches, compute, "sampling"):
+                for (i, j), text in zip(batch, texts, strict=True):
+                    out[i][j] = text
+        return out
 
     def _sample_one(self, ids: list[int], settings: SamplingSettings, seed: int) -> list[str]:
         import torch
@@ -196,7 +290,7 @@ class HFBackend(Backend):
                     num_return_sequences=min(self.batch_size, settings.samples - start),
                     pad_token_id=self.pad_token_id,
                     eos_token_id=sorted(self.eos_token_ids) or None)
-                texts += self._run_generate(input_ids, attention_mask, config, "sampling")
+                texts += self._run_generate(input_ids, attention_mask, config)
         return texts
 
     # --- log-likelihood scoring ------------------------------------------------------------
@@ -205,8 +299,9 @@ class HFBackend(Backend):
         """Mean per-token log-probability of each completion after its rendered prompt.
 
         Requests are grouped by rendered prompt, so the completions of one prompt
-        (typically its suppressed and preferred answers) share one padded batch;
-        groups are packed longest first into batches of at most ``batch_size`` rows.
+        (typically its suppressed and preferred answers) share one batch and, on the
+        split path, one computation of the prompt; groups are packed longest first
+        into batches of at most ``batch_size`` rows.
         """
         import torch
 
@@ -217,10 +312,19 @@ class HFBackend(Backend):
             groups.setdefault(prompt_ids, {})[completion_ids] = None
         scores: dict[_Row, float] = {}
         with torch.inference_mode(), self._adapter_context():
-            for batch in _score_batches(groups, self.batch_size):
-                batch_scores = _score_batch(
-                    self.model, batch, pad_token_id=self.pad_token_id, device=self._device(),
-                    trims=self._trims(), name=self.info.name, batch_size=self.batch_size)
+            split = self.split()
+            if split is None:
+                def compute(batch: list[_Row]) -> list[float]:
+                    return _score_batch(self.model, batch, pad_token_id=self.pad_token_id,
+                                        device=self._device(), trims=self._trims())
+            else:
+                prefix, length = self._prefix(split, list(groups))
+
+                def compute(batch: list[_Row]) -> list[float]:
+                    return score_split(split, batch, prefix, length,
+                                       pad_token_id=self.pad_token_id, device=self._device())
+            batches = _score_batches(groups, self.batch_size)
+            for batch, batch_scores in self._backoff.run(batches, compute, "scoring"):
                 scores.update(zip(batch, batch_scores, strict=True))
         return [scores[key] for key in keys]
 

@@ -52,3 +52,11 @@ def _check_sampling(name: str, settings: SamplingSettings) -> None:
         problems.append(f"max_new_tokens must be at least 1 (got {settings.max_new_tokens})")
     if problems:
         raise BackendError(f"{name}: cannot sample: {'; '.join(problems)}")
+
+
+def sample_seed(seed: int, sample: int) -> int:
+    """The generator seed of sample number ``sample`` of a prompt whose seed is ``seed``."""
+    import hashlib
+
+    digest = hashlib.sha256(f"{seed}/{sample}".encode()).digest()
+    return int.from_bytes(digest[:8], "big")

@@ -1,0 +1,182 @@
+"""The model split in two (body and output head) and the key/value cache passes built on it.
+
+Scoring and decoding share work between rows by running the transformer body over
+a token span once and handing its key/value cache to every row that continues
+it: the prefix common to every prompt of a call (chat template, system prompt,
+few-shot context) runs once with batch size 1, each prompt's own tokens once per
+batch, and only then the rows that continue them (completions to score, tokens
+being decoded). Rows of a batch are right-padded; padded slots stay in the cache
+but the attention mask hides them, and every real token gets its true position
+id, so a row computes what it would compute alone (up to float rounding).
+
+The head (``lm_head``) runs only on the hidden states whose logits are needed.
+A model whose head is not a plain projection of the body's last hidden state
+(logit soft-capping or scaling) or whose attention is not plain causal attention
+(sliding windows) is not split: ``split_model`` returns ``None`` and the callers
+fall back to whole-model forward passes.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+# Config attributes that mean the logits are not lm_head(hidden) alone, or that
+# attention is not plain causal attention over everything cached.
+_UNSPLITTABLE = ("final_logit_softcapping", "logit_scale", "sliding_window",
+                 "attention_chunk_size")
+
+
+@dataclass(frozen=True)
+class Split:
+    """The body (hidden states from tokens and a cache) and the head (hidden -> logits)."""
+
+    body: Any
+    head: Any
+    cache_arg: str  # "cache" (transformers 5) or "past_key_values" (older)
+
+
+def split_model(model: Any) -> Split | None:
+    """The body and head of a causal LM (or of the LM inside a peft wrapper), or ``None``.
+
+    peft injects its adapter layers into the body's modules, so calling the body of
+    a peft model directly still honours ``disable_adapter()``.
+    """
+    get_base = getattr(model, "get_base_model", None)
+    lm = get_base() if callable(get_base) else model
+    get_body = getattr(lm, "get_decoder", None)
+    get_head = getattr(lm, "get_output_embeddings", None)
+    if not (callable(get_body) and callable(get_head)):
+        return None
+    config = getattr(lm, "config", None)
+    if config is None or any(getattr(config, name, None) for name in _UNSPLITTABLE):
+        return None
+    layer_types = getattr(config, "layer_types", None) or ()
+    if any(t != "full_attention" for t in layer_types):
+        return None
+    try:
+        body, head = get_body(), get_head()
+    except (AttributeError, NotImplementedError):
+        return None
+    if body is None or head is None or body is lm:
+        return None
+    try:
+        params = set(inspect.signature(body.forward).parameters)
+    except (TypeError, ValueError):
+        return None
+    arg = next((name for name in ("cache", "past_key_values") if name in params), None)
+    if arg is None or "position_ids" not in params:
+        return None
+    return Split(body, head, arg)
+
+
+def common_prefix(sequences: Sequence[Sequence[int]]) -> int:
+    """Length of the longest token prefix shared by all ``sequences``, leaving each at
+    least one token of its own (its last hidden state gives the first next-token logits)."""
+    if not sequences:
+        return 0
+    first = sequences[0]
+    limit = min(len(s) for s in sequences) - 1
+    length = 0
+    while length < limit and all(s[length] == first[length] for s in sequences):
+        length += 1
+    return length
+
+
+@dataclass
+class Context:
+    """Key/value states of a batch of token spans, with the mask of which slots are real.
+
+    ``layers[i]`` is layer i's (keys, values), each (batch, heads, slots, head_dim);
+    ``mask`` is (batch, slots) with 1 for real tokens; ``lengths[b]`` is how many real
+    tokens row b has (its next token's position id).
+    """
+
+    layers: list[tuple[Any, Any]]
+    mask: Any
+    lengths: Any
+
+    @property
+    def rows(self) -> int:
+        return int(self.mask.shape[0])
+
+    def select(self, index: Any) -> Context:
+        """The rows ``index`` (a 1-D long tensor; repeats allowed), copied."""
+        return Context([(k.index_select(0, index), v.index_select(0, index))
+                       for k, v in self.layers],
+                       self.mask.index_select(0, index), self.lengths.index_select(0, index))
+
+    def expand(self, rows: int) -> Context:
+        """A one-row context seen as ``rows`` identical rows (views, no copy)."""
+        return Context([(k.expand(rows, -1, -1, -1), v.expand(rows, -1, -1, -1))
+                        for k, v in self.layers],
+                       self.mask.expand(rows, -1), self.lengths.expand(rows))
+
+
+def extend(split: Split, context: Context | None, ids: Any, mask: Any) -> tuple[Any, Context]:
+    """Run the body over ``ids`` (rows x width, right-padded, ``mask`` 1 on real tokens)
+    after ``context``; return the hidden states and the context grown by these tokens."""
+    import torch
+    from transformers import DynamicCache
+
+    rows, width = ids.shape
+    device = ids.device
+    if context is None:
+        start = torch.zeros(rows, dtype=torch.long, device=device)
+        full_mask = mask
+        cache = DynamicCache()
+    else:
+        start = context.lengths
+        full_mask = torch.cat([context.mask, mask], dim=1)
+        cache = _cache_of(context.layers)
+    # Right padding: real token j of a row sits at position start + j. Pads get
+    # positions too, but no real token attends to them (causal order and the mask).
+    positions = start.unsqueeze(1) + torch.arange(width, device=device).unsqueeze(0)
+    out = split.body(input_ids=ids, attention_mask=full_mask, position_ids=positions,
+                     use_cache=True, **{split.cache_arg: cache})
+    # The body grew ``cache`` in place by this call's keys and values.
+    grown: Any = cache.layers
+    layers = [(layer.keys, layer.values) for layer in grown]
+    return out.last_hidden_state, Context(layers, full_mask, start + mask.sum(dim=1))
+
+
+def _cache_of(layers: list[tuple[Any, Any]]) -> Any:
+    """A ``DynamicCache`` holding ``layers`` as they are.
+
+    Not ``DynamicCache(ddp_cache_data=...)``, which copies every layer once more
+    (it concatenates onto an empty tensor) before the new tokens are appended.
+    """
+    from transformers import DynamicCache
+    from transformers.cache_utils import DynamicLayer
+
+    cache = DynamicCache()
+    cache.layers = []
+    for keys, values in layers:
+        layer = DynamicLayer()  # type: ignore[no-untyped-call]
+        layer.lazy_initialization(keys, values)
+        layer.keys, layer.values = keys, values
+        cache.layers.append(layer)
+    return cache
+
+
+def pad_right(rows: Sequence[Sequence[int]], pad_id: int, device: Any) -> tuple[Any, Any]:
+    """Token rows as one right-padded (ids, mask) pair of long tensors on ``device``."""
+    import torch
+
+    width = max(len(r) for r in rows)
+    ids = torch.full((len(rows), width), pad_id, dtype=torch.long)
+    mask = torch.zeros((len(rows), width), dtype=torch.long)
+    for i, row in enumerate(rows):
+        ids[i, :len(row)] = torch.tensor(list(row), dtype=torch.long)
+        mask[i, :len(row)] = 1
+    return ids.to(device), mask.to(device)
+
+
+def last_hidden(hidden: Any, mask: Any) -> Any:
+    """Each row's hidden state at its last real token (rows x hidden)."""
+    import torch
+
+    last = mask.sum(dim=1) - 1
+    return hidden[torch.arange(hidden.shape[0], device=hidden.device), last]
