@@ -9,7 +9,6 @@ once to a cache directory, from which it reloads in well under a second.
 
 from __future__ import annotations
 
-import hashlib
 import importlib.util
 import os
 import shutil
@@ -41,19 +40,13 @@ def gguf_path() -> Path:
     return path
 
 
-def _file_sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with path.open("rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
 def ensure_smollm2(cache_root: Path | None = None) -> Path:
     """A directory with SmolLM2-135M-Instruct as fp32 safetensors, converting once."""
+    from probe.backends.hashes import file_sha256  # it imports this module
+
     source = gguf_path()
     root = cache_root or default_cache_root()
-    target = root / f"smollm2-135m-instruct-{_file_sha256(source)[:16]}"
+    target = root / f"smollm2-135m-instruct-{file_sha256(source)[:16]}"
     if (target / "model.safetensors").is_file() and (target / "tokenizer.json").is_file():
         return target
     from transformers import AutoModelForCausalLM, AutoTokenizer

@@ -9,6 +9,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
+from probe.backends.hashes import file_sha256
 from probe.backends.hf.options import LoadOptions
 from probe.backends.hf.refs import ResolvedRef, _cached_hub_file
 from probe.errors import ModelLoadError
@@ -26,25 +27,9 @@ _TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "special_tokens_m
                     "chat_template.json")
 
 
-# Process-wide: base and candidate often share files, and a session may load the same
-# model twice. Keyed by size and mtime too, so a file overwritten in place is hashed again.
-_HASH_MEMO: dict[tuple[str, int, int], str] = {}
-
-
-def _file_sha256(path: Path) -> str:
-    stat = path.stat()
-    key = (str(path.resolve()), stat.st_size, stat.st_mtime_ns)
-    if key not in _HASH_MEMO:
-        digest = hashlib.sha256()
-        with path.open("rb") as f:
-            for block in iter(lambda: f.read(1 << 20), b""):
-                digest.update(block)
-        _HASH_MEMO[key] = digest.hexdigest()
-    return _HASH_MEMO[key]
-
-
 def _hash_files(directory: Path, names: Iterable[str]) -> dict[str, str]:
-    return {name: _file_sha256(directory / name) for name in sorted(set(names))
+    # Hashed once per file version and remembered on disk (probe.backends.hashes).
+    return {name: file_sha256(directory / name) for name in sorted(set(names))
             if (directory / name).is_file()}
 
 

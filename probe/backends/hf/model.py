@@ -29,6 +29,11 @@ from probe.errors import ModelLoadError
 
 # Bump when the fingerprint payload changes shape, so old cache entries stop matching.
 FINGERPRINT_VERSION = 1
+# The version of the code that turns a loaded model into outputs, per kind of output:
+# bump one when a change makes that code return something else for the same inputs
+# (2: the shared-prefix paths, per-sample generators). It is part of the fingerprint,
+# so results cached by older code are recomputed rather than mixed with new ones.
+OUTPUT_CODE_VERSIONS = {"generate": 2, "sample": 2, "score": 2}
 
 
 def _load_error(resolved: ResolvedRef, what: str, err: BaseException) -> ModelLoadError:
@@ -157,7 +162,8 @@ def _load(resolved: ResolvedRef, options: LoadOptions, device: str, dtype: str,
 
 
 def _fingerprint(loaded: _Loaded, adapter_files: dict[str, str] | None) -> str:
-    payload = {"version": FINGERPRINT_VERSION, "model": loaded.model_files,
+    payload = {"version": FINGERPRINT_VERSION, "code": OUTPUT_CODE_VERSIONS,
+               "model": loaded.model_files,
                "tokenizer": loaded.tokenizer_files, "adapter": adapter_files,
                "chat_template": getattr(loaded.tokenizer, "chat_template", None),
                "dtype": loaded.dtype}
