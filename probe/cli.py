@@ -28,6 +28,7 @@ from probe.errors import ProbeError, SpecError, UsageError, did_you_mean
 from probe.report.baseline import BaselineJudge, load_baseline
 from probe.report.diff import diff_records, render_diff
 from probe.report.outputs import ReportPaths, write_reports
+from probe.report.progress import TqdmProgress
 from probe.report.record import build_record, read_record
 from probe.report.table import failure_report, suite_report
 from probe.report.terminal import baseline_lines, summary_lines
@@ -115,7 +116,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
     baseline = (None if paths.baseline is None else
                 load_baseline(paths.baseline, updating=paths.update_baseline))
     suites = _load_all(args.suites)
-    session = ProbeSession(settings)
+    session = ProbeSession(settings, progress=TqdmProgress())
     session.run_all([(suite, suite.probes) for suite in suites])
     record = build_record(session)
     judge = None if baseline is None else BaselineJudge(baseline, record, str(paths.baseline))

@@ -23,6 +23,7 @@ from probe.errors import ProbeError, SpecError, UsageError
 from probe.report.baseline import BaselineJudge, load_baseline
 from probe.report.junit import model_properties, probe_properties, suite_properties
 from probe.report.outputs import ReportPaths, write_reports
+from probe.report.progress import TqdmProgress
 from probe.report.table import failure_report, suite_report
 from probe.session import ProbeSession, RunSettings
 from probe.spec import Policy, Probe, Suite, load_suite
@@ -181,7 +182,16 @@ def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> SuiteFile 
 def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config,
                                   items: list[pytest.Item]) -> None:
     if any(isinstance(item, ProbeItem | SuiteGateItem) for item in items):
-        config.stash[SESSION_KEY] = ProbeSession(_settings(config))
+        config.stash[SESSION_KEY] = ProbeSession(_settings(config), progress=_progress(config))
+
+
+def _progress(config: pytest.Config) -> TqdmProgress | None:
+    """Progress bars for the model work, drawn past pytest's capturing; none under -q."""
+    if config.get_verbosity() < 0:
+        return None
+    capture = config.pluginmanager.getplugin("capturemanager")
+    suspend = capture.global_and_fixture_disabled if capture is not None else None
+    return TqdmProgress(suspend=suspend)
 
 
 class ProbeFailed(Exception):

@@ -97,6 +97,8 @@ def _cached(backend: Backend, keys: Sequence[str], items: Sequence[T],
         if cache.get(key) is None:
             todo.setdefault(key, item)
     pending = list(todo.items())
+    if progress is not None and pending:
+        progress(label, 0, len(pending))
     for start in range(0, len(pending), chunk):
         batch = pending[start:start + chunk]
         outputs = compute([item for _, item in batch])
@@ -162,13 +164,13 @@ def _generation_sides(suite: Suite, probes: Sequence[Probe], variants: dict[str,
     prompts = [v.prompt for _, v in flat]
     if gen.samples == 1:
         outs = complete(backend, prompts, GenerationSettings(gen.max_new_tokens), cache_root,
-                        progress=progress, label=label)
+                        progress=progress, label=f"{label} generate")
         texts: list[tuple[str, ...]] = [(o,) for o in outs]
     else:
         settings = SamplingSettings(gen.max_new_tokens, gen.samples, gen.temperature, gen.top_p)
         seeds = [_sample_seed(run_seed, suite, p, v) for p, v in flat]
         texts = [tuple(o) for o in sample(backend, prompts, seeds, settings, cache_root,
-                                          progress=progress, label=label)]
+                                          progress=progress, label=f"{label} sample")]
     return {(p.id, v.index): t for (p, v), t in zip(flat, texts, strict=True)}
 
 
@@ -179,7 +181,8 @@ def _margins(probes: Sequence[Probe], variants: dict[str, list[Variant]], backen
     for probe in probes:
         for v in variants[probe.id] if probe.suppressed else ():
             requests += [ScoreRequest(v.prompt, c) for c in probe.suppressed + probe.preferred]
-    scores = iter(score(backend, requests, cache_root, progress=progress, label=label))
+    scores = iter(score(backend, requests, cache_root, progress=progress,
+                        label=f"{label} score"))
     margins = {}
     for probe in probes:
         for v in variants[probe.id] if probe.suppressed else ():
