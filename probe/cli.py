@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import NoReturn, TextIO
 
 from probe.backends import BackendOptions
+from probe.engine import distributed
 from probe.engine.cache import ProbeCacheWarning
 from probe.engine.compare import Verdict
 from probe.errors import ProbeError, SpecError, UsageError, did_you_mean
@@ -118,6 +119,9 @@ def _cmd_run(args: argparse.Namespace) -> int:
     suites = _load_all(args.suites)
     session = ProbeSession(settings, progress=TqdmProgress())
     session.run_all([(suite, suite.probes) for suite in suites])
+    shard = distributed.current()
+    if shard is not None and not shard.is_main:
+        return EXIT_OK  # under torchrun rank 0 alone reports (every rank has the results)
     record = build_record(session)
     judge = None if baseline is None else BaselineJudge(baseline, record, str(paths.baseline))
     failed = 0

@@ -22,6 +22,7 @@ from probe.backends.base import (
     ScoreRequest,
 )
 from probe.detectors import make_detector
+from probe.engine import distributed
 from probe.engine.cache import CompletionCache, prompt_key, request_key
 from probe.engine.limits import completion_note, fit_prompts
 from probe.engine.sources import variant_sets
@@ -97,6 +98,11 @@ def _cached(backend: Backend, keys: Sequence[str], items: Sequence[T],
         if cache.get(key) is None:
             todo.setdefault(key, item)
     pending = list(todo.items())
+    shard = distributed.current()
+    if shard is not None:  # under torchrun: each rank computes its share of ``pending``
+        fresh = distributed.compute_sharded(shard, pending, dict(zip(keys, items, strict=True)),
+                                            compute, chunk, cache.put_many, progress, label)
+        return [cache.get(k) or fresh.get(k, "") for k in keys]
     if progress is not None and pending:
         progress(label, 0, len(pending))
     for start in range(0, len(pending), chunk):

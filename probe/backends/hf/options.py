@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 
 from probe.errors import UsageError
@@ -43,6 +44,10 @@ def _runtime(options: LoadOptions) -> tuple[str, str]:
     name = options.device.strip().lower()
     if name == "auto":
         name = "cuda" if torch.cuda.is_available() else "cpu"
+        local = os.environ.get("LOCAL_RANK", "")
+        if name == "cuda" and local.isdigit() and torch.cuda.device_count() > 1:
+            # Under torchrun each process takes its own GPU.
+            name = f"cuda:{int(local) % torch.cuda.device_count()}"
     try:
         device = torch.device(name)
     except (RuntimeError, ValueError):
