@@ -328,24 +328,31 @@ def bench_collection(work: Path, report: Callable[[str], None],
 # --- 6: lm-evaluation-harness ---------------------------------------------------------------
 
 
-def bench_lm_eval(python: str, model_dir: str, prompts: int, batch_size: int, work: Path,
+def bench_lm_eval(python: str, model_ref: str, prompts: int, batch_size: int, work: Path,
                   report: Callable[[str], None], ours: float) -> dict[str, float]:
+    """lm-eval's HF backend on the identical (context, continuation) pairs, in its own venv."""
     from probe.backends.hf import LoadOptions, load_backend
 
-    backend = load_backend(model_dir, LoadOptions(device="cpu"))
-    requests = [[backend.render(r.prompt)[0], r.completion] for r in scoring_requests(prompts)]
+    backend = load_backend(model_ref, LoadOptions(device="cpu"))
+    requests = scoring_requests(prompts)
+    pairs = [[backend.render(r.prompt)[0], r.completion] for r in requests]
     path = work / "lm_eval_requests.json"
-    path.write_text(json.dumps(requests))
+    path.write_text(json.dumps(pairs))
     proc = subprocess.run([python, str(REPO / "benchmarks" / "lm_eval_driver.py"),
                            str(backend.model.name_or_path), str(path), str(batch_size)],
                           capture_output=True, text=True)
     if proc.returncode != 0:
-        report(f"lm-eval: failed ({proc.stderr.strip().splitlines()[-1:]})")
+        report(f"lm-eval: failed: {proc.stderr.strip().splitlines()[-1:]}")
         return {}
-    seconds = json.loads(proc.stdout.strip().splitlines()[-1])["seconds"]
-    rate = len(requests) / seconds
+    answer = json.loads(proc.stdout.strip().splitlines()[-1])
+    rate = len(pairs) / answer["seconds"]
+    # Same requests, same numbers? Ours are means per token; lm-eval gives sums.
+    means = backend.score(requests)
+    sums = [m * len(backend._score_row(r)[1]) for m, r in zip(means, requests, strict=True)]
+    worst = max(abs(a - b) for a, b in zip(sums, answer["sums"], strict=True))
     report(f"lm-evaluation-harness HF backend, batch {batch_size}: {rate:.2f} pairs/s; ours "
-           f"{ours / rate:.2f}x that")
+           f"{ours:.2f} pairs/s = {ours / rate:.2f}x; max |sum log p ours - lm-eval| = "
+           f"{worst:.1e}")
     return {"lm_eval_pairs_per_s": rate}
 
 
@@ -373,6 +380,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, float]:
     parser.add_argument("--skip", default="", help="comma list of: scoring,runs,memory,collect")
     parser.add_argument("--lm-eval-python", default=None,
                         help="python of a venv with lm-eval installed (README)")
+    parser.add_argument("--lm-eval-batch-size", type=int, default=16)
     parser.add_argument("--memory-child", choices=("one", "pair"), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.memory_child:
@@ -405,8 +413,9 @@ def main(argv: Sequence[str] | None = None) -> dict[str, float]:
         if "collect" not in skip:
             results |= bench_collection(work, report)
         if args.lm_eval_python and "fast_pairs_per_s" in results:
-            results |= bench_lm_eval(args.lm_eval_python, args.model, args.prompts, 16, work,
-                                     report, results["fast_pairs_per_s"])
+            results |= bench_lm_eval(args.lm_eval_python, args.model, args.prompts,
+                                     args.lm_eval_batch_size, work, report,
+                                     results["fast_pairs_per_s"])
     finally:
         shutil.rmtree(work, ignore_errors=True)
     summary(results, report)
