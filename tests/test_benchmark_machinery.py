@@ -44,7 +44,7 @@ def test_run_section_compares_cold_and_cached_runs(bench: ModuleType, tiny: dict
     lines: list[str] = []
     results = bench.bench_runs(str(tiny["model"]), str(tiny["adapter"]), 3, 8, tmp_path,
                                lines.append)
-    assert "(120 pairs)" in lines[0]  # 3 probes x 10 variants x 2 completions x 2 models
+    assert "(120 pairs)" in lines[1]  # 3 probes x 10 variants x 2 completions x 2 models
     assert 0 < results["cached_ratio"] < results["base_cached_ratio"]
 
 
