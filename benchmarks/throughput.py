@@ -256,24 +256,30 @@ def bench_runs(model_ref: str, adapter_ref: str, probes: int, batch_size: int, w
     settings = RunSettings(base=model_ref, candidate=adapter_ref, cache_dir=cache,
                            backend=BackendOptions(device="cpu", batch_size=batch_size))
 
+    cpu: list[float] = []
+
     def run() -> tuple[float, ProbeSession]:
-        start = time.perf_counter()
+        start, start_cpu = time.perf_counter(), time.process_time()
         session = ProbeSession(settings)
         session.run_all([(suite, list(suite.probes))])
+        cpu.append(time.process_time() - start_cpu)
         return time.perf_counter() - start, session
 
     report(f"load average before the runs: {os.getloadavg()[0]:.2f}")
     cold, session = run()
     pairs = sum(len(r.run.rows) for r in session.results.values()) * 2 * 2
     report(f"cold run: {probes} probes x 10 variants x 2 completions x 2 models "
-           f"({pairs} pairs): {cold:.1f} s")
+           f"({pairs} pairs): {cold:.1f} s wall, {cpu[0]:.1f} s CPU")
     (cache / f"{session.pair.candidate.info.fingerprint}.jsonl").unlink()
     base_cached, _ = run()
     report(f"base cached (candidate recomputed): {base_cached:.1f} s = "
-           f"{base_cached / cold:.3f}x cold")
+           f"{base_cached / cold:.3f}x cold (CPU time {cpu[1] / cpu[0]:.3f}x)")
     full, _ = run()
-    report(f"fully cached: {full:.2f} s = {full / cold:.4f}x cold")
-    return {"cold_s": cold, "base_cached_ratio": base_cached / cold, "cached_ratio": full / cold}
+    report(f"fully cached: {full:.2f} s = {full / cold:.4f}x cold (CPU time "
+           f"{cpu[2] / cpu[0]:.4f}x)")
+    report(f"load average after the runs: {os.getloadavg()[0]:.2f}")
+    return {"cold_s": cold, "base_cached_ratio": base_cached / cold, "cached_ratio": full / cold,
+            "base_cached_cpu_ratio": cpu[1] / cpu[0], "cached_cpu_ratio": cpu[2] / cpu[0]}
 
 
 # --- 4: peak memory -------------------------------------------------------------------------
