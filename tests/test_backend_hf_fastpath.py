@@ -91,19 +91,34 @@ def _body_inputs(backend: HFBackend) -> Iterator[list[tuple[int, int]]]:
         handle.remove()
 
 
-def test_the_common_prefix_is_computed_once_per_call(base: HFBackend) -> None:
+def test_the_common_prefix_is_computed_once_and_remembered(base: HFBackend) -> None:
     chat = [p for p in PROMPTS if p.chat]
     prefix = "<|im_start|>user\n"  # what the chat template puts before every message
     ids = [tuple(base._encode(p)) for p in chat]
     shared = len(base.tokenizer(prefix, add_special_tokens=False)["input_ids"])
-    backend = _view(base, 2)  # several batches
+    backend = _view(base, 64)  # one batch
+    requests = [ScoreRequest(p, "Sure") for p in chat]
     with _body_inputs(backend) as shapes:
-        backend.score([ScoreRequest(p, "Sure") for p in chat])
+        backend.score(requests)
     assert shapes[0] == (1, shared)  # the prefix alone, one row
-    # Every later pass runs only each prompt's own tokens: none repeats the prefix.
-    own = sum(len(i) - shared for i in ids)
-    assert sum(r * w for r, w in shapes[1:]) >= own
-    assert max(w for _, w in shapes[1:]) == max(len(i) for i in ids) - shared
+    # The prompts' pass runs only each prompt's own tokens: none repeats the prefix.
+    assert shapes[1] == (len(chat), max(len(i) for i in ids) - shared)
+    with _body_inputs(backend) as again:
+        backend.score(requests)
+    assert again[0] == shapes[1]  # the next call reuses the remembered prefix
+
+
+def test_raw_prompts_do_not_stop_chat_batches_sharing(base: HFBackend) -> None:
+    chat = [Prompt(f"Question {k}: what is the capital of France?") for k in range(4)]
+    raw = [Prompt("cats", chat=False)]
+    backend = _view(base, 4)  # the four chat prompts in one batch, the raw one alone
+    with _body_inputs(backend) as shapes:
+        scores = backend.score([ScoreRequest(p, "Sure") for p in chat + raw])
+    chat_ids = [tuple(base._encode(p)) for p in chat]
+    common = next(k for k in range(len(chat_ids[0])) if len({i[k] for i in chat_ids}) > 1)
+    assert (1, common) in shapes  # the chat batch's own prefix
+    assert scores == pytest.approx([_naive_score(base, ScoreRequest(p, "Sure"))
+                                    for p in chat + raw], abs=1e-5)
 
 
 def test_greedy_decoding_equals_model_generate(base: HFBackend, pair: Any) -> None:

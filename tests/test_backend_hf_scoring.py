@@ -41,18 +41,12 @@ def _view(backend: HFBackend, batch_size: int) -> HFBackend:
 
 @contextmanager
 def _body_calls(backend: HFBackend) -> Iterator[list[dict[str, Any]]]:
-    """Record every pass of the model body: its inputs and how much cache it continued."""
+    """Record the keyword arguments of every pass of the model body."""
     split = backend.split()
     assert split is not None
     calls: list[dict[str, Any]] = []
-
-    def hook(module: Any, args: Any, kwargs: dict[str, Any]) -> None:
-        cache = kwargs[split.cache_arg]
-        cached = cache.get_seq_length() if cache is not None else 0
-        prefix = backend._prefix_memo[1].mask.shape[1] if backend._prefix_memo else 0
-        calls.append({**kwargs, "cache_len": cached, "prefix_len": prefix})
-
-    handle = split.body.register_forward_pre_hook(hook, with_kwargs=True)
+    handle = split.body.register_forward_pre_hook(
+        lambda module, args, kwargs: calls.append(dict(kwargs)), with_kwargs=True)
     try:
         yield calls
     finally:
@@ -179,10 +173,10 @@ def test_prompts_are_not_split_across_batches(base: HFBackend) -> None:
     backend = _view(base, len(COMPLETIONS))
     with _body_calls(backend) as calls:
         backend.score(requests)
-    prompt_passes = [c for c in calls if c["cache_len"] == c["prefix_len"] and
-                     c["cache_len"] > 0]
-    # One batch per prompt, each running its prompt's own tokens once.
-    assert [c["input_ids"].shape[0] for c in prompt_passes] == [1, 1]
+    longer = sum(len(base.tokenizer(c, add_special_tokens=False)["input_ids"]) > 1
+                 for c in COMPLETIONS)
+    # One batch per prompt: its prefix, its own last tokens (one row), its completions.
+    assert [c["input_ids"].shape[0] for c in calls] == [1, 1, longer] * 2
 
 
 def test_only_the_scored_positions_get_logits(base: HFBackend, base_scores: list[float]) -> None:

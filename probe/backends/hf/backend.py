@@ -34,6 +34,9 @@ from probe.backends.hf.scoring import (
 from probe.errors import BackendError, ModelLoadError
 from probe.operators.base import Prompt
 
+# Shared prefixes remembered per backend (each is 1 row of keys and values: small).
+_PREFIX_MEMO_SIZE = 8
+
 
 class HFBackend(Backend):
     """A transformers causal LM (or one view of a peft model): greedy generation,
@@ -63,7 +66,7 @@ class HFBackend(Backend):
         self._info = ModelInfo(name, fingerprint)
         self._trims_logits: bool | None = None  # decided on the first score() call
         self._split: Split | bool | None = False  # False: not decided yet
-        self._prefix_memo: tuple[tuple[int, ...], Context] | None = None
+        self._prefix_memo: dict[tuple[int, ...], Context] = {}
 
     @property
     def info(self) -> ModelInfo:
@@ -146,11 +149,14 @@ class HFBackend(Backend):
 
     def _prefix(self, split: Split, sequences: list[tuple[int, ...]]) -> tuple[Context | None,
                                                                                 int]:
-        """Keys and values of the prefix every sequence starts with, computed once.
+        """Keys and values of the prefix that every one of ``sequences`` (one batch) starts
+        with, each prefix computed once and remembered.
 
-        The last prefix is remembered: calls come in chunks of one run, which share the
-        chat template's system turn. Each view of a peft model is its own backend, so
-        the memo never mixes the adapter's states.
+        Per batch, not per call, so a batch of chat prompts still shares its template
+        when another batch holds raw prompts. The last few prefixes are remembered:
+        the batches and calls of one run mostly share the chat template's system turn.
+        Each view of a peft model is its own backend, so the memo never mixes the
+        adapter's states.
         """
         import torch
 
@@ -158,14 +164,17 @@ class HFBackend(Backend):
         if length == 0:
             return None, 0
         tokens = sequences[0][:length]
-        if self._prefix_memo is None or self._prefix_memo[0] != tokens:
+        context = self._prefix_memo.pop(tokens, None)
+        if context is None:
             ids = torch.tensor([tokens], dtype=torch.long, device=self._device())
             try:
                 _, context = extend(split, None, ids, torch.ones_like(ids))
             except RuntimeError as err:  # one row: no smaller batch to fall back to
                 raise self._backoff.error(err, "the shared prompt prefix") from err
-            self._prefix_memo = (tokens, context)
-        return self._prefix_memo[1], length
+        self._prefix_memo[tokens] = context  # most recently used last
+        while len(self._prefix_memo) > _PREFIX_MEMO_SIZE:
+            del self._prefix_memo[next(iter(self._prefix_memo))]
+        return context, length
 
     def _text(self, ids: list[int]) -> str:
         return str(self.tokenizer.decode(ids, skip_special_tokens=True)).rstrip()
@@ -185,9 +194,8 @@ class HFBackend(Backend):
                 def compute(chunk: list[int]) -> list[str]:
                     return self._generate_batch([list(encoded[i]) for i in chunk], settings)
             else:
-                prefix, length = self._prefix(split, list(dict.fromkeys(encoded)))
-
                 def compute(chunk: list[int]) -> list[str]:
+                    prefix, length = self._prefix(split, [encoded[i] for i in chunk])
                     new = decode_batch(
                         split, [encoded[i] for i in chunk], list(range(len(chunk))), prefix,
                         length, max_new_tokens=settings.max_new_tokens,
@@ -250,7 +258,6 @@ class HFBackend(Backend):
             if split is None:
                 return [self._sample_one(list(ids), settings, seed)
                         for ids, seed in zip(encoded, seeds, strict=True)]
-            prefix, length = self._prefix(split, list(dict.fromkeys(encoded)))
             order = sorted(range(len(encoded)), key=lambda i: len(encoded[i]), reverse=True)
             rows = [(i, j) for i in order for j in range(settings.samples)]
             sampler = Sampler(settings.temperature, settings.top_p)
@@ -258,6 +265,7 @@ class HFBackend(Backend):
             def compute(batch: list[tuple[int, int]]) -> list[str]:
                 chosen = list(dict.fromkeys(i for i, _ in batch))
                 where = {i: k for k, i in enumerate(chosen)}
+                prefix, length = self._prefix(split, [encoded[i] for i in chosen])
                 new = decode_batch(
                     split, [encoded[i] for i in chosen], [where[i] for i, _ in batch], prefix,
                     length, max_new_tokens=settings.max_new_tokens, eos_ids=self.eos_token_ids,
@@ -318,9 +326,8 @@ class HFBackend(Backend):
                     return _score_batch(self.model, batch, pad_token_id=self.pad_token_id,
                                         device=self._device(), trims=self._trims())
             else:
-                prefix, length = self._prefix(split, list(groups))
-
                 def compute(batch: list[_Row]) -> list[float]:
+                    prefix, length = self._prefix(split, list(dict.fromkeys(p for p, _ in batch)))
                     return score_split(split, batch, prefix, length,
                                        pad_token_id=self.pad_token_id, device=self._device())
             batches = _score_batches(groups, self.batch_size)
