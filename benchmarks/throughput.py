@@ -214,7 +214,7 @@ def bench_scoring(model_ref: str, prompts: int, batch_sizes: Sequence[int],
     for size in batch_sizes:
         peak = max(peak, matmul_peak_gflops(1.5))
         backend.batch_size = size
-        backend._prefix_memo = None
+        backend._prefix_memo.clear()
         counter = FlopCounter()
         detach = counter.attach(backend)
         start = time.perf_counter()
