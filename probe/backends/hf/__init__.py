@@ -11,8 +11,8 @@ inside ``disable_adapter()`` and the candidate view with the adapter on, so one
 set of weights serves both (DESIGN.md, "Scale"). The two views share one module,
 so they must not run concurrently from different threads.
 
-``sample`` seeds each prompt's draws from that prompt's seed alone, so a variant's
-samples do not depend on what else was in the call; ``score`` gives the mean
+``sample`` seeds each sample's draws from its prompt's seed and its number alone, so a
+variant's samples do not depend on what else was in the call; ``score`` gives the mean
 per-token log-probability of a completion after the prompt exactly as ``generate``
 renders it (chat template and prefill), for the log-likelihood margin of DESIGN.md.
 
@@ -32,8 +32,11 @@ The modules, each with one job:
 - ``adapters``: a peft adapter on its base, and the checks that it fits
 - ``loading``: ``load_backend`` and ``load_pair``, the entry points
 - ``backend``: ``HFBackend``, rendering, greedy generation, sampling and scoring
-- ``sampling``: the settings check and seeded RNG behind ``HFBackend.sample``
-- ``scoring``: batching and the forward pass behind ``HFBackend.score``
+- ``kv``: the model split into body and head; key/value passes that share a prefix
+- ``decoding``: batched greedy and sampled decoding; finished rows leave the batch
+- ``backoff``: batches that halve on out-of-memory instead of failing
+- ``sampling``: the settings check and the per-sample seeds behind ``HFBackend.sample``
+- ``scoring``: batching and the forward passes behind ``HFBackend.score``
 """
 
 from __future__ import annotations

@@ -1,7 +1,9 @@
-"""Seeded sampling for ``HFBackend.sample``: the settings check and the per-prompt RNG.
+"""Seeded sampling for ``HFBackend.sample``: the settings check and the seeds.
 
-``sample`` seeds each prompt's draws from that prompt's seed alone, so a variant's
-samples do not depend on what else was in the call.
+Sample j of a prompt draws from a generator seeded by ``sample_seed(seed, j)``, so a
+variant's samples do not depend on what else was in the call (``decoding``).
+``_seeded_rng`` serves the plain path (models that cannot be split), which samples
+one prompt at a time with ``model.generate``.
 """
 
 from __future__ import annotations
