@@ -139,7 +139,8 @@ def naive_scores(backend: Any, requests: Sequence[ScoreRequest]) -> list[float]:
 class FlopCounter:
     """FLOPs and time of every body and head pass (forward hooks on the split model)."""
 
-    flops: float = 0.0
+    flops: float = 0.0  # useful work: real tokens only
+    executed: float = 0.0  # what ran: padded positions too
     seconds: float = 0.0
     _started: float = 0.0
 
@@ -159,9 +160,12 @@ class FlopCounter:
             self.seconds += time.perf_counter() - self._started
             mask = kwargs["attention_mask"]
             new = kwargs["input_ids"].shape[1]
-            real = float(mask[:, -new:].sum())  # tokens actually computed (no padding)
+            real = float(mask[:, -new:].sum())  # tokens that matter (no padding)
+            ran = float(mask.shape[0] * new)
             # 2 FLOPs per weight per token, plus attention: QK^T and AV over every slot.
-            self.flops += 2 * body_params * real + 4 * layers * hidden * real * mask.shape[1]
+            per_token = 2 * body_params + 4 * layers * hidden * mask.shape[1]
+            self.flops += per_token * real
+            self.executed += per_token * ran
 
         def head_pre(module: Any, args: Any) -> None:
             self._started = time.perf_counter()
@@ -169,6 +173,7 @@ class FlopCounter:
         def head_post(module: Any, args: Any, output: Any) -> None:
             self.seconds += time.perf_counter() - self._started
             self.flops += 2 * head_params * args[0].shape[0]
+            self.executed += 2 * head_params * args[0].shape[0]
 
         handles = [split.body.register_forward_pre_hook(pre, with_kwargs=True),
                    split.body.register_forward_hook(body_post, with_kwargs=True),
@@ -225,14 +230,16 @@ def bench_scoring(model_ref: str, prompts: int, batch_sizes: Sequence[int],
         rate = len(requests) / elapsed
         gflops_pass = counter.flops / counter.seconds / 1e9
         gflops_all = counter.flops / elapsed / 1e9
+        executed = counter.executed / counter.seconds / 1e9
         report(f"shared-prefix scoring, batch {size}: {elapsed:.1f} s = {rate:.2f} pairs/s "
                f"({rate / results['naive_pairs_per_s']:.2f}x naive); forward passes "
-               f"{counter.seconds:.1f} s at {gflops_pass:.1f} GFLOP/s ({gflops_all:.1f} over "
-               f"the whole call); max |score - naive| = {worst:.1e}")
+               f"{counter.seconds:.1f} s at {gflops_pass:.1f} GFLOP/s of useful work "
+               f"({executed:.1f} counting padded positions, {gflops_all:.1f} over the whole "
+               f"call); max |score - naive| = {worst:.1e}")
         if rate > best:
             best = rate
             results.update(fast_pairs_per_s=rate, fast_batch=size, gflops_pass=gflops_pass,
-                           gflops_all=gflops_all, max_abs_diff=worst)
+                           gflops_all=gflops_all, gflops_executed=executed, max_abs_diff=worst)
     results["peak_gflops"] = peak
     report(f"fp32 matmul peak, highest seen during the section: {peak:.1f} GFLOP/s")
     results["plain_max_abs_diff"] = max(abs(a - b) for a, b in zip(plain, naive, strict=True))
@@ -449,7 +456,7 @@ def summary(r: dict[str, float], report: Callable[[str], None]) -> None:
         ("scoring throughput vs naive loop", "fast_vs_naive", ">= 2.5x", lambda v: v >= 2.5,
          "{:.2f}x"),
         ("forward passes vs fp32 matmul peak", "peak_fraction", ">= 0.60", lambda v: v >= 0.6,
-         "{:.2f}"),
+         "{:.2f}"),  # useful FLOPs only: padded positions do not count
         ("base-cached run / cold run", "base_cached_ratio", "<= 0.55", lambda v: v <= 0.55,
          "{:.3f}"),
         ("fully cached run / cold run", "cached_ratio", "<= 0.05", lambda v: v <= 0.05,
