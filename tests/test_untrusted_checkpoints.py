@@ -29,8 +29,22 @@ class _Payload:
     def __init__(self, marker: Path) -> None:
         self.marker = marker
 
-    def __reduce__(self) -> tuple[object, tuple[str]]:
-        return (Path.touch, (str(self.marker),))  # type: ignore[return-value]
+    def __reduce__(self) -> tuple[object, tuple[Path]]:
+        return (Path.touch, (self.marker,))
+
+
+def test_the_planted_payloads_are_live(tmp_path: Path) -> None:
+    """The payloads below really run when loaded unsafely, so their markers mean something."""
+    import pickle
+
+    import yaml
+
+    marker = tmp_path / "live"
+    pickle.loads(pickle.dumps(_Payload(marker)))  # unsafe on purpose: proves it is live
+    assert marker.exists()
+    marker.unlink()
+    yaml.unsafe_load(f"name: {TOUCH_TAG.format(marker=marker)}")
+    assert marker.exists()
 
 
 def poisoned_checkpoint(tiny: dict[str, Path], out: Path, marker: Path) -> Path:
@@ -165,9 +179,12 @@ def test_a_suite_cannot_make_a_classifier_run_its_own_code(tmp_path: Path) -> No
     assert not marker.exists()
 
 
+TOUCH_TAG = "!!python/object/apply:os.system ['touch {marker}']"
+
+
 def test_a_suite_tag_cannot_run_code(tmp_path: Path) -> None:
     marker = tmp_path / "tag-ran"
-    for tag in (f"!!python/object/apply:pathlib.Path.touch ['{marker}']",
+    for tag in (TOUCH_TAG.format(marker=marker),
                 f"!!python/object/new:pathlib.Path ['{marker}']",
                 "!!python/name:os.system"):
         with pytest.raises(SpecError, match="is not allowed; suites carry data only"):
@@ -181,7 +198,7 @@ def test_a_scripted_model_file_is_read_as_data_only(tmp_path: Path) -> None:
     marker = tmp_path / "script-ran"
     script = write_script(tmp_path / "m.yaml", "m", [])
     script.write_text(script.read_text().replace(
-        "name: m", f"name: !!python/object/apply:pathlib.Path.touch ['{marker}']"))
+        "name: m", "name: " + TOUCH_TAG.format(marker=marker)))
     with pytest.raises(ModelLoadError, match="is not allowed; suites carry data only"):
         load_script(script)
     assert not marker.exists()
