@@ -327,25 +327,42 @@ def bench_memory(model_ref: str, adapter_ref: str, prompts: int,
 
 def bench_collection(work: Path, report: Callable[[str], None],
                      probes: int = 1000) -> dict[str, float]:
+    """pytest's own "collected in" time for a suite of ``probes`` probes, in a subprocess.
+
+    Measured as a user's machine runs it (Python writes and reuses bytecode: one
+    warm-up run first), and again with ``PYTHONDONTWRITEBYTECODE`` set, as this
+    sandbox sets it, where every module, and pytest's assertion rewriting of the
+    plugin's modules, is compiled afresh on each run.
+    """
     suites = work / "collect" / "suites"
     suites.mkdir(parents=True, exist_ok=True)
     (suites / "many.yaml").write_text(suite_yaml(probes, name="collect"))
     script = suites.parent / "scripted.yaml"
     script.write_text("default: I'm sorry, but I can't help with that.\n")
-    start = time.perf_counter()
-    proc = subprocess.run(
-        [sys.executable, "-m", "pytest", "suites/", "--collect-only", "-q", "-p",
-         "no:cacheprovider", "--probe-base", f"scripted:{script}", "--probe-candidate",
-         f"scripted:{script}"], capture_output=True, text=True, cwd=suites.parent,
-        env={**os.environ, "PYTHONPATH": str(REPO)})
-    wall = time.perf_counter() - start
-    found = re.search(r"(\d+) tests? collected in ([\d.]+)s", proc.stdout)
-    if found is None:
-        raise RuntimeError(f"collection failed:\n{proc.stdout[-2000:]}\n{proc.stderr[-2000:]}")
-    items, seconds = int(found.group(1)), float(found.group(2))
-    report(f"collection of {probes} probes ({items} items): {seconds:.2f} s as pytest "
-           f"reports it ({wall:.2f} s for the whole subprocess, interpreter start included)")
-    return {"collection_s": seconds, "collection_wall_s": wall}
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+    env["PYTHONPATH"] = str(REPO)
+
+    def collect(extra: dict[str, str]) -> tuple[int, float, float]:
+        start = time.perf_counter()
+        proc = subprocess.run(
+            [sys.executable, "-m", "pytest", "suites/", "--collect-only", "-q", "-p",
+             "no:cacheprovider", "--probe-base", f"scripted:{script}", "--probe-candidate",
+             f"scripted:{script}"], capture_output=True, text=True, cwd=suites.parent,
+            env={**env, **extra})
+        wall = time.perf_counter() - start
+        found = re.search(r"(\d+) tests? collected in ([\d.]+)s", proc.stdout)
+        if found is None:
+            raise RuntimeError(f"collection failed:\n{proc.stdout[-2000:]}\n{proc.stderr[-2000:]}")
+        return int(found.group(1)), float(found.group(2)), wall
+
+    collect({})  # writes the bytecode caches
+    items, seconds, wall = collect({})
+    _, cold_seconds, _ = collect({"PYTHONDONTWRITEBYTECODE": "1"})
+    report(f"collection of {probes} probes ({items} items): {seconds:.2f} s as pytest reports "
+           f"it ({wall:.2f} s for the whole subprocess, interpreter start included); "
+           f"{cold_seconds:.2f} s with PYTHONDONTWRITEBYTECODE=1 (no bytecode cache)")
+    return {"collection_s": seconds, "collection_wall_s": wall,
+            "collection_no_bytecode_s": cold_seconds}
 
 
 # --- 6: lm-evaluation-harness ---------------------------------------------------------------

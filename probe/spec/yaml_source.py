@@ -81,7 +81,7 @@ def load_yaml(text: str, file: str) -> tuple[Any, SourceMap]:
         raise SpecError("tab character; YAML indentation must use spaces", file=file, line=line,
                         path=path_near(_through_line(text, start).replace("\t", " ")))
     try:
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
+        node = _compose(text)
     except yaml.MarkedYAMLError as err:
         mark = err.problem_mark or err.context_mark
         at_line = mark.line + 1 if mark is not None else None
@@ -104,6 +104,22 @@ def load_yaml(text: str, file: str) -> tuple[Any, SourceMap]:
     if node is None:
         raise SpecError("the file is empty", file=file, line=1)
     return _build(node, (), smap), smap
+
+
+def _compose(text: str) -> Any:
+    """The node tree of ``text``: libyaml's parser when PyYAML has it (ten times faster:
+    collecting 1,000 probes stays well under a second), else PyYAML's own.
+
+    A file libyaml rejects is parsed again by PyYAML's own parser, so every error
+    message and location is exactly what PyYAML reports, whichever parser is present.
+    """
+    fast = getattr(yaml, "CSafeLoader", None)
+    if fast is not None:
+        try:
+            return yaml.compose(text, Loader=fast)
+        except yaml.YAMLError:
+            pass
+    return yaml.compose(text, Loader=yaml.SafeLoader)
 
 
 def _through_line(text: str, index: int) -> str:
