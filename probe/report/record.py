@@ -141,7 +141,7 @@ def build_record(session: ProbeSession, volatile: Mapping[str, Any] | None = Non
     if session.loaded:
         for label, backend in (("base", session.pair.base),
                                ("candidate", session.pair.candidate)):
-            models[label] = {"name": backend.info.name,
+            models[label] = {"name": portable_ref(backend.info.name),
                              "fingerprint": backend.info.fingerprint}
     suites = [_suite(r) for r in session.suite_results.values()]
     verdicts = {f"{su['name']}::{p['id']}": p["verdict"] for su in suites for p in su["probes"]}
