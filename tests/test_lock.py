@@ -172,3 +172,24 @@ def test_regressions_are_replayed_first(suite_file: Path) -> None:
     assert kept[1].prompt == found.prompt and kept[1].operator == "regression"
     assert kept[1].chain == found.chain  # the chain that made it is still recorded
     assert len(kept) == 6  # not duplicated further down
+
+
+# -- the shipped demo suite ---------------------------------------------------------------
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def test_the_demo_suite_is_locked_with_at_least_eight_families() -> None:
+    suite = load_suite(REPO / "suites" / "capitals_unlearning.yaml")
+    locked = read_lock(suite)  # fresh: a stale lock would raise
+    assert locked is not None
+    sets, seed = locked
+    assert seed == 0
+    families = {v.family.split("+")[0] for s in sets.values() for v in s.kept[1:]}
+    assert len(families - {"paraphrase"}) >= 8, families
+    assert {"lexical", "noise", "framing", "format", "prefill", "refusal_suppression",
+            "context", "raw", "model"} <= families
+    # The model-written paraphrases were checked for meaning; the rejected are kept too.
+    assert all(v.similarity is not None for s in sets.values() for v in s.kept[1:])
+    assert all(v.similarity is not None and v.similarity < 0.5
+               for s in sets.values() for v in s.rejected)
