@@ -3,9 +3,8 @@
 A few answered questions before the probe put the model in a "just answer"
 pattern; in-context demonstrations are enough to undo safety behavior (Wei et al.
 2023, "Jailbreak and Guard Aligned Language Models with Only Few In-Context
-Demonstrations"; Anil et al. 2024, "Many-shot Jailbreaking"), and Lynch et al.
-(2024, "Eight Methods to Evaluate Robust Unlearning in LLMs") used in-context
-examples to pull "unlearned" knowledge back out.
+Demonstrations"; Anil et al. 2024, "Many-shot Jailbreaking"); an unlearned fact
+is held back by the same kind of shallow wrapper.
 
 The examples come from a pool (the built-in general-knowledge pool or the
 suite's ``pool``) and must never give the answer away: an example that contains

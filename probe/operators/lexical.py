@@ -1,10 +1,10 @@
 """The ``lexical`` family: the same question in other words, by rule.
 
 Plain rewording is the paraphrase attack in its simplest form: Lynch et al.
-(2024, "Eight Methods to Evaluate Robust Unlearning in LLMs") recovered
-"unlearned" Harry Potter knowledge by rephrasing questions, and CheckList (Ribeiro
-et al. 2020) lists synonym swaps and contractions among its invariance tests: a
-model that understood the question answers the same way. Three rule-based
+(2024, "Eight Methods to Evaluate Robust Unlearning in LLMs") argue that unlearning
+must be evaluated with prompts beyond the ones it was trained on, and CheckList
+(Ribeiro et al. 2020) lists synonym swaps and contractions among its invariance
+tests: a model that understood the question answers the same way. Three rule-based
 operators, so variants are deterministic, cheap and readable:
 
 - ``synonyms`` swaps words for synonyms from the curated list below (written for
