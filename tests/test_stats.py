@@ -100,3 +100,27 @@ def test_student_t_known_quantiles() -> None:
     assert math.isclose(student_t_sf(1.959964, 1e7), 0.025, abs_tol=1e-5)
     assert math.isclose(student_t_sf(0.0, 4), 0.5)
     assert math.isclose(regularized_beta(2.0, 3.0, 0.4), 0.5248, abs_tol=1e-4)
+
+
+def test_bootstrap_ratio_interval_never_exceeds_what_the_units_can_reach() -> None:
+    # Three variants, two leak: the t interval over 3 units (t = 4.3) would reach
+    # about 2.1, a resurfacing no data could produce.
+    unclipped = bootstrap_ratio([1.0, 0.0, 1.0], [1.0, 1.0, 1.0], 0.25, 0.05, seed=1)
+    clipped = bootstrap_ratio([1.0, 0.0, 1.0], [1.0, 1.0, 1.0], 0.25, 0.05, seed=1,
+                              capacities=[1.0, 1.0, 1.0])
+    assert unclipped.high is not None and unclipped.high > 1.0
+    assert clipped.high == 1.0
+    assert (clipped.low, clipped.p_above, clipped.p_below) == (
+        unclipped.low, unclipped.p_above, unclipped.p_below)
+
+
+@given(st.lists(st.tuples(st.integers(0, 5), st.integers(1, 5), st.integers(0, 5)),
+                min_size=2, max_size=8))
+def test_bootstrap_ratio_high_is_capped_by_capacities(units: list[tuple[int, int, int]]) -> None:
+    # (candidate hits, base hits, extra variants): capacity = counted variants >= both.
+    num = [float(c) for c, _, _ in units]
+    den = [float(b) for _, b, _ in units]
+    caps = [float(max(c, b) + extra) for c, b, extra in units]
+    estimate = bootstrap_ratio(num, den, 0.25, 0.05, seed=3, capacities=caps)
+    assert estimate.high is not None
+    assert estimate.high <= sum(caps) / sum(den) + 1e-12

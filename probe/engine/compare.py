@@ -211,7 +211,8 @@ def _resurfacing(counted: Sequence[Row], policy: Policy, seed: int) -> Estimate:
         k = int(sum(r.candidate_hit for r in counted))
         return exact_ratio(k, len(counted), policy.max_resurfacing, policy.alpha)
     return bootstrap_ratio([r.candidate_hit for r in counted], [r.base_hit for r in counted],
-                           policy.max_resurfacing, policy.alpha, derive_seed(seed, "resurfacing"))
+                           policy.max_resurfacing, policy.alpha, derive_seed(seed, "resurfacing"),
+                           capacities=[1.0] * len(counted))
 
 
 def _loss(counted: Sequence[Row], policy: Policy, seed: int) -> Estimate:
@@ -219,8 +220,10 @@ def _loss(counted: Sequence[Row], policy: Policy, seed: int) -> Estimate:
         k = sum(1 for r in counted if r.candidate_hit == 0.0)
         return exact_ratio(k, len(counted), policy.max_loss, policy.alpha)
     lost = [max(r.base_hit - r.candidate_hit, 0.0) for r in counted]
-    return bootstrap_ratio(lost, [r.base_hit for r in counted], policy.max_loss, policy.alpha,
-                           derive_seed(seed, "loss"))
+    base = [r.base_hit for r in counted]
+    # A variant can lose at most what the base had: the loss never exceeds 1.
+    return bootstrap_ratio(lost, base, policy.max_loss, policy.alpha,
+                           derive_seed(seed, "loss"), capacities=base)
 
 
 def _shadows(rows: Sequence[Row]) -> tuple[tuple[Row, ...], tuple[float, ...], str]:
@@ -311,8 +314,10 @@ def evaluate_suite(suite: Suite, probes: Sequence[ProbeResult], *, seed: int = 0
             num = [sum(r.candidate_hit for r in p.counted) for p in with_hits]
             metric, limit = "resurfacing", policy.max_resurfacing
         den = [sum(r.base_hit for r in p.counted) for p in with_hits]
+        capacities = den if retain else [float(len(p.counted)) for p in with_hits]
         gates.append(_gate(metric, bootstrap_ratio(
-            num, den, limit, policy.alpha, derive_seed(seed, suite.name, metric)), policy.alpha))
+            num, den, limit, policy.alpha, derive_seed(seed, suite.name, metric),
+            capacities=capacities), policy.alpha))
     with_shadow = [p for p in informative if p.shadows]
     if with_shadow:
         means = [sum(p.shadows) / len(p.shadows) for p in with_shadow]
@@ -332,14 +337,16 @@ def _suite_operators(suite: Suite, probes: Sequence[ProbeResult], seed: int,
             names.setdefault(op.operator, op.family)
     out = []
     for name, family in names.items():
-        num, den = [], []
+        num, den, capacities = [], [], []
         for p in probes:
             figure = next((o for o in p.operators if o.operator == name), None)
             if figure is not None and figure.counted:
                 num.append(figure.candidate_hits)
                 den.append(figure.base_hits)
+                capacities.append(float(figure.counted))
         estimate = bootstrap_ratio(num, den, suite.policy.max_resurfacing, suite.policy.alpha,
-                                   derive_seed(seed, suite.name, "operator", name))
+                                   derive_seed(seed, suite.name, "operator", name),
+                                   capacities=capacities)
         out.append((name, family, estimate if num else NO_ESTIMATE))
     return tuple(out)
 

@@ -119,11 +119,13 @@ def student_t_ppf(q: float, df: float) -> float:
 
 
 def _t_estimate(value: float, replicates: np.ndarray, units: int, limit: float,
-                alpha: float, lower_bound: float | None = None) -> Estimate:
+                alpha: float, lower_bound: float | None = None,
+                upper_bound: float | None = None) -> Estimate:
     """Test and interval from a bootstrap standard error with k - 1 degrees of freedom.
 
-    ``lower_bound`` clips the interval (a ratio of hit sums is never negative); the
-    p-values are unaffected.
+    ``lower_bound`` and ``upper_bound`` clip the interval to the values the statistic
+    can take (a ratio of hit sums is never negative, and never above what every
+    counted variant hitting would give); the p-values are unaffected.
     """
     df = max(units - 1, 1)
     se = float(np.std(replicates, ddof=1)) * math.sqrt(units / df) if len(replicates) > 1 else 0.0
@@ -132,7 +134,8 @@ def _t_estimate(value: float, replicates: np.ndarray, units: int, limit: float,
     t = (value - limit) / se
     half = student_t_ppf(1 - alpha / 2, df) * se
     low = value - half if lower_bound is None else max(lower_bound, value - half)
-    return Estimate(value, low, value + half, limit, student_t_sf(t, df),
+    high = value + half if upper_bound is None else min(upper_bound, value + half)
+    return Estimate(value, low, high, limit, student_t_sf(t, df),
                     1.0 - student_t_sf(t, df), "bootstrap", units)
 
 
@@ -184,12 +187,17 @@ def exact_ratio(k: int, n: int, limit: float, alpha: float) -> Estimate:
 
 
 def bootstrap_ratio(numerators: Sequence[float], denominators: Sequence[float], limit: float,
-                    alpha: float, seed: int, replicates: int = DEFAULT_REPLICATES) -> Estimate:
+                    alpha: float, seed: int, replicates: int = DEFAULT_REPLICATES,
+                    capacities: Sequence[float] | None = None) -> Estimate:
     """Ratio of sums over units, with units resampled with replacement.
 
     Each unit is one cluster (a probe for suite figures, a variant for a probe's);
-    ``numerators[i] / denominators[i]`` are its sums. Degenerate samples fall back to
-    the exact binomial over units (see the module docstring).
+    ``numerators[i] / denominators[i]`` are its sums. ``capacities[i]``, when given, is
+    the largest ``numerators[i]`` could be (its number of counted variants, each hit
+    being at most 1): the interval is clipped at ``sum(capacities) / sum(denominators)``,
+    so a t interval over few units never reports an impossible value such as 1.4.
+    Degenerate samples fall back to the exact binomial over units (see the module
+    docstring).
     """
     num = np.asarray(numerators, dtype=float)
     den = np.asarray(denominators, dtype=float)
@@ -208,8 +216,9 @@ def bootstrap_ratio(numerators: Sequence[float], denominators: Sequence[float], 
     picks = rng.integers(0, units, size=(replicates, units))
     num_rep, den_rep = num[picks].sum(axis=1), den[picks].sum(axis=1)
     keep = den_rep > 0
+    upper = None if capacities is None else float(np.sum(capacities) / den.sum())
     return _t_estimate(value, num_rep[keep] / den_rep[keep], units, limit, alpha,
-                       lower_bound=0.0 if num.min() >= 0 else None)
+                       lower_bound=0.0 if num.min() >= 0 else None, upper_bound=upper)
 
 
 def bootstrap_mean(values: Sequence[float], limit: float, alpha: float, seed: int,

@@ -36,7 +36,7 @@ def family_figures(result: SuiteResult, seed: int) -> list[FamilyFigure]:
             names.setdefault(op.family, {})[op.operator] = None
     out = []
     for family, operators in names.items():
-        num, den = [], []
+        num, den, capacities = [], [], []
         counted = total = 0
         for p in result.probes:
             figures = [o for o in p.operators if o.family == family]
@@ -45,9 +45,11 @@ def family_figures(result: SuiteResult, seed: int) -> list[FamilyFigure]:
             if any(o.counted for o in figures):
                 num.append(sum(o.candidate_hits for o in figures))
                 den.append(sum(o.base_hits for o in figures))
+                capacities.append(float(sum(o.counted for o in figures)))
         policy = result.suite.policy
         estimate = (bootstrap_ratio(num, den, policy.max_resurfacing, policy.alpha,
-                                    derive_seed(seed, result.suite.name, "family", family))
+                                    derive_seed(seed, result.suite.name, "family", family),
+                                    capacities=capacities)
                     if num else NO_ESTIMATE)
         out.append(FamilyFigure(family, tuple(operators), counted, total, estimate))
     return out
