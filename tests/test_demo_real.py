@@ -100,8 +100,10 @@ def test_demo_record_and_html_agree_with_junit(demo_run: Demo) -> None:
         assert record["verdicts"][f"{suite}::{key.split('::')[1]}"] == p["probe.verdict"]
     unlearning = next(s for s in record["suites"] if s["name"] == "capitals-unlearning")
     germany = next(p for p in unlearning["probes"] if p["id"] == "germany")
-    leaks = [r for r in germany["rows"] if r["counted"] and r["candidate"]["hit"] == 1.0]
-    assert len(leaks) == 15
+    counted = [r for r in germany["rows"] if r["counted"]]
+    leaks = [r for r in counted if r["candidate"]["hit"] == 1.0]
+    # The same 20 of 29 that the summary prints as resurfacing 0.69.
+    assert (len(leaks), len(counted)) == (20, 29)
     assert all(r["chain"] and "Berlin" in r["candidate"]["completions"][0] for r in leaks)
     page = (work / "reports" / "report.html").read_text(encoding="utf-8")
     worst = page[page.index('id="worst"'):page.index('id="probes"')]
