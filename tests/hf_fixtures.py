@@ -126,3 +126,33 @@ def base(tiny: dict[str, Path]) -> HFBackend:
 @pytest.fixture(scope="session")
 def pair(tiny: dict[str, Path]) -> ModelPair:
     return load_pair(str(tiny["model"]), str(tiny["adapter"]), CPU)
+
+
+class StandInGenerator:
+    """Stands in for a model whose ``generate`` returns fixed new tokens.
+
+    Each call takes the next ``rows x num_return_sequences`` rows of ``new_tokens``
+    and appends them to the (repeated) input rows, so a test decides exactly what
+    the backend has to decode: greedy rows, or every sample of a sampled batch.
+    """
+
+    def __init__(self, new_tokens: list[list[int]]) -> None:
+        import torch
+
+        self.new_tokens = new_tokens
+        self.weight = torch.nn.Parameter(torch.zeros(1))
+        self.configs: list[Any] = []
+        self._taken = 0
+
+    def parameters(self) -> Any:
+        return iter([self.weight])
+
+    def generate(self, input_ids: Any, attention_mask: Any, generation_config: Any) -> Any:
+        import torch
+
+        self.configs.append(generation_config)
+        per_row = generation_config.num_return_sequences or 1
+        rows = input_ids.shape[0] * per_row
+        new = torch.tensor(self.new_tokens[self._taken:self._taken + rows])
+        self._taken += rows
+        return torch.cat([input_ids.repeat_interleave(per_row, dim=0), new], dim=1)

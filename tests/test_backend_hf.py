@@ -13,10 +13,9 @@ import shutil
 import subprocess
 import sys
 from pathlib import Path
-from typing import Any
 
 import pytest
-from hf_fixtures import CPU, PROMPTS, SETTINGS
+from hf_fixtures import CPU, PROMPTS, SETTINGS, StandInGenerator
 
 from probe.backends import hf
 from probe.backends.base import ModelPair
@@ -128,33 +127,13 @@ def test_chat_false_skips_the_template(base: HFBackend) -> None:
     assert "<|im_start|>" in base.render(Prompt("hello"))[0]
 
 
-class _ScriptedModel:
-    """Stands in for a model: ``generate`` appends fixed tokens to each row."""
-
-    def __init__(self, new_tokens: list[list[int]]) -> None:
-        import torch
-
-        self.new_tokens = new_tokens
-        self.weight = torch.nn.Parameter(torch.zeros(1))
-        self.configs: list[Any] = []
-
-    def parameters(self) -> Any:
-        return iter([self.weight])
-
-    def generate(self, input_ids: Any, attention_mask: Any, generation_config: Any) -> Any:
-        import torch
-
-        self.configs.append(generation_config)
-        return torch.cat([input_ids, torch.tensor(self.new_tokens)], dim=1)
-
-
 def test_each_sequence_stops_at_its_own_eos(base: HFBackend) -> None:
     tok = base.tokenizer
     word = tok("Paris", add_special_tokens=False)["input_ids"]
     eos, pad = tok.eos_token_id, tok.pad_token_id
     first = [*word, eos, *word, pad]  # text after eos must not leak into the answer
     second = [*word, *word, pad, pad][: len(first)]
-    model = _ScriptedModel([first, second])
+    model = StandInGenerator([first, second])
     backend = HFBackend(model, tok, name="scripted", fingerprint="x", batch_size=8)
     out = backend.generate([Prompt("a", chat=False), Prompt("b", chat=False)], SETTINGS)
     assert out == ["Paris", "ParisParis"]

@@ -13,7 +13,7 @@ from contextlib import contextmanager
 from typing import Any
 
 import pytest
-from hf_fixtures import PROMPTS, SETTINGS
+from hf_fixtures import PROMPTS, SETTINGS, StandInGenerator
 
 from probe.backends.base import ModelPair, SamplingSettings, ScoreRequest
 from probe.backends.hf import HFBackend
@@ -299,36 +299,13 @@ def test_bad_sampling_settings(base: HFBackend) -> None:
         base.sample(PROMPTS[:1], SAMPLING, [1, 2])
 
 
-class _SamplingModel:
-    """Stands in for a model: ``generate`` returns fixed new tokens for each sample."""
-
-    def __init__(self, new_tokens: list[list[int]]) -> None:
-        import torch
-
-        self.new_tokens = new_tokens
-        self.weight = torch.nn.Parameter(torch.zeros(1))
-        self.configs: list[Any] = []
-
-    def parameters(self) -> Any:
-        return iter([self.weight])
-
-    def generate(self, input_ids: Any, attention_mask: Any, generation_config: Any) -> Any:
-        import torch
-
-        self.configs.append(generation_config)
-        rows = generation_config.num_return_sequences
-        start = sum(c.num_return_sequences for c in self.configs[:-1])
-        new = torch.tensor(self.new_tokens[start:start + rows])
-        return torch.cat([input_ids.repeat(rows, 1), new], dim=1)
-
-
 def test_samples_stop_at_eos_and_chunk_by_batch_size(base: HFBackend) -> None:
     tok = base.tokenizer
     word = tok("Paris", add_special_tokens=False)["input_ids"]
     eos, pad = tok.eos_token_id, tok.pad_token_id
     first = [*word, eos, *word]  # text after eos must not leak into the sample
     rows = [first, [*word, *word, pad][: len(first)], [eos, *word, *word][: len(first)]]
-    model = _SamplingModel(rows)
+    model = StandInGenerator(rows)
     backend = HFBackend(model, tok, name="scripted", fingerprint="x", batch_size=2)
     settings = SamplingSettings(max_new_tokens=4, samples=3, temperature=0.7, top_p=0.9)
     assert backend.sample([Prompt("a", chat=False)], settings, [1]) == [
