@@ -137,21 +137,46 @@ def naive_scores(backend: Any, requests: Sequence[ScoreRequest]) -> list[float]:
 
 @dataclass
 class FlopCounter:
-    """FLOPs and time of every body and head pass (forward hooks on the split model)."""
+    """FLOPs and time of every body pass and output-head call of the scoring path.
+
+    The body is timed by forward hooks; the head by wrapping ``_target_log_probs``
+    (a plain linear head is applied slice by slice there, not called as a module).
+    Useful work counts real tokens only, and attention only over the slots each
+    token attends; executed work counts what ran, padding included.
+    """
 
     flops: float = 0.0  # useful work: real tokens only
     executed: float = 0.0  # what ran: padded positions too
     seconds: float = 0.0
     _started: float = 0.0
+    _lanes: Any = None  # the lanes of the pass under way (scoring's one pass per batch)
 
     def attach(self, backend: Any) -> Callable[[], None]:
+        import torch
+
+        from probe.backends.hf import scoring
+
         split = backend.split()
         config = split.body.config
         hidden, layers = config.hidden_size, config.num_hidden_layers
         # Weights a token passes through in the body (embeddings are a lookup).
         body_params = sum(p.numel() for n, p in split.body.named_parameters()
                           if "embed" not in n)
-        head_params = sum(p.numel() for p in split.head.parameters())
+        head_params = split.head.weight.numel()
+        per_slot = 4 * layers * hidden  # QK^T and AV for one (query, key) pair
+        pack_lanes, target_log_probs = scoring.pack_lanes, scoring._target_log_probs
+
+        def lanes_seen(*args: Any, **kwargs: Any) -> Any:
+            self._lanes = pack_lanes(*args, **kwargs)
+            return self._lanes
+
+        def head_timed(head: Any, states: Any, target: Any) -> Any:
+            start = time.perf_counter()
+            out = target_log_probs(head, states, target)
+            self.seconds += time.perf_counter() - start
+            self.flops += 2 * head_params * states.shape[0]
+            self.executed += 2 * head_params * states.shape[0]
+            return out
 
         def pre(module: Any, args: Any, kwargs: dict[str, Any]) -> None:
             self._started = time.perf_counter()
@@ -159,27 +184,30 @@ class FlopCounter:
         def body_post(module: Any, args: Any, kwargs: dict[str, Any], output: Any) -> None:
             self.seconds += time.perf_counter() - self._started
             mask = kwargs["attention_mask"]
-            new = kwargs["input_ids"].shape[1]
-            real = float(mask[:, -new:].sum())  # tokens that matter (no padding)
-            ran = float(mask.shape[0] * new)
-            # 2 FLOPs per weight per token, plus attention: QK^T and AV over every slot.
-            per_token = 2 * body_params + 4 * layers * hidden * mask.shape[1]
-            self.flops += per_token * real
-            self.executed += per_token * ran
-
-        def head_pre(module: Any, args: Any) -> None:
-            self._started = time.perf_counter()
-
-        def head_post(module: Any, args: Any, output: Any) -> None:
-            self.seconds += time.perf_counter() - self._started
-            self.flops += 2 * head_params * args[0].shape[0]
-            self.executed += 2 * head_params * args[0].shape[0]
+            rows, new = kwargs["input_ids"].shape
+            if mask.dim() == 4:  # lanes: 0 where a query may attend
+                real = [[seg >= 0 for seg in lane] for lane in self._lanes.segments]
+                real_t = torch.tensor(real, device=mask.device)
+                attended = (mask[:, 0] == 0).sum(-1)
+                tokens = float(real_t.sum())
+                slots = float(attended[real_t].sum())
+                self.flops += 2 * body_params * tokens + per_slot * slots
+                self.executed += rows * new * (2 * body_params + per_slot * mask.shape[-1])
+            else:  # a 2-D mask: right-padded rows (the shared prefix)
+                tokens = float(mask[:, -new:].sum())
+                per_token = 2 * body_params + per_slot * mask.shape[1]
+                self.flops += per_token * tokens
+                self.executed += per_token * rows * new
 
         handles = [split.body.register_forward_pre_hook(pre, with_kwargs=True),
-                   split.body.register_forward_hook(body_post, with_kwargs=True),
-                   split.head.register_forward_pre_hook(head_pre),
-                   split.head.register_forward_hook(head_post)]
-        return lambda: [h.remove() for h in handles] and None
+                   split.body.register_forward_hook(body_post, with_kwargs=True)]
+        scoring.pack_lanes, scoring._target_log_probs = lanes_seen, head_timed
+
+        def detach() -> None:
+            for handle in handles:
+                handle.remove()
+            scoring.pack_lanes, scoring._target_log_probs = pack_lanes, target_log_probs
+        return detach
 
 
 def bench_scoring(model_ref: str, prompts: int, batch_sizes: Sequence[int],

@@ -101,8 +101,10 @@ def test_the_common_prefix_is_computed_once_and_remembered(base: HFBackend) -> N
     with _body_inputs(backend) as shapes:
         backend.score(requests)
     assert shapes[0] == (1, shared)  # the prefix alone, one row
-    # The prompts' pass runs only each prompt's own tokens: none repeats the prefix.
-    assert shapes[1] == (len(chat), max(len(i) for i in ids) - shared)
+    # The lanes hold each prompt's own tokens and the completion but its last token:
+    # none repeats the prefix.
+    sure = len(base.tokenizer("Sure", add_special_tokens=False)["input_ids"])
+    assert shapes[1] == (len(chat), max(len(i) for i in ids) - shared + sure - 1)
     with _body_inputs(backend) as again:
         backend.score(requests)
     assert again[0] == shapes[1]  # the next call reuses the remembered prefix
@@ -179,10 +181,15 @@ def test_out_of_memory_halves_the_batch_and_retries(base: HFBackend) -> None:
     expected_text = _view(base, 1).generate(PROMPTS, SETTINGS)
     sampling = SamplingSettings(max_new_tokens=4, samples=3)
     expected_samples = _view(base, 1).sample(PROMPTS, sampling, range(len(PROMPTS)))
-    for run, expected in (
-            (lambda b: b.score(REQUESTS), expected_scores),
-            (lambda b: b.generate(PROMPTS, SETTINGS), expected_text),
-            (lambda b: b.sample(PROMPTS, sampling, range(len(PROMPTS))), expected_samples)):
+    # Scoring packs a prompt's completions into one row of the body (its lane): at 16
+    # pairs a batch holds 3 prompts of 5 completions (3 rows, too many), at 8 pairs one
+    # prompt (1 row), which fits. Decoding has a row per prompt: it must get down to 2.
+    assert len(REQUESTS) // len(PROMPTS) == len(COMPLETIONS) == 5
+    for run, expected, fitting, shrinks in (
+            (lambda b: b.score(REQUESTS), expected_scores, 8, 1),
+            (lambda b: b.generate(PROMPTS, SETTINGS), expected_text, 2, 2),
+            (lambda b: b.sample(PROMPTS, sampling, range(len(PROMPTS))), expected_samples, 2,
+             2)):
         backend = _view(base, 16)
         body = _oom_after(backend, 2)
         try:
@@ -192,8 +199,8 @@ def test_out_of_memory_halves_the_batch_and_retries(base: HFBackend) -> None:
             del body.forward
         assert got == pytest.approx(expected, abs=1e-5) if isinstance(
             expected[0], float) else got == expected
-        assert backend.batch_size == 2  # halved until it fits, and it stays there
-        assert backend.backoff.shrinks >= 2
+        assert backend.batch_size == fitting  # halved until it fits, and it stays there
+        assert backend.backoff.shrinks >= shrinks
 
 
 def test_a_single_row_that_does_not_fit_is_a_clear_error(base: HFBackend) -> None:

@@ -16,7 +16,7 @@ import pytest
 from hf_fixtures import PROMPTS, SETTINGS, StandInGenerator
 
 from probe.backends.base import ModelPair, SamplingSettings, ScoreRequest
-from probe.backends.hf import HFBackend
+from probe.backends.hf import HFBackend, scoring
 from probe.errors import BackendError
 from probe.operators.base import Prompt
 
@@ -54,17 +54,18 @@ def _body_calls(backend: HFBackend) -> Iterator[list[dict[str, Any]]]:
 
 
 @contextmanager
-def _head_rows(backend: HFBackend) -> Iterator[list[int]]:
-    """Record how many hidden states each call of the output head gets."""
-    split = backend.split()
-    assert split is not None
+def _head_rows(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[int]]:
+    """Record how many hidden states each application of the output head gets."""
     rows: list[int] = []
-    handle = split.head.register_forward_hook(
-        lambda module, args, output: rows.append(int(args[0].shape[0])))
-    try:
+    original = scoring._target_log_probs
+
+    def counted(head: Any, states: Any, target: Any) -> Any:
+        rows.append(int(states.shape[0]))
+        return original(head, states, target)
+
+    with monkeypatch.context() as patch:
+        patch.setattr(scoring, "_target_log_probs", counted)
         yield rows
-    finally:
-        handle.remove()
 
 
 def _prompt_ids(backend: HFBackend, prompt: Prompt) -> list[int]:
@@ -157,11 +158,14 @@ def test_completions_of_one_prompt_share_one_batch(base: HFBackend) -> None:
     backend = _view(base, 8)
     with _body_calls(backend) as calls:
         scores = backend.score([*requests, requests[1]])  # a duplicate costs no row
-    # The prompt runs once (one row), then its completions over its cached keys.
-    prompt_pass, completion_pass = calls[-2:]
-    assert prompt_pass["input_ids"].shape[0] == 1
-    assert completion_pass["input_ids"].shape[0] == sum(
-        len(base.tokenizer(c, add_special_tokens=False)["input_ids"]) > 1 for c in COMPLETIONS)
+    # The prompt's prefix runs once, then one lane: the prompt's last token followed by
+    # every completion but its last token (a duplicate adds nothing).
+    prefix_pass, lane_pass = calls
+    assert prefix_pass["input_ids"].shape == (1, len(_prompt_ids(base, prompt)) - 1)
+    completion_tokens = [len(base.tokenizer(c, add_special_tokens=False)["input_ids"])
+                         for c in COMPLETIONS]
+    assert lane_pass["input_ids"].shape == (1, 1 + sum(n - 1 for n in completion_tokens))
+    assert lane_pass["attention_mask"].dim() == 4
     assert scores[:-1] == pytest.approx([_view(base, 1).score([r])[0] for r in requests],
                                         abs=1e-4)
 
@@ -173,19 +177,18 @@ def test_prompts_are_not_split_across_batches(base: HFBackend) -> None:
     backend = _view(base, len(COMPLETIONS))
     with _body_calls(backend) as calls:
         backend.score(requests)
-    longer = sum(len(base.tokenizer(c, add_special_tokens=False)["input_ids"]) > 1
-                 for c in COMPLETIONS)
-    # One batch per prompt: its prefix, its own last tokens (one row), its completions.
-    assert [c["input_ids"].shape[0] for c in calls] == [1, 1, longer] * 2
+    # One batch per prompt: its prefix, then its lane (one row) with every completion.
+    assert [c["input_ids"].shape[0] for c in calls] == [1, 1] * 2
 
 
-def test_only_the_scored_positions_get_logits(base: HFBackend, base_scores: list[float]) -> None:
+def test_only_the_scored_positions_get_logits(base: HFBackend, base_scores: list[float],
+                                             monkeypatch: pytest.MonkeyPatch) -> None:
     completion = " Paris"
     request = ScoreRequest(PROMPTS[2], completion)
     tokens = len(base.tokenizer(base.render(PROMPTS[2])[0] + completion,
                                 add_special_tokens=False)["input_ids"]) - len(
         _prompt_ids(base, PROMPTS[2]))
-    with _head_rows(base) as rows:
+    with _head_rows(monkeypatch) as rows:
         base.score([request])
     assert sum(rows) == tokens  # one hidden state per scored token, none for the prompt
     # A model that cannot be split (no body/head access, no logits_to_keep) takes the

@@ -130,7 +130,7 @@ def extend(split: Split, context: Context | None, ids: Any, mask: Any) -> tuple[
     else:
         start = context.lengths
         full_mask = torch.cat([context.mask, mask], dim=1)
-        cache = _cache_of(context.layers)
+        cache = cache_of(context.layers)
     # Right padding: real token j of a row sits at position start + j. Pads get
     # positions too, but no real token attends to them (causal order and the mask).
     positions = start.unsqueeze(1) + torch.arange(width, device=device).unsqueeze(0)
@@ -142,7 +142,7 @@ def extend(split: Split, context: Context | None, ids: Any, mask: Any) -> tuple[
     return out.last_hidden_state, Context(layers, full_mask, start + mask.sum(dim=1))
 
 
-def _cache_of(layers: list[tuple[Any, Any]]) -> Any:
+def cache_of(layers: list[tuple[Any, Any]]) -> Any:
     """A ``DynamicCache`` holding ``layers`` as they are.
 
     Not ``DynamicCache(ddp_cache_data=...)``, which copies every layer once more

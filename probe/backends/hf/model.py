@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from probe.backends.hf.attention import use_cpu_gqa
 from probe.backends.hf.backend import HFBackend
 from probe.backends.hf.files import (
     _MODEL_CONFIG_FILES,
@@ -30,10 +31,11 @@ from probe.errors import ModelLoadError
 # Bump when the fingerprint payload changes shape, so old cache entries stop matching.
 FINGERPRINT_VERSION = 1
 # The version of the code that turns a loaded model into outputs, per kind of output:
-# bump one when a change makes that code return something else for the same inputs
-# (2: the shared-prefix paths, per-sample generators). It is part of the fingerprint,
-# so results cached by older code are recomputed rather than mixed with new ones.
-OUTPUT_CODE_VERSIONS = {"generate": 2, "sample": 2, "score": 2}
+# bump one when a change makes that code return something else for the same inputs,
+# even by float rounding (2: the shared-prefix paths, per-sample generators; 3: lanes
+# for scoring, the vocabulary-sliced head, grouped-query attention on CPU). It is part
+# of the fingerprint, so results cached by older code are recomputed, not mixed in.
+OUTPUT_CODE_VERSIONS = {"generate": 3, "sample": 3, "score": 3}
 
 
 def _load_error(resolved: ResolvedRef, what: str, err: BaseException) -> ModelLoadError:
@@ -139,6 +141,7 @@ def _load(resolved: ResolvedRef, options: LoadOptions, device: str, dtype: str,
         raise _load_error(resolved, "model (its own code failed)", err) from err
     model.to(device)
     model.eval()
+    use_cpu_gqa(model)
 
     # Located after loading: a hub model is only in the cache once from_pretrained ran.
     directory = _files_dir(resolved)
