@@ -266,7 +266,8 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--seed", type=int, default=0, help="run seed (default 0)")
     run.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1, ...")
     run.add_argument("--dtype", default="auto", help="auto, float32, bfloat16, float16")
-    run.add_argument("--batch-size", type=int, default=16, help="generation batch size")
+    run.add_argument("--batch-size", type=int, default=16,
+                     help="rows per batch: prompts decoded, samples, or pairs scored")
     run.add_argument("--cache-dir", default=None, help="completion cache (default .probe-cache)")
     run.add_argument("--no-cache", action="store_true", help="do not use the completion cache")
     run.add_argument("--alpha", type=float, default=None,

@@ -54,7 +54,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--probe-dtype", default=None, metavar="DTYPE",
                     help="auto (default: fp32 on cpu, bf16 on cuda), float32, bfloat16, float16")
     group.addoption("--probe-batch-size", type=int, default=None, metavar="N",
-                    help="generation batch size (default 16)")
+                    help="rows per batch of model work: prompts decoded, samples, or "
+                         "(prompt, completion) pairs scored (default 16)")
     group.addoption("--probe-cache-dir", default=None, metavar="DIR",
                     help=f"where completions are cached (default {DEFAULT_CACHE_DIR} in rootdir)")
     group.addoption("--probe-no-cache", action="store_true", default=False,

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -116,6 +118,21 @@ def _pin_greedy(model: Any, tokenizer: Any, eos_ids: tuple[int, ...]) -> None:
         bos_token_id=getattr(model.generation_config, "bos_token_id", None))
 
 
+@contextmanager
+def _no_loading_bars() -> Iterator[None]:
+    """transformers' "Loading weights" bar, off while one model loads: a run loads up to
+    three models, and the bars would bury the report in a CI log."""
+    from transformers.utils import logging as hf_logging
+
+    was_on = hf_logging.is_progress_bar_enabled()
+    hf_logging.disable_progress_bar()  # type: ignore[no-untyped-call]
+    try:
+        yield
+    finally:
+        if was_on:
+            hf_logging.enable_progress_bar()  # type: ignore[no-untyped-call]
+
+
 def _load(resolved: ResolvedRef, options: LoadOptions, device: str, dtype: str,
           tokenizer_from: _Loaded | None = None) -> _Loaded:
     """Load one full model (not an adapter) with its tokenizer."""
@@ -131,7 +148,8 @@ def _load(resolved: ResolvedRef, options: LoadOptions, device: str, dtype: str,
     elif not options.allow_pickle:
         kwargs["use_safetensors"] = True
     try:
-        model: Any = AutoModelForCausalLM.from_pretrained(resolved.location, **kwargs)
+        with _no_loading_bars():
+            model: Any = AutoModelForCausalLM.from_pretrained(resolved.location, **kwargs)
     except (OSError, ValueError, KeyError, RuntimeError, ImportError) as err:
         raise _load_error(resolved, "model", err) from err
     except Exception as err:
