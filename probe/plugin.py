@@ -18,6 +18,7 @@ from typing import Any
 import pytest
 
 from probe.backends import BackendOptions
+from probe.engine import distributed
 from probe.engine.compare import ProbeResult, SuiteResult, Verdict
 from probe.errors import ProbeError, SpecError, UsageError
 from probe.report.baseline import BaselineJudge, load_baseline
@@ -84,8 +85,16 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                   type="args", default=["suites"])
 
 
+@pytest.hookimpl(tryfirst=True)  # before junitxml and the terminal reporter configure
 def pytest_configure(config: pytest.Config) -> None:
     config.stash[SESSION_KEY] = None
+    if distributed.env_rank() > 0:
+        # Under torchrun every rank runs the whole session (the model work is sharded
+        # inside the runner) and ends with the same results; rank 0 alone prints and
+        # writes files, as with `probe run`, so one report comes out, not one per rank.
+        if getattr(config.option, "xmlpath", None):
+            config.option.xmlpath = None
+        config.pluginmanager.set_blocked("terminalreporter")
     if config.getoption("probe_no_cache") and config.getoption("probe_cache_dir"):
         raise pytest.UsageError("--probe-no-cache and --probe-cache-dir contradict each other; "
                                 "give one of them")
@@ -398,6 +407,8 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     probe_session = session.config.stash.get(SESSION_KEY, None)
     if probe_session is None or not probe_session.suite_results:
         return
+    if distributed.env_rank() > 0:
+        return  # rank 0 writes the reports (see pytest_configure)
     paths = session.config.stash[REPORTS_KEY]
     try:
         written = write_reports(probe_session, paths)

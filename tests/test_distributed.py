@@ -8,9 +8,12 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
+from xml.etree import ElementTree
 
 import pytest
 
@@ -104,3 +107,43 @@ def test_the_cli_under_torchrun_prints_one_report(project: Path) -> None:
     assert "FAIL" in alone.stdout
     assert sharded.stdout == alone.stdout  # one report (rank 0's), identical
     assert sharded.returncode == alone.returncode
+
+
+def _without_timing(text: str) -> str:
+    return re.sub(r"in \d+\.\d+s", "in <time>", text)
+
+
+def _record(path: Path) -> Any:
+    record = json.loads(path.read_text())
+    record.pop("volatile")  # timings and the machine: the rest is deterministic
+    return record
+
+
+def _junit_cases(path: Path) -> list[tuple[str | None, str | None, str]]:
+    root = ElementTree.parse(path).getroot()
+    return [(case.get("name"), case.get("classname"),
+             ElementTree.tostring(case.find("properties") or ElementTree.Element("none")
+                                  ).decode()) for case in root.iter("testcase")]
+
+
+def test_pytest_under_torchrun_prints_and_writes_one_report(project: Path) -> None:
+    args = ["-m", "pytest", "suites/", "--probe-base", "scripted:base.yaml",
+            "--probe-candidate", "scripted:candidate.yaml", "--probe-no-cache",
+            "-p", "no:cacheprovider", "--junitxml", "junit.xml", "--probe-json", "run.json"]
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    alone = subprocess.run([sys.executable, *args], cwd=project, env=env,
+                           capture_output=True, text=True, timeout=120)
+    assert alone.returncode == 1, alone.stdout[-3000:]  # p0 resurfaces: FAIL
+    expected_record = _record(project / "run.json")
+    expected_junit = _junit_cases(project / "junit.xml")
+    assert len(expected_junit) == 11  # 10 probes and the suite gate
+    (project / "run.json").unlink()
+    (project / "junit.xml").unlink()
+
+    sharded = _torchrun(*args, cwd=project)
+    assert sharded.returncode == alone.returncode
+    # Rank 1 prints nothing: one session header, one summary, identical to one process.
+    assert sharded.stdout.count("test session starts") == 1
+    assert _without_timing(sharded.stdout) == _without_timing(alone.stdout)
+    assert _record(project / "run.json") == expected_record
+    assert _junit_cases(project / "junit.xml") == expected_junit

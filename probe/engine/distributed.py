@@ -63,6 +63,17 @@ def world_size() -> int:
         return 1
 
 
+def env_rank() -> int:
+    """This process's rank from the environment torchrun sets (0 when not distributed),
+    read without starting the process group or importing torch."""
+    if world_size() == 1:
+        return 0
+    try:
+        return max(0, int(os.environ.get("RANK", "0")))
+    except ValueError:
+        return 0
+
+
 def current() -> Shard | None:
     """This process's shard, or ``None`` when the run is not distributed."""
     if _CURRENT:
