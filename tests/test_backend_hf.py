@@ -13,12 +13,13 @@ import shutil
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 from hf_fixtures import CPU, PROMPTS, SETTINGS, StandInGenerator
 
 from probe.backends import hf
-from probe.backends.base import ModelPair
+from probe.backends.base import Completion, GenerationSettings, ModelPair
 from probe.backends.hf import HFBackend, LoadOptions, load_backend, load_pair, resolve_model_ref
 from probe.errors import ModelLoadError, UsageError
 from probe.operators.base import Prompt
@@ -248,3 +249,51 @@ def test_hub_id_loads_from_the_local_cache_offline(tiny: dict[str, Path], base: 
     assert backend.generate(PROMPTS, SETTINGS) == base_out
     with pytest.raises(ModelLoadError, match="hf download acme/missing"):
         load_backend("acme/missing", CPU)
+
+
+def test_a_completion_knows_whether_generation_cut_it(base: HFBackend) -> None:
+    tok = base.tokenizer
+    word = tok("Paris", add_special_tokens=False)["input_ids"]
+    space = tok(" \n", add_special_tokens=False)["input_ids"]
+    eos = tok.eos_token_id
+    limit = len(word) + len(space)
+    # Row 1 uses every token it may and ends in whitespace, which the text drops, so
+    # counting the text's tokens would call it short: only the decoder knows it was cut.
+    # Row 2 ends at an eos one token before the limit.
+    cut_row = [*word, *space]
+    ended_row = [*word, eos, *([eos] * (limit - len(word) - 1))]
+    model = StandInGenerator([cut_row, ended_row])
+    backend = HFBackend(model, tok, name="stand-in", fingerprint="x", batch_size=8)
+    cut, ended = backend.generate([Prompt("a", chat=False), Prompt("b", chat=False)],
+                                  GenerationSettings(max_new_tokens=limit))
+    assert cut == ended == "Paris"
+    assert isinstance(cut, Completion) and isinstance(ended, Completion)
+    assert len(tok(str(cut), add_special_tokens=False)["input_ids"]) < limit
+    assert (cut.cut, ended.cut) == (True, False)
+
+
+def test_the_split_decoder_marks_cut_completions(base: HFBackend) -> None:
+    settings = GenerationSettings(max_new_tokens=3)
+    split = base.split()
+    assert split is not None
+    eos = base.tokenizer.eos_token_id
+    original = split.head.forward
+    steps: list[int] = []
+
+    def head(states: Any) -> Any:
+        logits = original(states)
+        steps.append(states.shape[0])
+        logits[:, eos] = logits.min() - 10  # row 1 never ends: it runs into the limit
+        if len(steps) == 1:  # row 0 ends at once
+            logits[0, eos] = logits[0].max() + 10
+        return logits
+
+    split.head.forward = head
+    try:
+        ended, cut = base.generate([PROMPTS[2], PROMPTS[0]], settings)
+    finally:
+        del split.head.forward
+    assert isinstance(ended, Completion) and isinstance(cut, Completion)
+    assert (ended, ended.cut) == ("", False)
+    assert steps == [2, 1, 1]  # row 0 left the batch after the first step
+    assert cut.cut is True

@@ -76,6 +76,21 @@ def test_completions_stop_at_max_new_tokens_and_are_marked() -> None:
     assert row.candidate.completions == ("No.",)
 
 
+def test_a_reply_of_exactly_the_limit_is_not_cut_and_marks_survive_the_cache(
+        tmp_path: Path) -> None:
+    suite = parse_suite(SUITE)
+    # "Paris is the capital." is exactly 4 words: the model ended there, nothing was cut.
+    exact = run_suite(suite, suite.probes, pair(None, reply="Paris is the capital."))
+    assert exact["short"].rows[0].notes == ()
+    long_reply = "Paris is the capital, of course."
+    first = run_suite(suite, suite.probes, pair(None, reply=long_reply), cache_root=tmp_path)
+    cached_pair = pair(None, reply=long_reply)
+    again = run_suite(suite, suite.probes, cached_pair, cache_root=tmp_path)
+    assert cached_pair.base.prompts_seen == 0  # type: ignore[attr-defined]  # all cached
+    assert [r.notes for r in again["short"].rows] == [r.notes for r in first["short"].rows]
+    assert again["short"].rows[0].notes == ("base completion cut at max_new_tokens (4)",)
+
+
 def test_a_prefill_too_long_for_the_budget_is_a_clear_error() -> None:
     suite = parse_suite(
         SUITE.replace("{max_new_tokens: 4}", "{max_new_tokens: 4, max_prompt_tokens: 3}")

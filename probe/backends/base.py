@@ -31,6 +31,28 @@ class SamplingSettings:
     top_p: float = 1.0
 
 
+class Completion(str):
+    """A completion's text that knows whether generation cut it.
+
+    ``cut`` is true when decoding stopped because the completion reached
+    ``max_new_tokens``, not at an end-of-sequence token: the model had more to say.
+    A ``Completion`` is its text everywhere else (comparisons, hashing, JSON).
+    Backends return them from ``generate`` and ``sample``; a plain ``str`` from a
+    third-party backend means "unknown", and the length rule counts its tokens
+    instead (``probe.engine.limits``).
+    """
+
+    cut: bool
+
+    def __new__(cls, text: str, cut: bool = False) -> Completion:
+        made = super().__new__(cls, text)
+        made.cut = cut
+        return made
+
+    def __reduce__(self) -> tuple[type[Completion], tuple[str, bool]]:
+        return Completion, (str(self), self.cut)  # pickled across torchrun ranks
+
+
 @dataclass(frozen=True)
 class ScoreRequest:
     """Score ``completion`` as the assistant's answer to ``prompt`` (after any prefill)."""
@@ -57,7 +79,10 @@ class Backend(ABC):
 
     @abstractmethod
     def generate(self, prompts: Sequence[Prompt], settings: GenerationSettings) -> list[str]:
-        """Greedy completions for ``prompts``, in order; the prefill is not repeated."""
+        """Greedy completions for ``prompts``, in order; the prefill is not repeated.
+
+        Return ``Completion`` objects where the backend knows which were cut.
+        """
 
     @abstractmethod
     def sample(self, prompts: Sequence[Prompt], settings: SamplingSettings,

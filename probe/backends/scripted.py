@@ -33,6 +33,7 @@ from pathlib import Path
 
 from probe.backends.base import (
     Backend,
+    Completion,
     GenerationSettings,
     ModelInfo,
     SamplingSettings,
@@ -149,7 +150,7 @@ class ScriptedBackend(Backend):
     def sample(self, prompts: Sequence[Prompt], settings: SamplingSettings,
                seeds: Sequence[int]) -> list[list[str]]:
         self._computing("sample", prompts)
-        out = []
+        out: list[list[str]] = []
         for prompt, seed in zip(prompts, seeds, strict=True):
             rule = self._rule(prompt)
             if prompt.text in self.script.replies or rule is None or not rule.samples:
@@ -181,10 +182,13 @@ class ScriptedBackend(Backend):
         return [_first_words(self.reply(p), settings.max_new_tokens) for p in prompts]
 
 
-def _first_words(text: str, count: int) -> str:
-    """Like a model stopping after ``max_new_tokens``: at most ``count`` words (tokens)."""
+def _first_words(text: str, count: int) -> Completion:
+    """Like a model stopping after ``max_new_tokens``: at most ``count`` words (tokens),
+    cut when the reply had more."""
     words = text.split()
-    return text if len(words) <= count else " ".join(words[:count])
+    if len(words) <= count:
+        return Completion(text)
+    return Completion(" ".join(words[:count]), cut=True)
 
 
 def load_script(path: str | Path) -> ScriptedBackend:

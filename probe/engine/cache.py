@@ -2,7 +2,7 @@
 
 Keyed by the model's fingerprint (weights, adapter, tokenizer, chat template,
 dtype), the decoding settings, the exact prompt and ``CACHE_SCHEMA`` (bumped when
-the generation code changes what it would produce); never by a model's name.
+what is stored changes shape); never by a model's name.
 Each model gets an append-only JSON-lines file; every line carries a checksum of
 its own, so a line torn by a kill or damaged on disk is detected, reported and
 recomputed. Appends are single fsynced writes under an ``flock``, so runs that
@@ -31,7 +31,7 @@ try:
 except ImportError:  # pragma: no cover - not on Linux or macOS
     fcntl = None
 
-CACHE_SCHEMA = 1
+CACHE_SCHEMA = 2  # 2: completions stored as JSON with whether generation cut them
 
 
 def request_key(kind: str, settings: object, prompt: Prompt, *extra: object) -> str:

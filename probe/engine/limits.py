@@ -10,7 +10,9 @@ longest scored completion). Both models see the same cut text, so the comparison
 stays paired; the stricter model decides.
 
 Completions. Generation stops after ``generation.max_new_tokens`` tokens; a
-completion that reached that length is marked as cut.
+completion that stopped there instead of at an end-of-sequence token is marked as
+cut (the backend says so; for a backend that does not, a completion whose text has
+that many tokens).
 
 Every cut is a note on its row (``Row.notes``), shown in the probe's report, the run
 summary and the JUnit properties.
@@ -22,7 +24,7 @@ import dataclasses
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-from probe.backends.base import Backend, ModelPair
+from probe.backends.base import Backend, Completion, ModelPair
 from probe.engine.variants import Variant
 from probe.errors import BackendError
 from probe.operators.base import Prompt
@@ -105,8 +107,14 @@ def fit_prompts(suite: Suite, probes: Sequence[Probe], variants: dict[str, list[
 
 def completion_note(backend: Backend, side: str, texts: Sequence[str],
                     max_new_tokens: int) -> str | None:
-    """A note when completions reached ``max_new_tokens`` (generation stopped there)."""
-    cut = sum(1 for text in texts if backend.count_tokens(text) >= max_new_tokens)
+    """A note when generation cut completions at ``max_new_tokens``.
+
+    A ``Completion`` says itself whether it was cut; a plain string (a backend that
+    does not say) counts as cut when its text has ``max_new_tokens`` tokens or more.
+    """
+    cut = sum(1 for text in texts
+              if (text.cut if isinstance(text, Completion)
+                  else backend.count_tokens(text) >= max_new_tokens))
     if not cut:
         return None
     which = "" if len(texts) == 1 else f"{cut} of {len(texts)} "

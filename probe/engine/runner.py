@@ -12,10 +12,11 @@ import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from probe.backends.base import (
     Backend,
+    Completion,
     GenerationSettings,
     ModelPair,
     SamplingSettings,
@@ -119,8 +120,27 @@ def complete(backend: Backend, prompts: Sequence[Prompt], settings: GenerationSe
              progress: ProgressFn | None = None, label: str = "") -> list[str]:
     """Greedy completions for ``prompts``, from the cache where possible."""
     keys = [prompt_key(settings, p) for p in prompts]
-    return _cached(backend, keys, prompts, lambda batch: backend.generate(batch, settings),
-                   cache_root, chunk, progress, label)
+
+    def compute(batch: list[Prompt]) -> list[str]:
+        return [_encode_completion(c) for c in backend.generate(batch, settings)]
+
+    raw = _cached(backend, keys, prompts, compute, cache_root, chunk, progress, label)
+    return [_decode_completion(json.loads(r)) if r else "" for r in raw]
+
+
+def _encode_completion(text: str) -> str:
+    """A completion as cached: its text and, when the backend said, whether it was cut."""
+    return json.dumps(_completion_value(text), ensure_ascii=False)
+
+
+def _completion_value(text: str) -> Any:
+    return [str(text), text.cut] if isinstance(text, Completion) else str(text)
+
+
+def _decode_completion(value: Any) -> str:
+    if isinstance(value, list):
+        return Completion(value[0], cut=bool(value[1]))
+    return str(value)  # a backend that does not say which completions were cut
 
 
 def sample(backend: Backend, prompts: Sequence[Prompt], seeds: Sequence[int],
@@ -133,10 +153,11 @@ def sample(backend: Backend, prompts: Sequence[Prompt], seeds: Sequence[int],
 
     def compute(batch: list[tuple[Prompt, int]]) -> list[str]:
         outs = backend.sample([p for p, _ in batch], settings, [s for _, s in batch])
-        return [json.dumps(o, ensure_ascii=False) for o in outs]
+        return [json.dumps([_completion_value(t) for t in o], ensure_ascii=False)
+                for o in outs]
 
     raw = _cached(backend, keys, pairs, compute, cache_root, chunk, progress, label)
-    return [json.loads(r) for r in raw]
+    return [[_decode_completion(v) for v in json.loads(r)] if r else [] for r in raw]
 
 
 def score(backend: Backend, requests: Sequence[ScoreRequest], cache_root: Path | None, *,

@@ -15,6 +15,7 @@ from typing import Any
 
 from probe.backends.base import (
     Backend,
+    Completion,
     GenerationSettings,
     ModelInfo,
     SamplingSettings,
@@ -176,8 +177,11 @@ class HFBackend(Backend):
             del self._prefix_memo[next(iter(self._prefix_memo))]
         return context, length
 
-    def _text(self, ids: list[int]) -> str:
-        return str(self.tokenizer.decode(ids, skip_special_tokens=True)).rstrip()
+    def _text(self, ids: list[int], max_new_tokens: int) -> Completion:
+        """The decoded new tokens (``ids`` stops before any eos): cut when decoding ran
+        out of tokens rather than reaching an eos."""
+        text = str(self.tokenizer.decode(ids, skip_special_tokens=True)).rstrip()
+        return Completion(text, cut=len(ids) >= max_new_tokens)
 
     def generate(self, prompts: Sequence[Prompt], settings: GenerationSettings) -> list[str]:
         import torch
@@ -201,7 +205,7 @@ class HFBackend(Backend):
                         length, max_new_tokens=settings.max_new_tokens,
                         eos_ids=self.eos_token_ids, pad_token_id=self.pad_token_id,
                         device=self._device())
-                    return [self._text(ids) for ids in new]
+                    return [self._text(ids, settings.max_new_tokens) for ids in new]
             for chunk, texts in self._backoff.run(batches, compute, "generation"):
                 for index, text in zip(chunk, texts, strict=True):
                     completions[index] = text
@@ -229,12 +233,12 @@ class HFBackend(Backend):
         output = self.model.generate(input_ids=input_ids.to(device),
                                      attention_mask=attention_mask.to(device),
                                      generation_config=config)
-        texts = []
+        texts: list[str] = []
         for row in output[:, input_ids.shape[1]:].tolist():
             # generate pads finished rows; cut at the first eos so nothing after it counts.
             end = next((i for i, token in enumerate(row) if token in self.eos_token_ids),
                        len(row))
-            texts.append(self.tokenizer.decode(row[:end], skip_special_tokens=True).rstrip())
+            texts.append(self._text(row[:end], config.max_new_tokens))
         return texts
 
     def sample(self, prompts: Sequence[Prompt], settings: SamplingSettings,
@@ -271,7 +275,7 @@ class HFBackend(Backend):
                     length, max_new_tokens=settings.max_new_tokens, eos_ids=self.eos_token_ids,
                     pad_token_id=self.pad_token_id, device=self._device(), sampler=sampler,
                     seeds=[sample_seed(seeds[i], j) for i, j in batch])
-                return [self._text(ids) for ids in new]
+                return [self._text(ids, settings.max_new_tokens) for ids in new]
 
             batches = [rows[k:k + self.batch_size] for k in range(0, len(rows), self.batch_size)]
             for batch, texts in self._backoff.run(batches, compute, "sampling"):
