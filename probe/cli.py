@@ -21,7 +21,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import NoReturn, TextIO
 
-from probe.backends import BackendOptions
+from probe.backends import BackendOptions, parse_batch_size
 from probe.engine import distributed
 from probe.engine.cache import ProbeCacheWarning
 from probe.engine.compare import Verdict
@@ -109,7 +109,8 @@ def _cmd_run(args: argparse.Namespace) -> int:
     settings = RunSettings(
         base=args.base, candidate=args.candidate, seed=args.seed, policy_overrides=overrides,
         cache_dir=None if args.no_cache else Path(args.cache_dir or ".probe-cache") / "completions",
-        backend=BackendOptions(device=args.device, dtype=args.dtype, batch_size=args.batch_size,
+        backend=BackendOptions(device=args.device, dtype=args.dtype,
+                               batch_size=parse_batch_size(args.batch_size),
                                trust_remote_code=args.trust_remote_code,
                                allow_pickle=args.allow_pickle))
     settings.check()
@@ -266,8 +267,9 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--seed", type=int, default=0, help="run seed (default 0)")
     run.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1, ...")
     run.add_argument("--dtype", default="auto", help="auto, float32, bfloat16, float16")
-    run.add_argument("--batch-size", type=int, default=16,
-                     help="rows per batch: prompts decoded, samples, or pairs scored")
+    run.add_argument("--batch-size", default="16", metavar="N|auto",
+                     help="rows per batch: prompts decoded, samples, or pairs scored "
+                          "(auto: from the device's free memory, 16 on CPU)")
     run.add_argument("--cache-dir", default=None, help="completion cache (default .probe-cache)")
     run.add_argument("--no-cache", action="store_true", help="do not use the completion cache")
     run.add_argument("--alpha", type=float, default=None,

@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from probe.backends import BackendOptions
+from probe.backends import BackendOptions, parse_batch_size
 from probe.engine import distributed
 from probe.engine.compare import ProbeResult, SuiteResult, Verdict
 from probe.errors import ProbeError, SpecError, UsageError
@@ -54,9 +54,10 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                     help="auto (default: cuda when present, else cpu), cpu, cuda, cuda:1, ...")
     group.addoption("--probe-dtype", default=None, metavar="DTYPE",
                     help="auto (default: fp32 on cpu, bf16 on cuda), float32, bfloat16, float16")
-    group.addoption("--probe-batch-size", type=int, default=None, metavar="N",
+    group.addoption("--probe-batch-size", default=None, metavar="N|auto",
                     help="rows per batch of model work: prompts decoded, samples, or "
-                         "(prompt, completion) pairs scored (default 16)")
+                         "(prompt, completion) pairs scored (default 16; auto: from the "
+                         "device's free memory, 16 on CPU)")
     group.addoption("--probe-cache-dir", default=None, metavar="DIR",
                     help=f"where completions are cached (default {DEFAULT_CACHE_DIR} in rootdir)")
     group.addoption("--probe-no-cache", action="store_true", default=False,
@@ -141,6 +142,10 @@ def _settings(config: pytest.Config) -> RunSettings:
         overrides["alpha"] = config.getoption("probe_alpha")
     if config.getoption("probe_on_inconclusive") is not None:
         overrides["on_inconclusive"] = config.getoption("probe_on_inconclusive")
+    try:
+        batch_size = parse_batch_size(_or_default(config.getoption("probe_batch_size"), 16))
+    except UsageError as err:
+        raise pytest.UsageError(str(err)) from None
     settings = RunSettings(
         base=str(base), candidate=str(candidate), policy_overrides=overrides,
         seed=_or_default(config.getoption("probe_seed"), 0),
@@ -148,7 +153,7 @@ def _settings(config: pytest.Config) -> RunSettings:
         backend=BackendOptions(
             device=config.getoption("probe_device") or "auto",
             dtype=config.getoption("probe_dtype") or "auto",
-            batch_size=_or_default(config.getoption("probe_batch_size"), 16),
+            batch_size=batch_size,
             trust_remote_code=config.getoption("probe_trust_remote_code"),
             allow_pickle=config.getoption("probe_allow_pickle")))
     try:

@@ -25,9 +25,27 @@ class BackendOptions:
 
     device: str = "auto"
     dtype: str = "auto"
-    batch_size: int = 16
+    batch_size: int | None = 16  # None: auto (probe.backends.hf.batching)
     trust_remote_code: bool = False
     allow_pickle: bool = False
+
+
+def parse_batch_size(value: str | int | None) -> int | None:
+    """``--probe-batch-size``: ``auto`` (``None``: sized to the device's free memory when
+    the model loads) or a positive integer; anything else is a usage error."""
+    if value is None or isinstance(value, int):
+        size = value
+    elif value.strip().lower() == "auto":
+        return None
+    else:
+        try:
+            size = int(value.strip())
+        except ValueError:
+            size = 0
+    if size is not None and size < 1:
+        raise UsageError(f"--probe-batch-size must be a positive integer or auto, not "
+                         f"{value!r}")
+    return size
 
 
 def check_ref(ref: str, option: str) -> None:
@@ -93,4 +111,4 @@ def load_pair(base: str, candidate: str, options: BackendOptions) -> ModelPair:
 
 
 __all__ = ["Backend", "BackendOptions", "GenerationSettings", "ModelInfo", "ModelPair",
-           "check_models", "check_options", "check_ref", "load_pair"]
+           "check_models", "check_options", "check_ref", "load_pair", "parse_batch_size"]

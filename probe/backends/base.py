@@ -93,6 +93,12 @@ class Backend(ABC):
         the same samples whatever else is in the batch.
         """
 
+    @property
+    def batch_size(self) -> int:
+        """Rows computed at once; the runner hands the backend at least this many requests
+        per call, so a large batch size is never starved by the runner's chunking."""
+        return 1
+
     # Token accounting for the length limits (``probe.engine.limits``). The defaults count
     # whitespace-separated words, which is what the scripted test double means by a token.
 

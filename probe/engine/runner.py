@@ -94,6 +94,7 @@ def _cached(backend: Backend, keys: Sequence[str], items: Sequence[T],
             progress: ProgressFn | None, label: str) -> list[str]:
     """Values for ``keys``: from the cache, else computed chunk by chunk and saved."""
     cache = CompletionCache(cache_root, backend.info.fingerprint)
+    chunk = max(chunk, backend.batch_size)
     todo: dict[str, T] = {}
     for key, item in zip(keys, items, strict=True):
         if cache.get(key) is None:

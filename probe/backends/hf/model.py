@@ -17,6 +17,7 @@ from typing import Any
 
 from probe.backends.hf.attention import use_cpu_gqa
 from probe.backends.hf.backend import HFBackend
+from probe.backends.hf.batching import resolve_batch_size
 from probe.backends.hf.files import (
     _MODEL_CONFIG_FILES,
     _TOKENIZER_FILES,
@@ -195,7 +196,8 @@ def _fingerprint(loaded: _Loaded, adapter_files: dict[str, str] | None) -> str:
 def _backend(loaded: _Loaded, options: LoadOptions, *, name: str, model: Any = None,
              adapter_files: dict[str, str] | None = None,
              adapter_disabled: bool = False) -> HFBackend:
-    return HFBackend(loaded.model if model is None else model, loaded.tokenizer, name=name,
+    model = loaded.model if model is None else model
+    return HFBackend(model, loaded.tokenizer, name=name,
                      fingerprint=_fingerprint(loaded, adapter_files),
-                     batch_size=options.batch_size, adapter_disabled=adapter_disabled,
-                     eos_token_ids=loaded.eos_ids)
+                     batch_size=resolve_batch_size(options.batch_size, model),
+                     adapter_disabled=adapter_disabled, eos_token_ids=loaded.eos_ids)

@@ -23,15 +23,15 @@ class LoadOptions:
     dtype: str = "auto"
     trust_remote_code: bool = False
     allow_pickle: bool = False
-    batch_size: int = 16
+    batch_size: int | None = 16  # None: auto, sized when the model loads (batching.py)
 
     def __post_init__(self) -> None:
         # Validated here, before any weights are read, so a typo costs nothing.
         if self.dtype.strip().lower() not in DTYPE_NAMES:
             raise UsageError(f"--probe-dtype: unknown dtype {self.dtype!r}; choose one of "
                              f"{', '.join(DTYPE_NAMES)}")
-        if self.batch_size < 1:
-            raise UsageError(f"--probe-batch-size must be a positive integer, not "
+        if self.batch_size is not None and self.batch_size < 1:
+            raise UsageError(f"--probe-batch-size must be a positive integer or auto, not "
                              f"{self.batch_size}")
         if not self.device.strip():
             raise UsageError("--probe-device must not be empty; use auto, cpu, cuda or cuda:N")

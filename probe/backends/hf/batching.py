@@ -1,0 +1,73 @@
+"""``--probe-batch-size auto``: a starting batch size from the memory the device has free.
+
+On a GPU the right batch size depends on the card, the model and the dtype; a fixed
+default wastes a large card or overflows a small one. ``auto`` starts from what the
+free memory holds after the weights are loaded, at a per-row cost estimated from the
+model's shape (its key/value cache over ``ROW_TOKENS`` tokens, the transient
+activations of a layer, and the float32 logits of a decoding step), and leaves the
+rest to the out-of-memory back-off, which halves the size if the estimate was
+optimistic. On CPU, where memory is rarely the limit and bigger batches stop paying
+off early (the benchmark in the README), ``auto`` is 16.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+AUTO = None  # what ``LoadOptions.batch_size`` holds for "auto"
+CPU_BATCH = 16
+ROW_TOKENS = 2048  # a generous prompt + completion length for one row
+USABLE = 0.6  # of the free memory: headroom for the allocator and fragmentation
+LIMITS = (1, 256)
+
+
+def parse_batch_size(text: str, option: str = "--probe-batch-size") -> int | None:
+    """``auto`` (``None``) or a positive integer; anything else is a usage error."""
+    from probe.errors import UsageError
+
+    value = text.strip().lower()
+    if value == "auto":
+        return AUTO
+    try:
+        size = int(value)
+    except ValueError:
+        size = 0
+    if size < 1:
+        raise UsageError(f"{option} must be a positive integer or auto, not {text!r}")
+    return size
+
+
+def row_bytes(config: Any, dtype_bytes: int) -> int:
+    """Estimated memory of one batch row of ``ROW_TOKENS`` tokens for a model ``config``."""
+    text = getattr(config, "text_config", None) or config
+    hidden = int(text.hidden_size)
+    layers = int(text.num_hidden_layers)
+    heads = int(text.num_attention_heads)
+    kv_heads = int(getattr(text, "num_key_value_heads", None) or heads)
+    head_dim = int(getattr(text, "head_dim", None) or hidden // heads)
+    intermediate = int(getattr(text, "intermediate_size", None) or 4 * hidden)
+    vocab = int(text.vocab_size)
+    kv_cache = 2 * layers * kv_heads * head_dim * ROW_TOKENS * dtype_bytes
+    activations = (4 * hidden + 3 * intermediate) * ROW_TOKENS * dtype_bytes
+    logits = 2 * vocab * 4  # one step's logits and their float32 softmax
+    return kv_cache + activations + logits
+
+
+def auto_batch_size(device_type: str, free_bytes: int, config: Any, dtype_bytes: int) -> int:
+    """The starting batch size for a device with ``free_bytes`` free after loading."""
+    if device_type != "cuda":
+        return CPU_BATCH
+    rows = int(USABLE * free_bytes) // max(1, row_bytes(config, dtype_bytes))
+    return max(LIMITS[0], min(LIMITS[1], rows))
+
+
+def resolve_batch_size(requested: int | None, model: Any) -> int:
+    """``requested``, or for ``auto`` the size ``auto_batch_size`` gives for ``model``."""
+    if requested is not None:
+        return requested
+    import torch
+
+    parameter = next(model.parameters())
+    device = parameter.device
+    free = torch.cuda.mem_get_info(device)[0] if device.type == "cuda" else 0
+    return auto_batch_size(device.type, free, model.config, parameter.element_size())
