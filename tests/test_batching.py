@@ -7,7 +7,6 @@ from types import SimpleNamespace
 from typing import Any
 
 import pytest
-from hf_fixtures import CPU
 
 from probe.backends import parse_batch_size
 from probe.backends.base import GenerationSettings
@@ -52,7 +51,6 @@ def test_auto_fills_free_gpu_memory_at_the_estimated_cost_of_a_row() -> None:
 def test_auto_on_cpu_and_explicit_sizes(base: HFBackend) -> None:
     assert resolve_batch_size(None, base.model) == CPU_BATCH
     assert resolve_batch_size(7, base.model) == 7
-    assert CPU.batch_size is not None
 
 
 class _Counting(ScriptedBackend):

@@ -1,5 +1,9 @@
 """``--probe-batch-size auto``: a starting batch size from the memory the device has free.
 
+``LoadOptions.batch_size`` is ``None`` for ``auto`` (``probe.backends.parse_batch_size``
+reads the option); ``resolve_batch_size`` turns it into a number once the model is
+loaded.
+
 On a GPU the right batch size depends on the card, the model and the dtype; a fixed
 default wastes a large card or overflows a small one. ``auto`` starts from what the
 free memory holds after the weights are loaded, at a per-row cost estimated from the
@@ -14,27 +18,10 @@ from __future__ import annotations
 
 from typing import Any
 
-AUTO = None  # what ``LoadOptions.batch_size`` holds for "auto"
 CPU_BATCH = 16
 ROW_TOKENS = 2048  # a generous prompt + completion length for one row
 USABLE = 0.6  # of the free memory: headroom for the allocator and fragmentation
 LIMITS = (1, 256)
-
-
-def parse_batch_size(text: str, option: str = "--probe-batch-size") -> int | None:
-    """``auto`` (``None``) or a positive integer; anything else is a usage error."""
-    from probe.errors import UsageError
-
-    value = text.strip().lower()
-    if value == "auto":
-        return AUTO
-    try:
-        size = int(value)
-    except ValueError:
-        size = 0
-    if size < 1:
-        raise UsageError(f"{option} must be a positive integer or auto, not {text!r}")
-    return size
 
 
 def row_bytes(config: Any, dtype_bytes: int) -> int:
