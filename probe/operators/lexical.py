@@ -24,7 +24,7 @@ from collections.abc import Callable, Iterator
 
 from probe.operators import unique_prompts
 from probe.operators.base import NoParams, Operator, ProbeText, Prompt
-from probe.operators.spans import PROTECTED, map_free
+from probe.operators.spans import free_mask, map_free
 
 # Word -> synonyms that keep the meaning in a question. Curated by hand: no
 # thesaurus entry is taken blindly, because "capital" -> "money" would change it.
@@ -81,7 +81,8 @@ class SynonymsOperator(Operator):
     def variants(self, probe: ProbeText, rng: random.Random, count: int) -> list[Prompt]:
         """Up to ``count`` distinct rewordings; none when no listed word occurs."""
         text = probe.prompt
-        spots = [m for m in _SWAPPABLE.finditer(text) if _is_free(text, m.start())]
+        free = free_mask(text)
+        spots = [m for m in _SWAPPABLE.finditer(text) if free[m.start()]]
         if not spots:
             return []
 
@@ -95,10 +96,6 @@ class SynonymsOperator(Operator):
                 yield Prompt(_swap(text, spots, rng))
 
         return unique_prompts(candidates(), count, exclude=[Prompt(text)], keep_spans_of=text)
-
-
-def _is_free(text: str, pos: int) -> bool:
-    return not any(m.start() <= pos < m.end() for m in PROTECTED.finditer(text))
 
 
 def _swap(text: str, spots: list[re.Match[str]], rng: random.Random) -> str:
