@@ -26,6 +26,8 @@ def _row(probe_id: str, v: Variant, status: str) -> list[str]:
         chain = f"regression: {chain}"
     seed = "-" if v.seed is None else str(v.seed)[:10]
     sim = "-" if v.similarity is None else f"{v.similarity:.2f}"
+    if v.missing:
+        status += " (lost " + ", ".join(v.missing) + ")"
     return [probe_id, str(v.index), chain, v.family, seed, sim, status, excerpt(text, 80)]
 
 
@@ -50,7 +52,8 @@ def preview_lines(suite: Suite, seed: int, *, fresh: bool = False) -> list[str]:
     summary = f"{kept} variants kept"
     if check is not None:
         summary += (f", {rejected} rejected by the meaning check (similarity to the canonical "
-                    f"prompt under {check.threshold:g}, {check.model})")
+                    f"prompt under {check.threshold:g}, {check.model}"
+                    f"{'; or a name or number of the prompt lost' if check.key_terms else ''})")
     lines.append(summary)
     return lines
 

@@ -84,7 +84,7 @@ def variant_json(v: Variant) -> dict[str, Any]:
     return {"index": v.index, "operator": v.operator, "family": v.family, "seed": v.seed,
             "text": v.prompt.text, "prefill": v.prompt.prefill, "chat": v.prompt.chat,
             "steps": [dataclasses.asdict(s) for s in v.steps], "core": v.core,
-            "similarity": v.similarity}
+            "similarity": v.similarity, "missing": list(v.missing)}
 
 
 def variant_from_json(data: dict[str, Any], probe_id: str, origin: str) -> Variant:
@@ -93,7 +93,8 @@ def variant_from_json(data: dict[str, Any], probe_id: str, origin: str) -> Varia
                    data["seed"], Prompt(data["text"], data.get("prefill", ""),
                                         bool(data.get("chat", True))),
                    tuple(Step(**s) for s in data.get("steps", [])), str(data.get("core", "")),
-                   data.get("similarity"), origin)
+                   data.get("similarity"), origin,
+                   tuple(str(t) for t in data.get("missing", ())))
 
 
 def write_lock(suite: Suite, seed: int = 0, path: Path | None = None) -> Path:

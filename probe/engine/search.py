@@ -99,10 +99,10 @@ class _Evaluator:
         check_spec = self.suite.meaning
         if check_spec is None:
             return True, v
-        from probe.engine.meaning import similarities
+        from probe.engine.meaning import judge
 
-        (sim,) = similarities(self.probe.prompt, [v.core or v.prompt.text], check_spec.model)
-        return sim >= check_spec.threshold, dataclasses.replace(v, similarity=sim)
+        ((passes, judged),) = judge(self.probe.prompt, [v], check_spec)
+        return passes, judged
 
     def guide(self, prompt: Prompt) -> float | None:
         """m_F - m_B on this variant (log-likelihood), or None without completions."""

@@ -46,7 +46,9 @@ class Variant:
     meaning check compares with the canonical prompt: the output of the last step
     that rewrote the words (a step whose output contains its input verbatim, such
     as a frame or few-shot context, only adds context around it). ``similarity``
-    is that check's cosine similarity, ``None`` when the suite has no meaning check.
+    is that check's cosine similarity, ``None`` when the suite has no meaning check;
+    ``missing`` the canonical prompt's names and numbers the core lost (which
+    rejects the variant; ``probe.engine.key_terms``).
     ``origin`` says where the variant came from: ``suite`` (generated now),
     ``lock`` (replayed from a lock file) or ``regression`` (a variant a search found).
     """
@@ -61,6 +63,7 @@ class Variant:
     core: str = ""
     similarity: float | None = None
     origin: str = "suite"
+    missing: tuple[str, ...] = ()
 
     @property
     def chain(self) -> tuple[str, ...]:

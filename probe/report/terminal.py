@@ -97,7 +97,8 @@ def _family_lines(session: ProbeSession) -> list[str]:
         check = suite_result.suite.meaning
         if check is not None:
             notes.append(f"{name}: {rejected_count(suite_result)} variants rejected by the "
-                         f"meaning check (similarity under {check.threshold:g}); "
+                         f"meaning check (similarity under {check.threshold:g}"
+                         f"{' or a name or number lost' if check.key_terms else ''}); "
                          "probe variants lists them")
     lines = []
     if rows:

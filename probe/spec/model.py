@@ -77,12 +77,15 @@ class MeaningCheck:
     YAML: ``meaning: {threshold: 0.6}``. Each variant's rewritten question is
     embedded with ``model`` (all-MiniLM-L6-v2 by default, offline) and compared with
     the canonical prompt by cosine similarity; a variant under ``threshold`` is
-    rejected: not run, but listed with its similarity in ``probe variants`` and
-    counted in the run report.
+    rejected. With ``key_terms`` (the default), so is a variant that lost one of the
+    canonical prompt's names or numbers (``probe.engine.key_terms``; typos allowed).
+    A rejected variant is not run, but listed with its similarity and the terms it
+    lost in ``probe variants`` and counted in the run report.
     """
 
     threshold: float = field(metadata={"min": -1.0, "max": 1.0})
     model: str = field(default="all-minilm-l6-v2", metadata={"nonempty": True})
+    key_terms: bool = True
 
 
 @dataclass(frozen=True)
