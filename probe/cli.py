@@ -6,6 +6,7 @@
     probe check suites/                                # validate suite files
     probe compare last.json this.json                  # two run records side by side
     probe schema                                       # JSON Schema of suite files
+    probe cache --prune-days 30                        # list the cache, drop unused files
 
 Exit codes follow pytest's: 0 all probes pass, 1 some probe failed, 2 a suite
 file is invalid, 3 a model could not be loaded or run, 4 the command line is wrong.
@@ -310,6 +311,12 @@ def _parser() -> argparse.ArgumentParser:
     report.add_argument("--parquet", default=None, metavar="PATH",
                         help="export the variant rows as a parquet dataset")
     report.set_defaults(func=_cmd_report)
+
+    cache = sub.add_parser("cache", help="list the completion cache; prune what no run uses")
+    from probe.cache_cli import add_cache_arguments, run_cache
+
+    add_cache_arguments(cache)
+    cache.set_defaults(func=run_cache)
     return parser
 
 

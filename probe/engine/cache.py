@@ -11,6 +11,7 @@ share a cache directory at the same time neither interleave nor lose lines.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -85,7 +86,7 @@ class ProbeCacheWarning(UserWarning):
 
 
 @contextmanager
-def _locked(lock_path: Path, exclusive: bool) -> Iterator[None]:
+def locked(lock_path: Path, exclusive: bool) -> Iterator[None]:
     """Hold ``lock_path`` (an ``flock``): shared to read, exclusive to append or repair.
 
     Appends, reads and repairs of one cache file by concurrent runs are serialised,
@@ -110,14 +111,21 @@ class CompletionCache:
     Every line carries a checksum. Lines that fail it (a kill mid-write, a disk
     fault, an edit) are reported with a ``ProbeCacheWarning``, moved to
     ``<fingerprint>.jsonl.corrupt`` for inspection and recomputed when next asked for.
+
+    ``name`` (the model as the run named it) is written once to ``<fingerprint>.name``
+    so ``probe cache`` can say whose file is whose; opening the cache marks it used
+    (the mtime of its ``.lock`` file), which is what ``probe cache --prune-days`` reads.
     """
 
-    def __init__(self, root: Path | None, fingerprint: str) -> None:
+    def __init__(self, root: Path | None, fingerprint: str, name: str = "") -> None:
         self.path = root / f"{fingerprint}.jsonl" if root is not None else None
+        self.name = name
         self._entries: dict[str, str] = {}
         self.discarded_lines = 0
         if self.path is not None and self.path.exists():
             self._read()
+            with contextlib.suppress(OSError):  # a read-only cache is still usable
+                self._lock.touch()
 
     @property
     def _lock(self) -> Path:
@@ -127,10 +135,10 @@ class CompletionCache:
     def _read(self) -> None:
         assert self.path is not None
         try:
-            with _locked(self._lock, exclusive=False):
+            with locked(self._lock, exclusive=False):
                 bad = self._load(self.path.read_bytes())
             if bad:
-                with _locked(self._lock, exclusive=True):
+                with locked(self._lock, exclusive=True):
                     # Read again under the exclusive lock: another run may have
                     # repaired the file meanwhile.
                     self._entries.clear()
@@ -187,7 +195,10 @@ class CompletionCache:
         data = b"".join(_line(k, v) for k, v in items.items())
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            with _locked(self._lock, exclusive=True):
+            label = self.path.with_name(self.path.name.removesuffix(".jsonl") + ".name")
+            if self.name and not label.exists():
+                label.write_text(self.name + "\n", encoding="utf-8")
+            with locked(self._lock, exclusive=True):
                 fd = os.open(self.path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o644)
                 try:
                     size = os.fstat(fd).st_size
