@@ -81,7 +81,7 @@ def test_operator_shorthand_and_params(valid_suite_text: str) -> None:
      "s.yaml:2: name: tag 'tag:yaml.org,2002:python/object/apply:os.system' is not allowed; "
      "suites carry data only"),
     ("behavior:\n  description: names the capital city\n", "",
-     "s.yaml:1: missing required key 'behavior'"),
+     "s.yaml:1: (top level): missing required key 'behavior'"),
     ("    tags: [europe]\n", "    tags: europe\n",
      "s.yaml:16: probes[0].tags: expected a list, got the string 'europe'"),
 ])
@@ -106,7 +106,7 @@ def test_empty_file() -> None:
 
 
 def test_top_level_must_be_a_mapping() -> None:
-    assert error_of("- 1\n- 2\n").startswith("s.yaml:1: a suite must be a mapping")
+    assert error_of("- 1\n- 2\n").startswith("s.yaml:1: (top level): a suite must be a mapping")
 
 
 def test_billion_laughs_is_refused() -> None:

@@ -4,7 +4,8 @@ Every mutation (of the text: deleted, doubled, swapped, re-indented or cut lines
 inserted characters and YAML snippets; or of the data: values replaced by other
 types, keys deleted, added or misspelt) must end in exactly one of:
 
-- one ``SpecError`` naming ``file:line`` (and the key path where there is one), the
+- one ``SpecError`` naming ``file:line`` and the key path (``(top level)`` for the
+  document itself; none only for an empty or undecodable file), the
   same through the loader, ``probe check`` (exit 2, one line, no traceback) and
   pytest collection (a collection error showing only the message); or
 - a suite that really is valid: it loads, expands into variants and runs on a
@@ -170,6 +171,8 @@ def check_one(text: str, file: Path, tally: Counter[str]) -> str | None:
         assert "\n" not in message, message
         tally["located errors"] += 1
         tally["with a key path" if err.path else "file-level (no key path)"] += 1
+        # Only a file without any structure (empty, not UTF-8) has no key path.
+        assert err.path or re.search(r"the file is empty|UTF-8", message), message
     else:
         check_loaded_suite_really_works(file)
         tally["still valid (loaded and ran)"] += 1

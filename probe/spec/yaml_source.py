@@ -31,8 +31,17 @@ Path = tuple[str | int, ...]
 _PLAIN_KEY = re.compile(r"[^\W\d][\w-]*")
 
 
+TOP_LEVEL = "(top level)"
+
+
 def format_path(path: Path) -> str:
-    """``("probes", 2, "detector")`` -> ``probes[2].detector``."""
+    """``("probes", 2, "detector")`` -> ``probes[2].detector``; ``()`` -> ``(top level)``.
+
+    The document itself gets a name too, so every error about the suite's structure
+    names where it is (a missing ``version`` is missing from the top level).
+    """
+    if not path:
+        return TOP_LEVEL
     out = ""
     for part in path:
         if isinstance(part, int):
@@ -86,9 +95,10 @@ def load_yaml(text: str, file: str) -> tuple[Any, SourceMap]:
         mark = err.problem_mark or err.context_mark
         at_line = mark.line + 1 if mark is not None else None
         problem = err.problem or "invalid YAML"
-        # A second document is a file-level mistake: no key path is "near" it.
+        # A second document is a mistake of the document itself: no key is "near" it.
         whole_file = "another document" in problem
-        near = "" if whole_file else path_near(text if mark is None else text[: mark.index])
+        near = TOP_LEVEL if whole_file else path_near(
+            text if mark is None else text[: mark.index])
         raise SpecError(f"invalid YAML: {problem}", file=file, line=at_line,
                         path=near) from None
     except yaml.reader.ReaderError as err:  # a character YAML does not allow
