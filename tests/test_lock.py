@@ -100,6 +100,19 @@ def test_lock_replays_without_operators_or_models(suite_file: Path,
     assert ("capitals: 1 variants rejected by the meaning check (similarity under 0.5 or a "
             "name or number lost)") in text
     assert "noise" in text and "context" in text and "model" in text
+    # The JSON record lists the rejected variant with its similarity: nothing vanishes.
+    from probe.report.record import build_record
+
+    [probe] = build_record(session)["suites"][0]["probes"]
+    assert [(r["text"], r["similarity"], r["missing"], r["chain"]) for r in probe["rejected"]] \
+        == [("Tell me the capital of France.", 0.3, [], ["model_paraphrase"])]
+    assert len(probe["rows"]) == 6
+    from probe.report.html import render_html
+
+    page = render_html(build_record(session))
+    rejected = page[page.index("<details class=rejected>"):]
+    assert "1 rejected by the meaning check (not run)" in rejected
+    assert "Tell me the capital of France." in rejected and "0.30" in rejected
 
 
 def test_preview_shows_chain_seed_similarity_and_rejections(

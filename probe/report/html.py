@@ -319,8 +319,23 @@ def _probe_section(suite: Mapping[str, Any], p: Mapping[str, Any],
             "<details open><summary>all variants</summary><table><tr><th>#</th>"
             "<th>chain</th><th>variant</th><th>base</th><th>cand</th><th>shadow</th>"
             "<th></th><th>base says</th><th>candidate says</th></tr>"
-            + "".join(rows) + "</table></details>"
+            + "".join(rows) + "</table></details>" + _rejected(p) +
             '<p><a href="#overview">back to the overview</a></p></section>')
+
+
+def _rejected(p: Mapping[str, Any]) -> str:
+    """The variants the meaning check took out of this probe (not run), with why."""
+    rejected = p.get("rejected") or []  # records written before the field existed
+    if not rejected:
+        return ""
+    rows = "".join(
+        f"<tr class=rejected><td class=num>{v['index']}</td>"
+        f"<td>{_e(' > '.join(v['chain']))}</td><td>{_e(v['text'])}</td>"
+        f"<td class=num>{_rate(v['similarity'])}</td>"
+        f"<td>{_e(', '.join(v['missing']) or '-')}</td></tr>" for v in rejected)
+    return (f"<details class=rejected><summary>{len(rejected)} rejected by the meaning check "
+            "(not run)</summary><table><tr><th>#</th><th>chain</th><th>variant</th>"
+            f"<th>similarity</th><th>lost</th></tr>{rows}</table></details>")
 
 
 def render_html(record: Mapping[str, Any]) -> str:

@@ -23,6 +23,7 @@ from typing import Any
 from probe.engine.compare import Gate, OperatorFigure, ProbeResult, SuiteResult
 from probe.engine.runner import Row, Side
 from probe.engine.stats import Estimate
+from probe.engine.variants import Variant
 from probe.errors import UsageError
 from probe.report.table import mean_known
 from probe.session import ProbeSession
@@ -113,7 +114,16 @@ def _probe(result: ProbeResult) -> dict[str, Any]:
         "operators": [_operator(o) for o in result.operators],
         "worst_variant": None if worst is None else worst.variant.index,
         "rows": [_row(r, {id(c) for c in result.counted}, shadow_of) for r in rows],
+        # Not run, never dropped silently: what the meaning check took out, and why.
+        "rejected": [_rejected(v) for v in result.run.rejected],
     }
+
+
+def _rejected(v: Variant) -> dict[str, Any]:
+    return {"index": v.index, "operator": v.operator, "family": v.family,
+            "chain": list(v.chain), "seed": v.seed, "origin": v.origin, "text": v.prompt.text,
+            "prefill": v.prompt.prefill, "chat": v.prompt.chat,
+            "similarity": _num(v.similarity), "missing": list(v.missing)}
 
 
 def _suite(result: SuiteResult) -> dict[str, Any]:
