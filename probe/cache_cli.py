@@ -13,7 +13,7 @@ import time
 from pathlib import Path
 
 from probe.engine.cache_admin import CacheFile, drop_corrupt, inventory, prune
-from probe.errors import UsageError
+from probe.errors import CacheError, UsageError
 from probe.report.table import render_table
 
 DEFAULT_CACHE_DIR = ".probe-cache"
@@ -66,7 +66,16 @@ def run_cache(args: argparse.Namespace) -> int:
             raise UsageError(f"--cache-dir: {args.cache_dir} is a file, not a cache directory")
         print(f"no completion cache at {root}")
         return 0
-    if args.drop_corrupt:
+    try:
+        _clean_and_list(root, days, args.drop_corrupt)
+    except OSError as err:  # a read-only or vanished directory: say so, no traceback
+        raise CacheError(f"cannot change the completion cache {root}: "
+                         f"{err.strerror or err}") from None
+    return 0
+
+
+def _clean_and_list(root: Path, days: float | None, corrupt: bool) -> None:
+    if corrupt:
         print(f"removed {drop_corrupt(root)} corrupted lines set aside in {root}")
     if days is not None:
         removed = prune(root, days)
@@ -78,4 +87,3 @@ def run_cache(args: argparse.Namespace) -> int:
     if files:
         print(_table(files))
     print(f"{root}: {len(files)} model files, {_size(sum(f.size for f in files))}")
-    return 0

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from probe.cli import EXIT_OK, EXIT_USAGE, main
+from probe.cli import EXIT_BACKEND, EXIT_OK, EXIT_USAGE, main
 from probe.engine.cache import CompletionCache
 from probe.engine.cache_admin import DAY, drop_corrupt, inventory, prune
 
@@ -94,3 +94,17 @@ def test_a_missing_cache_is_said_plainly(tmp_path: Path,
     (tmp_path / "file").write_text("x")
     assert main(["cache", "--cache-dir", str(tmp_path / "file")]) == EXIT_USAGE
     assert "is a file, not a cache directory" in capsys.readouterr().err
+
+
+def test_a_read_only_cache_is_a_clear_error(root: Path, monkeypatch: pytest.MonkeyPatch,
+                                            capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.chdir(root.parent.parent)
+
+    def refused(self: Path, missing_ok: bool = False) -> None:
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr(Path, "unlink", refused)
+    assert main(["cache", "--prune-days", "30"]) == EXIT_BACKEND
+    err = capsys.readouterr().err
+    assert "cannot change the completion cache .probe-cache/completions: Permission denied" \
+        in err and "Traceback" not in err
