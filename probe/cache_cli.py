@@ -12,11 +12,10 @@ import math
 import time
 from pathlib import Path
 
+from probe.engine.cache import DEFAULT_CACHE_DIR, completions_dir
 from probe.engine.cache_admin import CacheFile, drop_corrupt, inventory, prune
 from probe.errors import CacheError, UsageError
 from probe.report.table import render_table
-
-DEFAULT_CACHE_DIR = ".probe-cache"
 
 
 def add_cache_arguments(parser: argparse.ArgumentParser) -> None:
@@ -60,7 +59,7 @@ def _table(files: list[CacheFile]) -> str:
 def run_cache(args: argparse.Namespace) -> int:
     """List the cache, after pruning it if asked to; returns the exit code (0)."""
     days = _days(args.prune_days)
-    root = Path(args.cache_dir) / "completions"
+    root = completions_dir(args.cache_dir)
     if not root.is_dir():
         if Path(args.cache_dir).exists() and not Path(args.cache_dir).is_dir():
             raise UsageError(f"--cache-dir: {args.cache_dir} is a file, not a cache directory")

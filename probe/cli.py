@@ -24,7 +24,7 @@ from typing import NoReturn, TextIO
 
 from probe.backends import BackendOptions, parse_batch_size
 from probe.engine import distributed
-from probe.engine.cache import ProbeCacheWarning
+from probe.engine.cache import ProbeCacheWarning, completions_dir
 from probe.engine.compare import Verdict
 from probe.errors import ProbeError, SpecError, UsageError, did_you_mean
 from probe.report.baseline import BaselineJudge, load_baseline
@@ -109,7 +109,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
                                    ("on_inconclusive", args.on_inconclusive)) if v is not None}
     settings = RunSettings(
         base=args.base, candidate=args.candidate, seed=args.seed, policy_overrides=overrides,
-        cache_dir=None if args.no_cache else Path(args.cache_dir or ".probe-cache") / "completions",
+        cache_dir=None if args.no_cache else completions_dir(args.cache_dir),
         backend=BackendOptions(device=args.device, dtype=args.dtype,
                                batch_size=parse_batch_size(args.batch_size),
                                trust_remote_code=args.trust_remote_code,

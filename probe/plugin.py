@@ -19,6 +19,7 @@ import pytest
 
 from probe.backends import BackendOptions, parse_batch_size
 from probe.engine import distributed
+from probe.engine.cache import DEFAULT_CACHE_DIR, completions_dir
 from probe.engine.compare import ProbeResult, SuiteResult, Verdict
 from probe.errors import ProbeError, SpecError, UsageError
 from probe.report.baseline import BaselineJudge, load_baseline
@@ -35,7 +36,6 @@ REPORTS_KEY = pytest.StashKey[ReportPaths]()
 BASELINE_KEY = pytest.StashKey[dict[str, Any] | None]()
 JUDGE_KEY = pytest.StashKey[BaselineJudge]()
 WRITTEN_KEY = pytest.StashKey[list[str]]()
-DEFAULT_CACHE_DIR = ".probe-cache"
 # The name of each suite's pooled gate item: suites/x.yaml::__suite__
 SUITE_GATE = "__suite__"
 
@@ -135,8 +135,8 @@ def _settings(config: pytest.Config) -> RunSettings:
             "pytest suites/ --probe-base smollm2-135m --probe-candidate models/demo-adapter")
     cache_dir: Path | None = None
     if not config.getoption("probe_no_cache"):
-        cache_dir = Path(config.getoption("probe_cache_dir") or
-                         config.rootpath / DEFAULT_CACHE_DIR) / "completions"
+        cache_dir = completions_dir(config.getoption("probe_cache_dir") or
+                                    config.rootpath / DEFAULT_CACHE_DIR)
     overrides: dict[str, Any] = {}
     if config.getoption("probe_alpha") is not None:
         overrides["alpha"] = config.getoption("probe_alpha")

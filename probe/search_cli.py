@@ -13,6 +13,7 @@ import argparse
 from pathlib import Path
 
 from probe.backends import BackendOptions, check_ref, load_pair
+from probe.engine.cache import completions_dir
 from probe.engine.regressions import add_regression
 from probe.engine.search import SEARCH_OPERATORS, SearchSettings, search_suite
 from probe.errors import UsageError
@@ -61,7 +62,7 @@ def run_search(args: argparse.Namespace) -> int:
     missing = wanted - {p.id for p in suite.probes}
     if missing:
         raise UsageError(f"--probe: no probe {', '.join(sorted(missing))} in {args.suite}")
-    cache = None if args.no_cache else Path(args.cache_dir or ".probe-cache") / "completions"
+    cache = None if args.no_cache else completions_dir(args.cache_dir)
     pair = load_pair(args.base, args.candidate, BackendOptions(device=args.device,
                                                                dtype=args.dtype))
     settings = SearchSettings(args.budget, args.max_chain, operators, args.seed)

@@ -33,6 +33,13 @@ except ImportError:  # pragma: no cover - not on Linux or macOS
     fcntl = None
 
 CACHE_SCHEMA = 2  # 2: completions stored as JSON with whether generation cut them
+DEFAULT_CACHE_DIR = ".probe-cache"
+
+
+def completions_dir(cache_dir: str | Path | None) -> Path:
+    """Where the model files live under a cache directory (``--probe-cache-dir``,
+    ``--cache-dir``; ``DEFAULT_CACHE_DIR`` when none is given)."""
+    return Path(cache_dir or DEFAULT_CACHE_DIR) / "completions"
 
 
 def request_key(kind: str, settings: object, prompt: Prompt, *extra: object) -> str:
@@ -103,6 +110,14 @@ def locked(lock_path: Path, exclusive: bool) -> Iterator[None]:
         os.close(fd)  # closing releases the lock
 
 
+def companions(path: Path) -> tuple[Path, Path, Path]:
+    """The ``.corrupt`` (set-aside lines), ``.name`` (the model's name) and ``.lock``
+    files that go with the model file ``path`` (``<fingerprint>.jsonl``)."""
+    return (path.with_name(path.name + ".corrupt"),
+            path.with_name(path.name.removesuffix(".jsonl") + ".name"),
+            path.with_name(path.name + ".lock"))
+
+
 class CompletionCache:
     """Completions of one model, stored under ``root/<fingerprint>.jsonl``.
 
@@ -130,7 +145,7 @@ class CompletionCache:
     @property
     def _lock(self) -> Path:
         assert self.path is not None
-        return self.path.with_name(self.path.name + ".lock")
+        return companions(self.path)[2]
 
     def _read(self) -> None:
         assert self.path is not None
@@ -165,7 +180,7 @@ class CompletionCache:
         """Keep the good lines (atomically, by rename), set the bad ones aside, and say so."""
         assert self.path is not None
         self.discarded_lines = len(bad)
-        aside = self.path.with_name(self.path.name + ".corrupt")
+        aside = companions(self.path)[0]
         with aside.open("ab") as f:
             f.write(b"".join(line if line.endswith(b"\n") else line + b"\n" for line in bad))
         tmp = self.path.with_name(f"{self.path.name}.{os.getpid()}.tmp")
@@ -195,7 +210,7 @@ class CompletionCache:
         data = b"".join(_line(k, v) for k, v in items.items())
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            label = self.path.with_name(self.path.name.removesuffix(".jsonl") + ".name")
+            label = companions(self.path)[1]
             if self.name and not label.exists():
                 label.write_text(self.name + "\n", encoding="utf-8")
             with locked(self._lock, exclusive=True):

@@ -17,7 +17,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from probe.engine.cache import locked
+from probe.engine.cache import companions, locked
 
 DAY = 86400.0
 
@@ -38,11 +38,9 @@ class CacheFile:
         """The model fingerprint the file is keyed by."""
         return self.path.name.removesuffix(".jsonl")
 
-    def companions(self) -> list[Path]:
+    def companions(self) -> tuple[Path, Path, Path]:
         """The files that go with it: its set-aside lines, its name and its lock."""
-        return [self.path.with_name(self.path.name + ".corrupt"),
-                self.path.with_name(self.fingerprint + ".name"),
-                self.path.with_name(self.path.name + ".lock")]
+        return companions(self.path)
 
 
 def _count_lines(path: Path) -> int:
@@ -70,7 +68,7 @@ def inventory(root: Path) -> list[CacheFile]:
     """Every model file under ``root``, most recently used first."""
     files = []
     for path in sorted(root.glob("*.jsonl")) if root.is_dir() else []:
-        corrupt, label, lock = CacheFile(path, "", 0, 0, 0.0, 0).companions()
+        corrupt, label, lock = companions(path)
         name = label.read_text(encoding="utf-8").strip() if label.is_file() else ""
         files.append(CacheFile(path, name, _count_lines(path), _size(path) + _size(corrupt),
                                max(_mtime(path), _mtime(lock)), _count_lines(corrupt)))
