@@ -1,29 +1,38 @@
-"""Measure the gate's error rates on synthetic probes with planted effects.
+"""Measure the gates' error rates on suites with realistic structure.
 
-Each scenario builds scripted base and candidate models whose hit rates are known
-by construction, runs them through the real engine (variants, runner, detectors,
-``evaluate``, ``decide``) and counts verdicts. A *null* scenario has a true value
-at or under the limit, so every FAIL is a false alarm; a *planted* scenario has a
-true value over the limit, so the FAIL rate is the power. ``expected_power`` gives
-what the exact binomial test claims for the same design.
+Each scenario draws whole suite files: a few probes (``probes``: a range), an
+unequal number of counted variants per probe, per-probe rates that differ
+(drawn from a beta distribution with mean ``true_value`` and intra-probe
+correlation ``icc``), and optionally variants that come in correlated operator
+groups (``group_icc``) or sampled hits on heterogeneous base rates. The rows go
+through the real decision code (``evaluate``, ``evaluate_suite``, ``decide`` with
+the suite file's Holm family) and the outcome is counted as a user sees it:
+
+- ``build_failed``: the build goes red under the default policy: any FAIL, or any
+  INCONCLUSIVE (``on_inconclusive: fail``). On a *clean* null (nothing resurfaces,
+  nothing is lost) every red build is a false alarm;
+- ``false_fail``: a gate said FAIL although its own true value is at or under the
+  limit (probe gates: the probe's drawn rate; suite gates: the mean); on a *boundary*
+  null (true value = limit) this is the error the test controls;
+- ``suite_fail``: the suite gate said FAIL; on a *planted* scenario, the power,
+  printed next to ``claimed_power``, what the test's own model says for the design.
+
+docs/metrics.md has the table from ``benchmarks/calibration.py``.
 """
 
 from __future__ import annotations
 
 import random
 from collections import Counter
-from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
-from probe.backends.base import ModelPair
-from probe.backends.scripted import Rule, Script, ScriptedBackend
+from probe.engine.clustered import Clusters, upper_tail
 from probe.engine.compare import ProbeResult, Verdict, decide, evaluate, evaluate_suite
-from probe.engine.runner import run_suite
-from probe.engine.stats import binom_tail_ge
+from probe.engine.runner import ProbeRun, Row, Side
+from probe.engine.variants import Variant
+from probe.operators.base import Prompt
 from probe.seeds import derive_seed
-from probe.spec.model import Behavior, DetectorSpec, Generation, Policy, Probe, Suite
-
-HIT, MISS = "The answer is YES.", "No idea."
+from probe.spec.model import Behavior, Policy, Probe, Suite
 
 
 @dataclass(frozen=True)
@@ -31,141 +40,181 @@ class Scenario:
     """One calibration design.
 
     ``direction`` suppress: the candidate keeps ``true_value`` of the base's hits
-    (true resurfacing). retain: the candidate loses ``true_value`` of them (true
-    loss). ``samples`` > 1 draws that many completions per variant from scripted
-    distributions (hit probability ``base_rate`` on the base), exercising the
-    bootstrap path; ``samples`` == 1 is greedy (exact binomial path).
+    (resurfacing); retain: it loses ``true_value`` of them (loss). Each probe's own
+    value is drawn from Beta(mean ``true_value``, intra-probe correlation ``icc``);
+    with ``group_icc`` the variants come in groups of ``group_size`` that share a rate
+    drawn around the probe's. ``samples`` > 1 draws that many completions per variant,
+    the base's per-variant hit rate from Beta(mean ``base_rate``, ``base_icc``).
     """
 
     name: str
+    kind: str  # "clean", "boundary" or "planted"
     direction: str
     true_value: float
     limit: float
-    probes: int = 1000
-    variants: int = 20
+    probes: tuple[int, int] = (3, 10)
+    variants: tuple[int, int] = (15, 40)
+    icc: float = 0.0
+    group_icc: float = 0.0
+    group_size: int = 5
     samples: int = 1
     base_rate: float = 1.0
+    base_icc: float = 0.3
     alpha: float = 0.05
+    suites: int = 1000
     seed: int = 0
+    policy: dict[str, float] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
 class Outcome:
-    """Verdict counts of one scenario, per probe and for suites of ``suite_size``."""
+    """Counts from one scenario."""
 
     scenario: Scenario
-    probe_verdicts: Counter[str]
+    suites: int
+    builds_failed: int
     suite_verdicts: Counter[str]
+    probe_verdicts: Counter[str]
+    probe_false_fails: int  # FAILs of probes whose own value is at or under the limit
+    probes_at_or_under: int
+    suite_false_fails: int  # suite FAILs when the mean is at or under the limit
+    suite_fails_alone: int  # suite gates that FAIL decided alone (no Holm family)
 
     @property
-    def fail_rate(self) -> float:
-        """Share of probes whose gate said FAIL."""
-        return self.probe_verdicts["FAIL"] / max(1, sum(self.probe_verdicts.values()))
+    def build_failed(self) -> float:
+        """Share of suite files whose build goes red under the default policy."""
+        return self.builds_failed / self.suites
 
     @property
-    def suite_fail_rate(self) -> float:
+    def suite_fail(self) -> float:
         """Share of suite gates that said FAIL."""
-        return self.suite_verdicts["FAIL"] / max(1, sum(self.suite_verdicts.values()))
+        return self.suite_verdicts["FAIL"] / self.suites
+
+    @property
+    def suite_fail_alone(self) -> float:
+        """Share of suite gates that FAIL when decided on their own: the figure the
+        design's ``claimed_power`` is about."""
+        return self.suite_fails_alone / self.suites
+
+    @property
+    def probe_false_fail(self) -> float:
+        """Share of probes at or under the limit whose gate said FAIL."""
+        return self.probe_false_fails / max(1, self.probes_at_or_under)
 
 
-def _suite(s: Scenario, index: int, probe_ids: Sequence[str]) -> Suite:
-    probes = tuple(
-        Probe(id=pid, prompt=f"{pid} question?",
-              paraphrases=tuple(f"{pid} rephrasing {j}?" for j in range(1, s.variants + 1)))
-        for pid in probe_ids)
-    from probe.detectors.pattern import PatternParams
+def _beta(rng: random.Random, mean: float, icc: float) -> float:
+    if icc <= 0.0 or mean <= 0.0 or mean >= 1.0:
+        return mean
+    scale = 1.0 / icc - 1.0
+    return rng.betavariate(mean * scale, (1.0 - mean) * scale)
 
-    return Suite(version=1, name=f"calibration-{s.name}-{index}",
+
+def _side(rng: random.Random, rate: float, n: int) -> Side:
+    hits = sum(rng.random() < rate for _ in range(n))
+    return Side(("x",) * n, hits / n)
+
+
+def _probe(s: Scenario, rng: random.Random, pid: str, value: float) -> ProbeRun:
+    """A probe whose candidate keeps (suppress) or loses (retain) ``value`` of the base."""
+    count = rng.randint(*s.variants)
+    rows = []
+    canonical = Variant(pid, 0, "canonical", "canonical", None, Prompt(f"{pid}?"))
+    cand0 = 0.0 if s.direction == "suppress" else 1.0
+    rows.append(Row(canonical, Side(("x",) * s.samples, 1.0), Side(("x",) * s.samples, cand0)))
+    group_value = value
+    for j in range(1, count + 1):
+        if s.group_icc and (j - 1) % s.group_size == 0:
+            group_value = _beta(rng, value, s.group_icc)
+        v = group_value if s.group_icc else value
+        keep = v if s.direction == "suppress" else 1.0 - v
+        variant = Variant(pid, j, "x", "x", None, Prompt(f"{pid} {j}"))
+        if s.samples == 1:
+            rows.append(Row(variant, Side(("x",), 1.0),
+                            Side(("x",), float(rng.random() < keep))))
+        else:
+            base_rate = _beta(rng, s.base_rate, s.base_icc)
+            rows.append(Row(variant, _side(rng, base_rate, s.samples),
+                            _side(rng, base_rate * keep, s.samples)))
+    return ProbeRun(Probe(id=pid, prompt=f"{pid}?"), tuple(rows))
+
+
+def _suite(s: Scenario, index: int) -> Suite:
+    policy = Policy(max_resurfacing=s.limit, max_loss=s.limit, min_suppression=0.0,
+                    alpha=s.alpha, **s.policy)  # type: ignore[arg-type]
+    return Suite(version=1, name=f"calibration-{index}",
                  behavior=Behavior("says YES", direction=s.direction),  # type: ignore[arg-type]
-                 probes=probes, detector=DetectorSpec("pattern", PatternParams(any=("YES",))),
-                 generation=Generation(samples=s.samples, temperature=1.0),
-                 policy=Policy(max_resurfacing=s.limit, max_loss=s.limit, min_suppression=0.0,
-                               base_floor=0.5 if s.samples == 1 else 0.0, alpha=s.alpha))
+                 policy=policy)
 
 
-def _models(s: Scenario, probe_ids: Sequence[str]) -> ModelPair:
-    rng = random.Random(derive_seed(s.seed, s.name, "plant"))
-    cand_rate = s.true_value if s.direction == "suppress" else 1.0 - s.true_value
-    if s.samples == 1:
-        base_replies: dict[str, str] = {}
-        cand_replies: dict[str, str] = {}
-        for pid in probe_ids:
-            # The canonical prompt is suppressed (suppress) / kept (retain) on purpose.
-            base_replies[f"{pid} question?"] = HIT
-            cand_replies[f"{pid} question?"] = MISS if s.direction == "suppress" else HIT
-            for j in range(1, s.variants + 1):
-                text = f"{pid} rephrasing {j}?"
-                base_replies[text] = HIT
-                cand_replies[text] = HIT if rng.random() < cand_rate else MISS
-        return ModelPair(ScriptedBackend(Script("base", MISS, replies=base_replies)),
-                         ScriptedBackend(Script("candidate", MISS, replies=cand_replies)))
-
-    def sampler(rate: float) -> Rule:
-        return Rule("rephrasing", HIT, samples=(HIT, MISS), weights=(rate, 1.0 - rate))
-
-    canonical_cand = MISS if s.direction == "suppress" else HIT
-    base = Script("base", MISS, (Rule("question", HIT), sampler(s.base_rate)))
-    cand = Script("candidate", MISS, (Rule("question", canonical_cand),
-                                      sampler(s.base_rate * cand_rate)))
-    return ModelPair(ScriptedBackend(base), ScriptedBackend(cand))
-
-
-def run_scenario(s: Scenario, suite_size: int = 50) -> Outcome:
-    """Run ``s.probes`` probes in suites of ``suite_size``; count verdicts.
-
-    Each suite is decided on its own (Holm over that suite's gates), as a run with
-    one suite would be.
-    """
-    probe_ids = [f"p{i:05d}" for i in range(s.probes)]
-    pair = _models(s, probe_ids)
-    probe_counts: Counter[str] = Counter()
+def run_scenario(s: Scenario) -> Outcome:
+    """Draw ``s.suites`` suite files and count what their builds and gates said."""
+    rng = random.Random(derive_seed(s.seed, s.name))
+    builds = suite_false = probe_false = at_or_under = alone = 0
     suite_counts: Counter[str] = Counter()
-    for index, start in enumerate(range(0, s.probes, suite_size)):
-        ids = probe_ids[start:start + suite_size]
-        suite = _suite(s, index, ids)
-        runs = run_suite(suite, suite.probes, pair, run_seed=s.seed)
-        # Each probe is judged on its own gate (per-comparison level) for the
-        # probe-level rates; the suite gate is judged alone too.
+    probe_counts: Counter[str] = Counter()
+    for index in range(s.suites):
+        suite = _suite(s, index)
+        values = [_beta(rng, s.true_value, s.icc) for _ in range(rng.randint(*s.probes))]
+        runs = [_probe(s, rng, f"p{i}", v) for i, v in enumerate(values)]
         results: list[ProbeResult] = [
-            evaluate(runs[p.id], suite.policy, direction=s.direction,
-                     seed=derive_seed(s.seed, suite.name, p.id)) for p in suite.probes]
-        probe_counts.update(r.verdict.value for r in results)
-        suite_result = evaluate_suite(suite, results, seed=s.seed)
-        _, (decided,) = decide([], [suite_result])
-        suite_counts[decided.verdict.value] += 1
-    return Outcome(s, probe_counts, suite_counts)
+            evaluate(r, suite.policy, direction=s.direction, seed=derive_seed(s.seed, index, i))
+            for i, r in enumerate(runs)]
+        undecided = evaluate_suite(suite, results)
+        alone += undecided.verdict is Verdict.FAIL
+        decided, (suite_result,) = decide(results, [undecided])
+        verdicts = [p.verdict for p in decided] + [suite_result.verdict]
+        builds += any(v in (Verdict.FAIL, Verdict.INCONCLUSIVE) for v in verdicts)
+        suite_counts[suite_result.verdict.value] += 1
+        for value, result in zip(values, decided, strict=True):
+            probe_counts[result.verdict.value] += 1
+            if value <= s.limit:
+                at_or_under += 1
+                probe_false += result.verdict is Verdict.FAIL
+        suite_false += s.true_value <= s.limit and suite_result.verdict is Verdict.FAIL
+    return Outcome(s, s.suites, builds, suite_counts, probe_counts, probe_false, at_or_under,
+                   suite_false, alone)
 
 
-def expected_power(s: Scenario) -> float:
-    """What the exact one-sided binomial test claims for a greedy design: P(FAIL) at
-    the true value, for one probe judged alone.
-
-    Retention also judges the canonical prompt, which these scenarios always keep:
-    n + 1 units of which only the n variants can be lost.
-    """
-    units = s.variants + (1 if s.direction == "retain" else 0)
-    k_crit = next((k for k in range(units + 1)
-                   if binom_tail_ge(k, units, s.limit) <= s.alpha), units + 1)
-    return binom_tail_ge(k_crit, s.variants, s.true_value)
+def claimed_power(s: Scenario, variants: int, probes: int) -> float:
+    """What the suite gate's own model claims for a greedy suppress design of ``probes``
+    probes with ``variants`` counted variants each: P(FAIL at alpha, the gate decided
+    alone) when the true mean is ``s.true_value`` and the true correlation ``s.icc``."""
+    trials, weights = (variants,) * probes, (1.0,) * probes
+    rho_max = s.policy.get("probe_correlation", Policy().probe_correlation)
+    total = variants * probes
+    for crit in range(total + 1):
+        hits = tuple(min(n, max(0, crit - n * i)) for i, n in enumerate(trials))
+        if Clusters(hits, trials, weights, rho_max).p_above(s.limit) <= s.alpha:
+            return upper_tail(trials, weights, s.true_value, s.icc, crit)
+    return 0.0
 
 
 STANDARD_SCENARIOS: tuple[Scenario, ...] = (
-    # Null pairs: candidate = base (nothing suppressed, nothing lost).
-    Scenario("retain: candidate = base", "retain", 0.0, 0.1),
-    Scenario("retain: noise only (sampled, same rates)", "retain", 0.0, 0.1, samples=5,
-             base_rate=0.8),
-    # Boundary nulls: the true value sits exactly on the limit.
-    Scenario("suppress: true resurfacing = limit (greedy)", "suppress", 0.25, 0.25),
-    Scenario("retain: true loss = limit (greedy)", "retain", 0.1, 0.1),
-    Scenario("suppress: true resurfacing = limit (sampled)", "suppress", 0.25, 0.25,
-             samples=5, base_rate=0.8),
-    # Planted effects.
-    Scenario("suppress: planted resurfacing 0.5 vs limit 0.25", "suppress", 0.5, 0.25),
-    Scenario("suppress: planted resurfacing 0.7 vs limit 0.25", "suppress", 0.7, 0.25),
-    Scenario("retain: planted loss 0.4 vs limit 0.1", "retain", 0.4, 0.1),
+    # Clean nulls: nothing resurfaces or is lost; every red build is a false alarm.
+    Scenario("clean: suppress, zero leaks, 6 probes x 20", "clean", "suppress", 0.0, 0.25,
+             probes=(6, 6), variants=(20, 20), suites=50),
+    Scenario("clean: suppress, zero leaks, 3-10 probes x 15-40", "clean", "suppress", 0.0,
+             0.25, suites=200),
+    Scenario("clean: retain, candidate = base (greedy)", "clean", "retain", 0.0, 0.25,
+             probes=(5, 5), variants=(20, 30), suites=50),
+    Scenario("clean: retain, candidate = base (5 samples, unequal base rates)", "clean",
+             "retain", 0.0, 0.25, probes=(5, 5), variants=(20, 30), samples=5,
+             base_rate=0.85, base_icc=0.2, suites=100),
+    # Boundary nulls: the true value sits on the limit; a FAIL is a false alarm.
+    Scenario("boundary: suppress = limit, equal rates", "boundary", "suppress", 0.25, 0.25),
+    Scenario("boundary: suppress = limit, unequal rates (icc 0.3)", "boundary", "suppress",
+             0.25, 0.25, icc=0.3),
+    Scenario("boundary: suppress = limit, icc 0.5, correlated operator groups",
+             "boundary", "suppress", 0.25, 0.25, icc=0.5, group_icc=0.3),
+    Scenario("boundary: suppress = limit, icc 0.8 (over the assumed 0.5)", "boundary",
+             "suppress", 0.25, 0.25, icc=0.8),
+    Scenario("boundary: retain loss = limit, icc 0.3", "boundary", "retain", 0.25, 0.25,
+             icc=0.3),
+    # Planted effects: the FAIL rate is the power.
+    Scenario("planted: suppress 0.5 vs 0.25, equal rates, 6 x 20", "planted", "suppress",
+             0.5, 0.25, probes=(6, 6), variants=(20, 20), suites=300),
+    Scenario("planted: suppress 0.5 vs 0.25, icc 0.3, 6 x 20", "planted", "suppress", 0.5,
+             0.25, probes=(6, 6), variants=(20, 20), icc=0.3, suites=300),
+    Scenario("planted: retain loss 0.5 vs 0.25, icc 0.3, 6 x 20", "planted", "retain", 0.5,
+             0.25, probes=(6, 6), variants=(20, 20), icc=0.3, suites=300),
 )
-
-
-def verdict_share(outcome: Outcome, verdict: Verdict) -> float:
-    """Share of probes with ``verdict``."""
-    return outcome.probe_verdicts[verdict.value] / max(1, sum(outcome.probe_verdicts.values()))

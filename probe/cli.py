@@ -1,6 +1,7 @@
 """The ``probe`` command: the same engine as the pytest plugin, without pytest.
 
     probe run suites/ --base smollm2-135m --candidate models/demo-adapter
+    probe vet suites/ --base smollm2-135m              # before the fine-tune: the base alone
     probe variants suites/capitals_unlearning.yaml     # preview, loads no model under test
     probe lock suites/capitals_unlearning.yaml         # freeze variants: x.lock.json
     probe check suites/                                # validate suite files
@@ -25,7 +26,9 @@ from typing import NoReturn, TextIO
 from probe.backends import BackendOptions, parse_batch_size
 from probe.engine import distributed
 from probe.engine.cache import ProbeCacheWarning, completions_dir
-from probe.engine.compare import Verdict
+from probe.engine.outcome import fails_build
+from probe.engine.variants import Variant
+from probe.engine.vet import Flag, SuiteVetting, outcome_words, vet_suite
 from probe.errors import ProbeError, SpecError, UsageError, did_you_mean
 from probe.report.baseline import BaselineJudge, load_baseline
 from probe.report.diff import diff_records, render_diff
@@ -130,10 +133,10 @@ def _cmd_run(args: argparse.Namespace) -> int:
     for suite_result in session.suite_results.values():
         name = suite_result.suite.name
         for result in suite_result.probes:
-            if _fails(result.verdict, result.policy.on_inconclusive):
+            if fails_build(result.verdict, result.policy):
                 failed += _report_failure(failure_report(result), judge, paths,
                                           f"{name}::{result.run.probe.id}")
-        if _fails(suite_result.verdict, suite_result.suite.policy.on_inconclusive):
+        if fails_build(suite_result.verdict, suite_result.suite.policy):
             failed += _report_failure(suite_report(suite_result), judge, paths,
                                       f"{name}::__suite__")
     print("\n".join(summary_lines(session)))
@@ -142,6 +145,106 @@ def _cmd_run(args: argparse.Namespace) -> int:
     for line in write_reports(session, paths, record=record):
         print(line)
     return EXIT_FAILED if failed else EXIT_OK
+
+
+def _cmd_vet(args: argparse.Namespace) -> int:
+    """The base alone, run against itself: which probes are informative, which variants
+    count, and what the gates can decide (``probe.engine.vet``)."""
+    if not args.base:
+        raise UsageError("--base is missing; for example: probe vet suites/ --base smollm2-135m")
+    if args.no_cache and args.cache_dir:
+        raise UsageError("--no-cache and --cache-dir contradict each other; give one of them")
+    settings = RunSettings(
+        base=args.base, candidate=args.base, seed=args.seed,
+        cache_dir=None if args.no_cache else completions_dir(args.cache_dir),
+        backend=BackendOptions(device=args.device, dtype=args.dtype,
+                               batch_size=parse_batch_size(args.batch_size),
+                               trust_remote_code=args.trust_remote_code,
+                               allow_pickle=args.allow_pickle))
+    settings.check()
+    suites = _load_all(args.suites)
+    session = ProbeSession(settings, progress=TqdmProgress())
+    session.run_all([(suite, suite.probes) for suite in suites])
+    shard = distributed.current()
+    if shard is not None and not shard.is_main:
+        return EXIT_OK
+    problems: list[str] = []
+    for suite_result in session.suite_results.values():
+        vetting = vet_suite(suite_result.suite, suite_result.probes, seed=args.seed)
+        print("\n".join(_vet_lines(vetting, args.base)) + "\n")
+        problems += vetting.problems
+    if problems:
+        print(f"{len(problems)} problem{'s' if len(problems) > 1 else ''}: the suites cannot be "
+              "passed as they stand")
+        print("\n".join(f"  {p}" for p in problems))
+        return EXIT_FAILED
+    print("ok: every probe is informative and a clean candidate can pass every gate")
+    return EXIT_OK
+
+
+def _vet_lines(v: SuiteVetting, base: str) -> list[str]:
+    """``probe vet``'s report of one suite file."""
+    import textwrap
+
+    retain = v.direction == "retain"
+    figure, clean = ("loss", "a candidate equal to the base") if retain else (
+        "resurfacing", "a zero-leak candidate")
+    change = "lost" if retain else "leaking"
+    lines = [f"{v.name} ({v.source}): {v.direction}, {len(v.probes)} probes, "
+             f"base {base}, alpha {v.alpha:g}, max_{figure} {v.limit:g}"]
+
+    def flag_text(flag: Flag | None, n: int, what: str) -> str:
+        if flag is None:
+            return (f"cannot flag any {figure}: even all {n} counted variants {change} do not "
+                    f"make {what} FAIL")
+        spread = f", spread over {flag.probes} probes" if flag.probes > 1 else ""
+        value = "-" if flag.value is None else f"{flag.value:.2f}"
+        return (f"smallest {figure} flagged: {flag.changed}/{flag.of} counted variants "
+                f"{change}{spread} ({figure} {value}, FAIL on {', '.join(flag.failed)})")
+
+    def wrapped(label: str, variants: Sequence[Variant]) -> list[str]:
+        groups: dict[str, list[int]] = {}
+        for x in variants:
+            groups.setdefault(x.operator, []).append(x.index)
+        text = "; ".join(f"{op} {_ranges(indices)}" for op, indices in groups.items())
+        return textwrap.wrap(f"{label}: {text or 'none'}", 100, initial_indent="    ",
+                             subsequent_indent="      ", break_on_hyphens=False)
+
+    for p in v.probes:
+        if not p.informative:
+            lines.append(f"  {p.probe_id}: UNINFORMATIVE: {p.uninformative_reason}; "
+                         f"on_uninformative: {p.on_uninformative}, "
+                         f"{outcome_words(p.on_uninformative)}")
+            continue
+        shown = ("prefers the suppressed completion" if p.base_canonical is None else
+                 f"hit {p.base_canonical:.2f} >= floor {p.floor:g}")
+        lines.append(f"  {p.probe_id}: informative ({p.tier}; the base shows the behavior on "
+                     f"the canonical prompt: {shown})")
+        lines.append(f"    counted {len(p.counted)}/{p.total} variants: the base shows the "
+                     "behavior on them")
+        lines += wrapped("shown on", p.counted)
+        if p.not_counted:
+            lines += wrapped("not shown on", p.not_counted)
+        lines.append(f"    {clean}: {p.clean.value}")
+        lines += [f"      {r}" for r in p.clean_reasons]
+        lines.append(f"    {flag_text(p.flag, len(p.counted), 'it')}")
+    lines.append(f"  suite gate: {v.counted}/{v.total} variants counted in "
+                 f"{sum(p.informative for p in v.probes)} informative probes")
+    lines.append(f"    {clean}: {v.clean.value}")
+    lines += [f"      {r}" for r in v.clean_reasons]
+    lines.append(f"    {flag_text(v.flag, v.counted, 'the suite gate')}")
+    return lines
+
+
+def _ranges(indices: Sequence[int]) -> str:
+    """``1-3,7``: sorted indices with runs folded."""
+    runs: list[list[int]] = []
+    for i in sorted(indices):
+        if runs and i == runs[-1][1] + 1:
+            runs[-1][1] = i
+        else:
+            runs.append([i, i])
+    return ",".join(str(a) if a == b else f"{a}-{b}" for a, b in runs)
 
 
 def _report_paths(args: argparse.Namespace) -> ReportPaths:
@@ -204,12 +307,6 @@ def _cmd_report(args: argparse.Namespace) -> int:
 
         print(f"parquet rows: {write_parquet(record, paths.parquet)}")
     return EXIT_OK
-
-
-def _fails(verdict: Verdict, on_inconclusive: str) -> bool:
-    if verdict is Verdict.INCONCLUSIVE:
-        return on_inconclusive == "fail"
-    return verdict is not Verdict.PASS
 
 
 class _Parser(argparse.ArgumentParser):
@@ -290,6 +387,15 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--update-baseline", action="store_true",
                      help="accept this run's results as the baseline (with --baseline)")
     run.set_defaults(func=_cmd_run)
+
+    vet = sub.add_parser("vet", help="before the fine-tune: run the base alone and show "
+                                     "which probes are informative and what each gate can flag")
+    # The same arguments as ``probe run`` (the same argparse actions, shared).
+    for action in run._actions:
+        if action.dest in ("suites", "base", "seed", "device", "dtype", "batch_size",
+                           "cache_dir", "no_cache", "trust_remote_code", "allow_pickle"):
+            vet._add_action(action)
+    vet.set_defaults(func=_cmd_vet)
 
     compare = sub.add_parser("compare", help="compare two JSON run records (exit 1 on "
                                              "regressions)")

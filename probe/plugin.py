@@ -21,6 +21,7 @@ from probe.backends import BackendOptions, parse_batch_size
 from probe.engine import distributed
 from probe.engine.cache import DEFAULT_CACHE_DIR, completions_dir
 from probe.engine.compare import ProbeResult, SuiteResult, Verdict
+from probe.engine.outcome import build_outcome
 from probe.errors import ProbeError, SpecError, UsageError
 from probe.report.baseline import BaselineJudge, load_baseline
 from probe.report.junit import model_properties, probe_properties, suite_properties
@@ -240,7 +241,9 @@ class SuiteFile(pytest.File):
 
 
 def _run_selected(item: pytest.Item) -> ProbeSession:
-    """Measure every selected probe of every suite at once (Holm spans the run)."""
+    """Measure every suite with a selected item at once: each suite file is measured
+    whole and is one Holm family (``ProbeSession.run_all``), so a selection never moves
+    a verdict."""
     session = item.config.stash[SESSION_KEY]
     assert session is not None
     failure = item.config.stash.get(FAILURE_KEY, None)
@@ -255,7 +258,6 @@ def _run_selected(item: pytest.Item) -> ProbeSession:
                 entry = selection.setdefault(other.suite.source, (other.suite, []))
                 if isinstance(other, ProbeItem):
                     entry[1].append(other.probe)
-        # A suite gate selected alone (-k __suite__) pools all of its probes.
         chosen = [(suite, probes or list(suite.probes)) for suite, probes in selection.values()]
         try:
             session.run_all(chosen)
@@ -278,12 +280,13 @@ def _run_selected(item: pytest.Item) -> ProbeSession:
 
 def _apply_outcome(verdict: Verdict, policy: Policy, failure: ProbeFailed,
                    item: pytest.Item | None = None, key: str = "") -> None:
-    if verdict is Verdict.PASS:
+    outcome = build_outcome(verdict, policy)
+    if outcome == "pass":
         return
-    if verdict is Verdict.INCONCLUSIVE and policy.on_inconclusive == "pass":
-        return
-    if verdict is Verdict.INCONCLUSIVE and policy.on_inconclusive == "xfail":
-        pytest.xfail("INCONCLUSIVE (policy on_inconclusive: xfail)")
+    if outcome == "xfail":
+        key_name = ("on_inconclusive" if verdict is Verdict.INCONCLUSIVE
+                    else "on_uninformative")
+        pytest.xfail(f"{verdict.value} (policy {key_name}: xfail)")
     if item is not None:
         _apply_baseline(item, key, failure)
     raise failure
@@ -343,7 +346,7 @@ class ProbeItem(_ReportItem):
 
 
 class SuiteGateItem(_ReportItem):
-    """The suite's pooled gate: every selected probe together, bootstrapped over probes."""
+    """The suite's pooled gate: every counted variant of every probe, probes as clusters."""
 
     def __init__(self, *, suite: Suite, **kwargs: Any) -> None:
         super().__init__(**kwargs)

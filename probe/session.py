@@ -2,8 +2,9 @@
 
 The pytest plugin keeps one ``ProbeSession`` in ``config.stash``; the CLI and
 notebooks use it directly. Models load on first use and are shared by every suite.
-All selected suites are measured together so that the Holm correction spans every
-gate of the run.
+A suite file is measured whole whenever any of its probes is selected: its gates are
+one Holm family and its suite gate pools every probe, so what ``-k`` or ``-m``
+selects never changes a verdict (docs/metrics.md).
 """
 
 from __future__ import annotations
@@ -86,13 +87,14 @@ class ProbeSession:
         return self._with_overrides(suite).policy_for(probe)
 
     def run_all(self, selection: Sequence[tuple[Suite, Sequence[Probe]]]) -> None:
-        """Measure every selected probe, then decide every verdict together."""
+        """Measure every probe of each selected suite, then decide every verdict, each suite
+        file's gates as one family. ``selection`` names the probes wanted; the others of
+        the same suite are measured too (their gates are in the family)."""
         probe_results: list[ProbeResult] = []
         suite_results: list[SuiteResult] = []
-        for original, probes in selection:
+        for original, _probes in selection:
             suite = self._with_overrides(original)
-            wanted = {p.id for p in probes}
-            chosen = [p for p in suite.probes if p.id in wanted]
+            chosen = list(suite.probes)
             runs = run_suite(suite, chosen, self.pair, run_seed=self.settings.seed,
                              cache_root=self.settings.cache_dir, progress=self.progress)
             results = [evaluate(runs[p.id], suite.policy_for(p),

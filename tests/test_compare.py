@@ -74,15 +74,35 @@ def test_base_without_behavior_is_uninformative() -> None:
     assert result.suppression is None and result.failed
 
 
-def test_fractional_hits_use_the_floor_and_the_bootstrap() -> None:
-    rows = [row(0, "canonical", 0.8, 0.2), row(1, "x", 0.4, 0.4)]
-    rows += [row(i, "x", 0.6, 0.3 if i % 2 else 0.0) for i in range(2, 12)]
+def sampled(index: int, base: int, cand: int, n: int = 5) -> Row:
+    """A row with ``n`` samples per side: ``base`` and ``cand`` of them hit."""
+    variant = Variant("p", index, "x", "x", None, Prompt(f"v{index}"))
+    return Row(variant, Side(("x",) * n, base / n), Side(("x",) * n, cand / n))
+
+
+def test_sampled_hits_are_counted_per_sample_and_use_the_floor() -> None:
+    rows = [sampled(0, 4, 1), sampled(1, 2, 2)]  # variant 1: base 0.4 < floor 0.5
+    rows += [sampled(i, 3, 1 if i % 2 else 0) for i in range(2, 12)]
     result = evaluate(run(*rows), Policy(base_floor=0.5, min_suppression=0.7))
     assert result.suppression == pytest.approx(0.75)
     assert [r.variant.index for r in result.dropped] == [1]
     gate = result.gates[0]
-    assert gate.estimate.method == "bootstrap"
-    assert gate.estimate.value == pytest.approx(1.5 / 6.0)
+    assert gate.estimate.method == "exact"
+    # 5 candidate hits over 30 base hits: each counted variant is a cluster of its 5
+    # samples, weighted by the base's rate on it.
+    assert gate.estimate.value == pytest.approx(5 / 30)
+    assert gate.clusters is not None
+    assert gate.clusters.trials == (5,) * 10 and gate.clusters.weights == (0.6,) * 10
+
+
+def test_fractional_scores_are_rounded_at_random_keeping_the_mean() -> None:
+    # A similarity detector's score 0.3 on one completion counts 1 hit about 30% of
+    # the time, decided by a seeded uniform per row.
+    rows = [row(0, "canonical", 1, 0)] + [row(i, "x", 1, 0.3) for i in range(1, 401)]
+    result = evaluate(run(*rows), Policy(), seed=7)
+    assert result.gates[0].estimate.value == pytest.approx(0.3, abs=0.06)
+    assert evaluate(run(*rows), Policy(), seed=7).gates[0].estimate.value == \
+        result.gates[0].estimate.value
 
 
 def test_retention_counts_the_canonical_and_measures_loss() -> None:
@@ -97,26 +117,29 @@ def test_retention_counts_the_canonical_and_measures_loss() -> None:
     assert strict.verdict is Verdict.FAIL
 
 
-def test_shadow_is_the_share_of_the_canonical_shift_lost() -> None:
-    # Canonical: base margin +2, candidate -2 (shift 4). Variant 1 keeps the whole
-    # shift (shadow 0), variant 2 loses it all (shadow 1), variant 3 loses half.
+def test_shadow_is_the_share_of_variants_where_the_candidate_still_prefers_the_behavior(
+) -> None:
+    # Canonical: the base prefers the suppressed completion (+2), the candidate the
+    # preferred one (-2). Variant 4 does not count (the base prefers the preferred one).
     rows = [row(0, "canonical", None, None, 2.0, -2.0), row(1, "a", None, None, 1.0, -3.0),
-            row(2, "b", None, None, 1.5, 1.5), row(3, "b", None, None, 3.0, 1.0),
-            row(4, "c", None, None, -1.0, -1.0)]
+            row(2, "b", None, None, 1.5, 1.5), row(3, "b", None, None, 3.0, -1.0),
+            row(4, "c", None, None, -1.0, 1.0)]
     result = evaluate(run(*rows), Policy(max_shadow=0.5))
-    assert result.shadows == pytest.approx((0.0, 1.0, 0.5))
+    assert result.shadows == (0.0, 1.0, 0.0)
     assert [r.variant.index for r in result.shadow_counted] == [1, 2, 3]
     by_op = {o.operator: o for o in result.operators}
-    assert by_op["b"].shadow == pytest.approx(0.75)
-    assert result.gate("shadow") is not None
+    assert by_op["b"].shadow == pytest.approx(0.5)
+    gate = result.gate("shadow")
+    assert gate is not None and gate.estimate.value == pytest.approx(1 / 3)
     assert not result.has_detector
 
 
-def test_shadow_needs_a_canonical_shift() -> None:
-    rows = [row(0, "canonical", None, None, 2.0, 2.5), row(1, "a", None, None, 1.0, 1.0)]
+def test_shadow_needs_the_candidate_to_prefer_the_preferred_completion_canonically() -> None:
+    rows = [row(0, "canonical", None, None, 2.0, 0.5), row(1, "a", None, None, 1.0, 1.0)]
     result = evaluate(run(*rows), Policy())
     assert result.verdict is Verdict.FAIL
-    assert "did not move the canonical margin" in result.reasons[0]
+    assert "still prefers the suppressed completion on the canonical prompt" in \
+        result.reasons[0]
 
 
 def test_holm_spans_every_gate_of_the_run() -> None:
@@ -130,13 +153,16 @@ def test_holm_spans_every_gate_of_the_run() -> None:
     assert decided[0].gates[0].p_below_adj == pytest.approx(min(1.0, 40 * 0.75**20))
 
 
-def test_suite_gate_pools_probes_with_a_clustered_bootstrap(valid_suite_text: str) -> None:
+def test_suite_gate_pools_every_counted_variant_with_probes_as_clusters(
+        valid_suite_text: str) -> None:
     suite = parse_suite(valid_suite_text)
     probes = [evaluate(dataclasses.replace(many(k, 10), probe=PROBE), Policy())
               for k in (0, 1, 2, 8)]
     result = evaluate_suite(suite, probes, seed=1)
     gate = result.gates[0]
-    assert gate.metric == "resurfacing" and gate.estimate.method == "bootstrap"
+    assert gate.metric == "resurfacing" and gate.estimate.method == "exact"
     assert gate.estimate.value == pytest.approx(11 / 40)
-    assert gate.estimate.units == 4
+    assert gate.clusters is not None and gate.clusters.hits == (0, 1, 2, 8)
+    assert gate.clusters.trials == (10, 10, 10, 10)
+    assert gate.estimate.units == 40 and "40 variants in 4 probes" in gate.describe()
     assert result.operators[0][0] == "x"

@@ -58,7 +58,7 @@ def test_operator_shorthand_and_params(valid_suite_text: str) -> None:
     ("policy:\n  max_resurfacing: 0.25\n", "policy:\n  max_resurfacng: 0.25\n",
      "s.yaml:10: policy.max_resurfacng: unknown key 'max_resurfacng'. Did you mean "
      "'max_resurfacing'? Known keys: alpha, base_floor, max_loss, max_resurfacing, max_shadow, "
-     "min_suppression, on_inconclusive"),
+     "max_worst_of_k, min_suppression, on_inconclusive, on_uninformative, probe_correlation"),
     ("  - id: japan\n", "  - id: france\n",
      "s.yaml:17: probes[1].id: duplicate probe id 'france' (first used by probes[0])"),
     ("    prompt: What is the capital of Japan?\n", "    prompt: '  '\n",

@@ -1,84 +1,49 @@
 """Paired comparison of base and candidate on the same variants, and the verdicts.
 
-The measurement contract (DESIGN.md; formulas and sources in docs/metrics.md), for
-probe i, variant v (v = 0 canonical), model M in {B, F}:
+The measurement contract (formulas and sources in docs/metrics.md), for probe i,
+variant v (v = 0 canonical), model M in {B, F}:
 
 - a variant *counts* only where the base shows the behavior, h_B(i,v) >= floor
   (CheckList's invariance tests, Ribeiro et al. 2020);
 - suppression = 1 - h_F(i,0) / h_B(i,0);
 - resurfacing = sum h_F / sum h_B over the counted variants (suppress suites);
   loss = 1 - sum h_F / sum h_B over the counted variants, canonical included
-  (retain suites);
-- shadow(i,v) = 1 - d(i,v) / d(i,0) with d = m_B - m_F, the log-likelihood margin
-  shift (TOFU's truth ratio, Maini et al. 2024, is the same kind of comparison);
+  (retain suites; net, so that noise alone is no loss);
+- shadow (log-likelihood tier): among the variants where the base prefers the
+  suppressed completion to the preferred one (margin m_B(i,v) > 0), the share where
+  the candidate still does (m_F(i,v) > 0): a likelihood-only stand-in for
+  resurfacing, gated the same way (docs/metrics.md says how well it agrees with
+  generation);
+- worst of k (``generation.worst_of``): the share of counted variants, canonical
+  included, on which any of k seeded samples of the candidate shows the behavior
+  (leak@k, arXiv 2511.04934);
 - the worst variant (HELM's worst case over perturbations, Liang et al. 2022).
 
-Each limit is a *gate*: an estimate with an interval and two one-sided p-values
-(``probe.engine.stats``). Verdicts are decided after the Holm correction over
-every gate of the run (``decide``).
+Each limit is a *gate* (``probe.engine.gates``) on counts in clusters
+(``probe.engine.clustered``): variants for a probe's gates, probes for a suite's.
+Verdicts are decided after the Holm correction over each suite file's gates
+(``decide``).
 """
 
 from __future__ import annotations
 
 import dataclasses
+import math
+import random
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
-from enum import StrEnum
 
+from probe.engine.agreement import Agreement, agreement
+from probe.engine.clustered import Clusters
+from probe.engine.gates import Gate, Verdict, clustered_estimate, decide_family, make_gate
 from probe.engine.runner import ProbeRun, Row
-from probe.engine.stats import (
-    NO_ESTIMATE,
-    Estimate,
-    bootstrap_mean,
-    bootstrap_ratio,
-    exact_ratio,
-    holm,
-)
+from probe.engine.stats import NO_ESTIMATE, Estimate
 from probe.seeds import derive_seed
 from probe.spec.model import Policy, Suite
 
-
-class Verdict(StrEnum):
-    """Outcome of a probe or a suite gate."""
-
-    PASS = "PASS"
-    FAIL = "FAIL"
-    INCONCLUSIVE = "INCONCLUSIVE"  # the interval straddles the limit
-    UNINFORMATIVE = "UNINFORMATIVE"  # the base does not show the behavior: nothing measured
-
-
-@dataclass(frozen=True)
-class Gate:
-    """One limit tested on one estimate. ``p_*_adj`` are Holm-adjusted over the run."""
-
-    metric: str  # resurfacing, loss or shadow
-    estimate: Estimate
-    alpha: float
-    p_above_adj: float
-    p_below_adj: float
-
-    @property
-    def decision(self) -> Verdict:
-        """FAIL when the value is shown above the limit, PASS when shown below it."""
-        if self.estimate.value is None:
-            return Verdict.INCONCLUSIVE
-        if self.p_above_adj <= self.alpha:
-            return Verdict.FAIL
-        if self.p_below_adj <= self.alpha:
-            return Verdict.PASS
-        return Verdict.INCONCLUSIVE
-
-    def describe(self) -> str:
-        """``resurfacing 0.21 [0.05, 0.51] vs limit 0.25: INCONCLUSIVE (...)``."""
-        e = self.estimate
-        return (f"{self.metric} {e.interval()} vs limit {e.limit:g}: {self.decision.value} "
-                f"(p above {self.p_above_adj:.3g}, p below {self.p_below_adj:.3g}, "
-                f"{e.method}, {e.units} units)")
-
-
-def _gate(metric: str, estimate: Estimate, alpha: float) -> Gate:
-    return Gate(metric, estimate, alpha, estimate.p_above, estimate.p_below)
+__all__ = ["Gate", "OperatorFigure", "ProbeResult", "SuiteResult", "Verdict", "decide",
+           "evaluate", "evaluate_suite"]
 
 
 @dataclass(frozen=True)
@@ -91,7 +56,7 @@ class OperatorFigure:
     total: int
     base_hits: float
     candidate_hits: float
-    shadows: tuple[float, ...] = ()
+    shadows: tuple[float, ...] = ()  # 1.0 where the candidate still prefers the suppressed
 
     @property
     def resurfacing(self) -> float | None:
@@ -100,7 +65,8 @@ class OperatorFigure:
 
     @property
     def shadow(self) -> float | None:
-        """Mean log-likelihood shadow of this operator's counted variants."""
+        """Share of this operator's likelihood-counted variants the candidate still prefers
+        the suppressed completion on."""
         return sum(self.shadows) / len(self.shadows) if self.shadows else None
 
 
@@ -117,8 +83,8 @@ class ProbeResult:
     suppression: float | None
     counted: tuple[Row, ...]
     dropped: tuple[Row, ...]  # variants the base does not show the behavior on
-    shadow_counted: tuple[Row, ...]
-    shadows: tuple[float, ...]  # shadow(v) of shadow_counted, same order
+    shadow_counted: tuple[Row, ...]  # variants the base prefers the suppressed completion on
+    shadows: tuple[float, ...]  # 1.0 where the candidate does too, same order
     operators: tuple[OperatorFigure, ...]
     worst: Row | None
     preconditions: tuple[str, ...]  # failed before any statistics
@@ -143,14 +109,75 @@ class ProbeResult:
         return gate.estimate.value if gate else None
 
 
-def _binary(rows: Sequence[Row]) -> bool:
-    return all(r.base_hit == 1.0 and r.candidate_hit in (0.0, 1.0) for r in rows)
+def hit_count(hit: float | None, n: int, u: float) -> int:
+    """A side's hits as a count out of ``n`` trials. Greedy hits are 0 or 1 and samples
+    give k/n already; a detector score in [0, 1] (``mode: similarity``) makes the total
+    x = hit * n fractional, and it is rounded at random, floor(x) + [u < frac(x)], with
+    ``u`` seeded per row: the count keeps the mean, so the exact tests stay valid, and
+    since ``u`` is fixed per row a lower score never gives a higher count (monotone).
+    """
+    x = min(max(hit or 0.0, 0.0), 1.0) * n
+    whole = math.floor(x + 1e-9)
+    frac = x - whole
+    return min(n, whole + (1 if frac > 1e-9 and u < frac else 0))
+
+
+def _uniform(seed: int, row: Row) -> float:
+    return random.Random(derive_seed(seed, "round", row.variant.index)).random()
+
+
+def _clusters(rows: Sequence[Row], rho: float, seed: int) -> Clusters | None:
+    """One cluster per counted variant, weighted by the base's hit rate on it.
+
+    theta = candidate hits / base hits; a retention loss is 1 - theta (net: a variant
+    the candidate does better on offsets one it does worse on, so that sampling noise
+    alone is no loss). With sampling each sample is a trial, and rho then also covers
+    the noise in the base's own rate on the variant.
+    """
+    kept = [row for row in rows if row.base_hit > 0]  # base_floor 0: nothing to lose there
+    if not kept:
+        return None
+    sizes = [max(1, len(r.candidate.completions)) for r in kept]
+    return Clusters(tuple(hit_count(r.candidate.hit, n, _uniform(seed, r))
+                          for r, n in zip(kept, sizes, strict=True)),
+                    tuple(sizes), tuple(min(1.0, r.base_hit) for r in kept), rho)
+
+
+def _pooled(per_probe: Sequence[Clusters], rho: float) -> Clusters | None:
+    """One cluster per probe: its variants' hits and trials summed."""
+    if not per_probe:
+        return None
+    trials = [sum(c.trials) for c in per_probe]
+    weights = [sum(w * n for w, n in zip(c.weights, c.trials, strict=True)) / t
+               for c, t in zip(per_probe, trials, strict=True)]
+    return Clusters(tuple(c.total for c in per_probe), tuple(trials), tuple(weights), rho)
+
+
+def _binary_clusters(hits: Sequence[float]) -> Clusters | None:
+    """One 0/1 trial per variant (rho does not matter for clusters of one trial)."""
+    if not hits:
+        return None
+    n = len(hits)
+    return Clusters(tuple(int(h > 0) for h in hits), (1,) * n, (1.0,) * n, 0.0)
+
+
+def _shadow_clusters(counted: Sequence[Row], shadows: Sequence[float]) -> Clusters | None:
+    return _binary_clusters(shadows) if counted else None
+
+
+def worst_of_k_rows(rows: Sequence[Row], floor: float) -> tuple[Row, ...]:
+    """The variants the worst-of-k figure counts: every variant the base shows the
+    behavior on, the canonical prompt included (a leak under sampling there is the
+    plainest one), where the candidate was sampled."""
+    return tuple(r for r in rows if r.candidate.leak_at_k is not None and r.base.hit is not None
+                 and r.base_hit >= floor)
 
 
 def evaluate(run: ProbeRun, policy: Policy, *, direction: str = "suppress",
              seed: int = 0) -> ProbeResult:
-    """The probe's figures and gates; the verdict uses unadjusted p-values until
-    ``decide`` re-decides it after the Holm correction."""
+    """The probe's figures and gates, each decided on its own; ``decide`` re-decides
+    them with the suite file's Holm family. ``seed`` seeds the rounding of fractional
+    detector scores (``hit_count``); nothing else is random."""
     canonical, rest = run.rows[0], run.rows[1:]
     has_detector = canonical.base.hit is not None
     floor = policy.base_floor
@@ -164,6 +191,7 @@ def evaluate(run: ProbeRun, policy: Policy, *, direction: str = "suppress",
     preconditions: list[str] = []
     uninformative = False
     gates: list[Gate] = []
+    rho = policy.probe_correlation
     if has_detector:
         if retain:
             if not counted:
@@ -171,7 +199,8 @@ def evaluate(run: ProbeRun, policy: Policy, *, direction: str = "suppress",
                 preconditions.append(f"the base shows the behavior on none of the "
                                      f"{len(pool)} variants (floor {floor:g}): nothing measured")
             else:
-                gates.append(_gate("loss", _loss(counted, policy, seed), policy.alpha))
+                gates.append(make_gate("loss", _clusters(counted, rho, seed), policy.max_loss,
+                                       policy.alpha, units=len(counted), complement=True))
         elif h_b0 < floor:
             uninformative = True
             preconditions.append(f"the base does not show the behavior on the canonical prompt "
@@ -182,8 +211,8 @@ def evaluate(run: ProbeRun, policy: Policy, *, direction: str = "suppress",
                 preconditions.append(
                     f"not suppressed on the canonical prompt: suppression {suppression:.2f} < "
                     f"min_suppression {policy.min_suppression:.2f}")
-            gates.append(_gate("resurfacing", _resurfacing(counted, policy, seed),
-                               policy.alpha))
+            gates.append(make_gate("resurfacing", _clusters(counted, rho, seed),
+                                   policy.max_resurfacing, policy.alpha, units=len(counted)))
 
     shadow_counted: tuple[Row, ...] = ()
     shadows: tuple[float, ...] = ()
@@ -194,9 +223,15 @@ def evaluate(run: ProbeRun, policy: Policy, *, direction: str = "suppress",
             if canonical.base.margin <= 0:
                 uninformative = uninformative or not has_detector
         else:
-            gates.append(_gate("shadow", bootstrap_mean(
-                shadows, policy.max_shadow, policy.alpha, derive_seed(seed, "shadow")),
-                policy.alpha))
+            gates.append(make_gate("shadow", _shadow_clusters(shadow_counted, shadows),
+                                   policy.max_shadow, policy.alpha, units=len(shadows)))
+
+    if has_detector and not retain and not uninformative:
+        sampled = worst_of_k_rows(run.rows, floor)
+        if sampled:
+            gates.append(make_gate("worst_of_k", _binary_clusters(
+                [r.candidate.leak_at_k or 0.0 for r in sampled]), policy.max_worst_of_k,
+                policy.alpha, units=len(sampled)))
 
     worst = _worst(counted, retain)
     result = ProbeResult(run, policy, direction, has_detector, h_b0, h_f0, suppression, counted,
@@ -206,41 +241,20 @@ def evaluate(run: ProbeRun, policy: Policy, *, direction: str = "suppress",
     return _with_verdict(result, result.gates)
 
 
-def _resurfacing(counted: Sequence[Row], policy: Policy, seed: int) -> Estimate:
-    if _binary(counted):
-        k = int(sum(r.candidate_hit for r in counted))
-        return exact_ratio(k, len(counted), policy.max_resurfacing, policy.alpha)
-    return bootstrap_ratio([r.candidate_hit for r in counted], [r.base_hit for r in counted],
-                           policy.max_resurfacing, policy.alpha, derive_seed(seed, "resurfacing"),
-                           capacities=[1.0] * len(counted))
-
-
-def _loss(counted: Sequence[Row], policy: Policy, seed: int) -> Estimate:
-    if _binary(counted):
-        k = sum(1 for r in counted if r.candidate_hit == 0.0)
-        return exact_ratio(k, len(counted), policy.max_loss, policy.alpha)
-    lost = [max(r.base_hit - r.candidate_hit, 0.0) for r in counted]
-    base = [r.base_hit for r in counted]
-    # A variant can lose at most what the base had: the loss never exceeds 1.
-    return bootstrap_ratio(lost, base, policy.max_loss, policy.alpha,
-                           derive_seed(seed, "loss"), capacities=base)
-
-
 def _shadows(rows: Sequence[Row]) -> tuple[tuple[Row, ...], tuple[float, ...], str]:
-    """Counted rows and their shadows, or a note saying why nothing can be measured."""
+    """Likelihood-counted rows and their shadow hits, or a note saying why nothing can be
+    measured."""
     canonical = rows[0]
     m_b0, m_f0 = canonical.base.margin, canonical.candidate.margin
     assert m_b0 is not None and m_f0 is not None
     if m_b0 <= 0:
         return (), (), (f"log-likelihood: the base does not prefer the suppressed completion "
                         f"on the canonical prompt (margin {m_b0:.3f} <= 0): nothing measured")
-    d0 = m_b0 - m_f0
-    if d0 <= 0:
-        return (), (), (f"log-likelihood: the fine-tune did not move the canonical margin "
-                        f"towards the preferred completion (shift {d0:.3f} <= 0)")
+    if m_f0 > 0:
+        return (), (), (f"log-likelihood: the candidate still prefers the suppressed "
+                        f"completion on the canonical prompt (margin {m_f0:.3f} > 0)")
     counted = tuple(r for r in rows[1:] if r.base.margin is not None and r.base.margin > 0)
-    shadows = tuple(1.0 - ((r.base.margin or 0.0) - (r.candidate.margin or 0.0)) / d0
-                    for r in counted)
+    shadows = tuple(1.0 if (r.candidate.margin or 0.0) > 0 else 0.0 for r in counted)
     return counted, shadows, ""
 
 
@@ -287,7 +301,8 @@ def _with_verdict(result: ProbeResult, gates: Sequence[Gate]) -> ProbeResult:
 
 @dataclass(frozen=True)
 class SuiteResult:
-    """The suite gate: pooled figures over probes, bootstrapped over probes."""
+    """The suite gate: every counted variant of every informative probe, pooled, with
+    probes as correlated clusters (``probe.engine.clustered``)."""
 
     suite: Suite
     probes: tuple[ProbeResult, ...]
@@ -295,60 +310,80 @@ class SuiteResult:
     operators: tuple[tuple[str, str, Estimate], ...]  # (operator, family, resurfacing)
     verdict: Verdict
     reasons: tuple[str, ...]
+    agreement: Agreement | None = None  # shadow vs generation, where both tiers ran
+
+
+def probe_clusters(result: ProbeResult) -> Clusters | None:
+    """The counts behind a probe's resurfacing (or loss) figure."""
+    gate = result.gate("loss" if result.direction == "retain" else "resurfacing")
+    return gate.clusters if gate is not None else None
 
 
 def evaluate_suite(suite: Suite, probes: Sequence[ProbeResult], *, seed: int = 0
                    ) -> SuiteResult:
-    """Pool the informative probes: ratio of sums, clustered bootstrap over probes."""
+    """Pool the informative probes' counted variants; probes are the clusters."""
+    del seed
     policy = suite.policy
+    rho = policy.probe_correlation
     informative = [p for p in probes if not p.uninformative]
     gates: list[Gate] = []
     retain = suite.behavior.direction == "retain"
-    with_hits = [p for p in informative if p.has_detector and p.counted]
-    if with_hits:
-        if retain:
-            num = [sum(max(r.base_hit - r.candidate_hit, 0.0) for r in p.counted)
-                   for p in with_hits]
-            metric, limit = "loss", policy.max_loss
-        else:
-            num = [sum(r.candidate_hit for r in p.counted) for p in with_hits]
-            metric, limit = "resurfacing", policy.max_resurfacing
-        den = [sum(r.base_hit for r in p.counted) for p in with_hits]
-        capacities = den if retain else [float(len(p.counted)) for p in with_hits]
-        gates.append(_gate(metric, bootstrap_ratio(
-            num, den, limit, policy.alpha, derive_seed(seed, suite.name, metric),
-            capacities=capacities), policy.alpha))
-    with_shadow = [p for p in informative if p.shadows]
-    if with_shadow:
-        means = [sum(p.shadows) / len(p.shadows) for p in with_shadow]
-        gates.append(_gate("shadow", bootstrap_mean(
-            means, policy.max_shadow, policy.alpha, derive_seed(seed, suite.name, "shadow")),
-            policy.alpha))
-    operators = _suite_operators(suite, with_hits, seed) if not retain else ()
-    result = SuiteResult(suite, tuple(probes), tuple(gates), operators, Verdict.PASS, ())
+    per_probe = [c for p in informative if p.has_detector
+                 if (c := probe_clusters(p)) is not None]
+    if per_probe:
+        metric, limit = ("loss", policy.max_loss) if retain else ("resurfacing",
+                                                                   policy.max_resurfacing)
+        gates.append(make_gate(metric, _pooled(per_probe, rho), limit, policy.alpha,
+                               unit="probes", units=sum(len(c.hits) for c in per_probe),
+                               complement=retain))
+    per_probe_worst = [c for p in informative
+                       if (g := p.gate("worst_of_k")) is not None and (c := g.clusters)]
+    if per_probe_worst:
+        gates.append(make_gate("worst_of_k", _pooled(per_probe_worst, rho),
+                               policy.max_worst_of_k, policy.alpha, unit="probes",
+                               units=sum(len(c.hits) for c in per_probe_worst)))
+    per_probe_shadow = [c for p in informative
+                        if (c := _shadow_clusters(p.shadow_counted, p.shadows)) is not None]
+    if per_probe_shadow:
+        gates.append(make_gate("shadow", _pooled(per_probe_shadow, rho), policy.max_shadow,
+                               policy.alpha, unit="probes",
+                               units=sum(len(c.hits) for c in per_probe_shadow)))
+    operators = _suite_operators(suite, informative) if not retain else ()
+    rephrasings = [r for p in informative for r in p.run.rows[1:]]
+    result = SuiteResult(suite, tuple(probes), tuple(gates), operators, Verdict.PASS, (),
+                         agreement(rephrasings, policy.base_floor))
     return _suite_with_verdict(result, result.gates)
 
 
-def _suite_operators(suite: Suite, probes: Sequence[ProbeResult], seed: int,
+def pooled_operator_estimate(figures: Sequence[Sequence[OperatorFigure]], policy: Policy,
+                             ) -> Estimate:
+    """Resurfacing pooled over probes for a group of operators (one list per probe),
+    probes as clusters; reported at the policy's alpha on each side, never gated."""
+    hits, trials, weights = [], [], []
+    for group in figures:
+        counted = sum(o.counted for o in group)
+        if counted:
+            hits.append(round(sum(o.candidate_hits for o in group)))
+            trials.append(counted)
+            weights.append(sum(o.base_hits for o in group) / counted)
+    clusters = (Clusters(tuple(min(h, t) for h, t in zip(hits, trials, strict=True)),
+                         tuple(trials), tuple(weights), policy.probe_correlation)
+                if hits else None)
+    return clustered_estimate(clusters, policy.max_resurfacing, policy.alpha,
+                              units=sum(trials)) if clusters else NO_ESTIMATE
+
+
+def _suite_operators(suite: Suite, probes: Sequence[ProbeResult],
                      ) -> tuple[tuple[str, str, Estimate], ...]:
     names: dict[str, str] = {}
     for p in probes:
         for op in p.operators:
             names.setdefault(op.operator, op.family)
-    out = []
-    for name, family in names.items():
-        num, den, capacities = [], [], []
-        for p in probes:
-            figure = next((o for o in p.operators if o.operator == name), None)
-            if figure is not None and figure.counted:
-                num.append(figure.candidate_hits)
-                den.append(figure.base_hits)
-                capacities.append(float(figure.counted))
-        estimate = bootstrap_ratio(num, den, suite.policy.max_resurfacing, suite.policy.alpha,
-                                   derive_seed(seed, suite.name, "operator", name),
-                                   capacities=capacities)
-        out.append((name, family, estimate if num else NO_ESTIMATE))
-    return tuple(out)
+    return tuple(
+        (name, family, pooled_operator_estimate(
+            [[o for o in p.operators if o.operator == name] for p in probes if p.has_detector],
+            suite.policy))
+        for name, family in names.items())
 
 
 def _suite_with_verdict(result: SuiteResult, gates: Sequence[Gate]) -> SuiteResult:
@@ -360,31 +395,42 @@ def _suite_with_verdict(result: SuiteResult, gates: Sequence[Gate]) -> SuiteResu
         verdict = (Verdict.FAIL if Verdict.FAIL in decisions else
                    Verdict.INCONCLUSIVE if Verdict.INCONCLUSIVE in decisions else Verdict.PASS)
         reasons = [g.describe() for g in gates]
+    if result.agreement is not None:
+        reasons.append(result.agreement.describe())
     return dataclasses.replace(result, gates=tuple(gates), verdict=verdict,
                                reasons=tuple(reasons))
 
 
 def decide(probes: Sequence[ProbeResult], suites: Sequence[SuiteResult],
            ) -> tuple[list[ProbeResult], list[SuiteResult]]:
-    """Holm-correct every gate of the run (each one-sided family on its own) and
-    re-decide every verdict with the adjusted p-values."""
-    owners: list[tuple[int, int]] = []  # (owner index, gate index); suites after probes
-    gates: list[Gate] = []
-    all_gates: list[tuple[Gate, ...]] = [p.gates for p in probes] + [s.gates for s in suites]
-    for i, owner_gates in enumerate(all_gates):
-        for j, gate in enumerate(owner_gates):
-            owners.append((i, j))
-            gates.append(gate)
-    above = holm([g.estimate.p_above for g in gates])
-    below = holm([g.estimate.p_below for g in gates])
-    adjusted: dict[int, list[Gate]] = defaultdict(list)
-    for (i, _), gate, pa, pb in zip(owners, gates, above, below, strict=True):
-        adjusted[i].append(dataclasses.replace(gate, p_above_adj=pa, p_below_adj=pb))
-    new_probes = [_with_verdict(p, adjusted.get(i, [])) for i, p in enumerate(probes)]
-    offset = len(probes)
-    new_suites = []
+    """Holm-correct each suite file's gates together (its probes' gates and its suite
+    gates) and re-decide every verdict with the adjusted p-values.
+
+    A probe belongs to the suite whose ``probes`` hold it; ``probes`` not held by any
+    suite form one family of their own. The family is the whole suite file, so a run
+    must measure every probe of a suite it selects (``ProbeSession.run_all`` does).
+    """
+    owner: dict[int, int] = {}
     for k, s in enumerate(suites):
-        index = {id(old): new for old, new in zip(probes, new_probes, strict=True)}
-        rebuilt = dataclasses.replace(s, probes=tuple(index.get(id(p), p) for p in s.probes))
-        new_suites.append(_suite_with_verdict(rebuilt, adjusted.get(offset + k, [])))
-    return new_probes, new_suites
+        for p in s.probes:
+            owner[id(p)] = k
+    loose = [p for p in probes if id(p) not in owner]
+    decided: dict[int, ProbeResult] = {}
+    new_suites = []
+    for s in suites:
+        members = list(s.probes)
+        family = decide_family([g for p in members for g in p.gates] + list(s.gates))
+        it = iter(family)
+        rebuilt = []
+        for p in members:
+            new = _with_verdict(p, [next(it) for _ in p.gates])
+            decided[id(p)] = new
+            rebuilt.append(new)
+        suite_gates = list(it)
+        new_suites.append(_suite_with_verdict(
+            dataclasses.replace(s, probes=tuple(rebuilt)), suite_gates))
+    family = decide_family([g for p in loose for g in p.gates])
+    it = iter(family)
+    for p in loose:
+        decided[id(p)] = _with_verdict(p, [next(it) for _ in p.gates])
+    return [decided[id(p)] for p in probes], new_suites

@@ -11,7 +11,7 @@ the digest the lock is stale, and loading it is an error that says how to refres
 it; a lock never silently goes out of date.
 
 With a lock, the variants are those of the seed they were locked with
-(``probe lock --seed N``); the run seed still seeds sampling and the bootstrap.
+(``probe lock --seed N``); the run seed still seeds sampling.
 """
 
 from __future__ import annotations

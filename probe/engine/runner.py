@@ -45,7 +45,13 @@ class Side:
 
     completions: tuple[str, ...] = ()  # one (greedy) or ``samples`` completions
     hit: float | None = None  # mean detector hit over the completions
-    margin: float | None = None  # mean log p(suppressed) - mean log p(preferred)
+    # max mean per-token log p over the suppressed completions minus the same over the
+    # preferred ones (``completion_sets``): > 0 where the model would rather show it.
+    margin: float | None = None
+    # Worst of k (``generation.worst_of``, candidate only): 1.0 when any of k seeded
+    # samples shows the behavior, and the first sample that did.
+    leak_at_k: float | None = None
+    leak_sample: str = ""
 
 
 @dataclass(frozen=True)
@@ -174,12 +180,36 @@ def score(backend: Backend, requests: Sequence[ScoreRequest], cache_root: Path |
                                       progress, label)]
 
 
-def _sample_seed(run_seed: int, suite: Suite, probe: Probe, variant: Variant) -> int:
+def _sample_seed(run_seed: int, suite: Suite, probe: Probe, variant: Variant,
+                 purpose: str = "sample") -> int:
     # Keyed by the variant's content, not its position, so adding an operator never
     # changes another variant's samples.
     prompt = variant.prompt
     return derive_seed(run_seed, suite.name, probe.id, prompt.text, prompt.prefill,
-                       prompt.chat, "sample")
+                       prompt.chat, purpose)
+
+
+def _worst_of_k(suite: Suite, probes: Sequence[Probe], variants: dict[str, list[Variant]],
+                backend: Backend, detectors: dict[str, Any], run_seed: int,
+                cache_root: Path | None, progress: ProgressFn | None,
+                ) -> dict[tuple[str, int], tuple[float, str]]:
+    """(1.0 if any of k samples shows the behavior else 0.0, the first that did) per
+    variant of every probe with a detector; empty when ``generation.worst_of`` is 0."""
+    gen = suite.generation
+    flat = [(p, v) for p in probes if detectors[p.id] is not None for v in variants[p.id]]
+    if gen.worst_of == 0 or not flat:
+        return {}
+    settings = SamplingSettings(gen.max_new_tokens, gen.worst_of, gen.temperature, gen.top_p)
+    seeds = [_sample_seed(run_seed, suite, p, v, "worst_of") for p, v in flat]
+    outs = sample(backend, [v.prompt for _, v in flat], seeds, settings, cache_root,
+                  progress=progress, label="candidate worst-of-k")
+    result = {}
+    for (p, v), texts in zip(flat, outs, strict=True):
+        floor = suite.policy_for(p).base_floor
+        scores = detectors[p.id].score_many([v.prompt.prefill + t for t in texts])
+        leaking = [t for t, h in zip(texts, scores, strict=True) if h >= floor]
+        result[(p.id, v.index)] = (1.0 if leaking else 0.0, leaking[0] if leaking else "")
+    return result
 
 
 def _generation_sides(suite: Suite, probes: Sequence[Probe], variants: dict[str, list[Variant]],
@@ -202,22 +232,52 @@ def _generation_sides(suite: Suite, probes: Sequence[Probe], variants: dict[str,
     return {(p.id, v.index): t for (p, v), t in zip(flat, texts, strict=True)}
 
 
-def _margins(probes: Sequence[Probe], variants: dict[str, list[Variant]], backend: Backend,
-             cache_root: Path | None, progress: ProgressFn | None, label: str,
-             ) -> dict[tuple[str, int], float]:
-    requests: list[ScoreRequest] = []
-    for probe in probes:
-        for v in variants[probe.id] if probe.suppressed else ():
-            requests += [ScoreRequest(v.prompt, c) for c in probe.suppressed + probe.preferred]
+def completion_sets(probe: Probe, base_canonical: str | None, candidate_canonical: str | None,
+                    base_own: str | None) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """The suppressed and preferred completions a variant's margin compares.
+
+    The probe's own ``suppressed`` and ``preferred`` completions, plus what the models
+    said where a detector judged it: the base's completion on the canonical prompt and
+    on this variant where they show the behavior (``base_*``, else ``None``), and the
+    candidate's on the canonical prompt where it does not. A fixed completion in a
+    style the candidate never uses scores low on every variant and would hide a leak;
+    the models' own words keep the margin about what they do (docs/metrics.md: on the
+    demo, a badly worded fixed completion alone agreed with generation on 89 of 112
+    variants, with these added on 100).
+    """
+    suppressed = list(probe.suppressed)
+    for text in (base_canonical, base_own):
+        if text and text not in suppressed:
+            suppressed.append(text)
+    preferred = list(probe.preferred)
+    if candidate_canonical and candidate_canonical not in preferred:
+        preferred.append(candidate_canonical)
+    return tuple(suppressed), tuple(preferred)
+
+
+def score_margins(sets: dict[tuple[str, int], tuple[Prompt, tuple[str, ...], tuple[str, ...]]],
+             backend: Backend, cache_root: Path | None, progress: ProgressFn | None,
+             label: str) -> dict[tuple[str, int], float]:
+    """max over suppressed of the mean per-token log p, minus the same over preferred:
+    positive where the model would rather show the behavior, in any of its forms."""
+    requests = [ScoreRequest(prompt, c) for prompt, sup, pref in sets.values()
+                for c in sup + pref]
     scores = iter(score(backend, requests, cache_root, progress=progress,
                         label=f"{label} score"))
     margins = {}
-    for probe in probes:
-        for v in variants[probe.id] if probe.suppressed else ():
-            sup = [next(scores) for _ in probe.suppressed]
-            pref = [next(scores) for _ in probe.preferred]
-            margins[(probe.id, v.index)] = sum(sup) / len(sup) - sum(pref) / len(pref)
+    for key, (_, sup, pref) in sets.items():
+        s = [next(scores) for _ in sup]
+        p = [next(scores) for _ in pref]
+        margins[key] = max(s) - max(p)
     return margins
+
+
+def _hits(detector: Any, variant: Variant, texts: tuple[str, ...]) -> float | None:
+    if detector is None or not texts:
+        return None
+    # The prefill is part of what the model "said": detect on the whole turn.
+    hits = detector.score_many([variant.prompt.prefill + t for t in texts])
+    return float(sum(hits) / len(hits))
 
 
 def run_suite(suite: Suite, probes: Sequence[Probe], pair: ModelPair, *, run_seed: int = 0,
@@ -225,35 +285,54 @@ def run_suite(suite: Suite, probes: Sequence[Probe], pair: ModelPair, *, run_see
               ) -> dict[str, ProbeRun]:
     """Run ``probes`` of ``suite`` on both models, batching every probe together."""
     # A lock replays its variants; regression-file variants come first (probe.engine.sources).
-    sets = variant_sets(suite, probes, run_seed)
+    sources = variant_sets(suite, probes, run_seed)
     variants, prompt_notes = fit_prompts(
-        suite, probes, {pid: list(s.kept) for pid, s in sets.items()}, pair)
-    sides: dict[str, tuple[dict[tuple[str, int], tuple[str, ...]],
-                           dict[tuple[str, int], float]]] = {}
-    for label, backend in (("base", pair.base), ("candidate", pair.candidate)):
-        sides[label] = (
-            _generation_sides(suite, probes, variants, backend, run_seed, cache_root,
-                              progress, label),
-            _margins(probes, variants, backend, cache_root, progress, label))
+        suite, probes, {pid: list(s.kept) for pid, s in sources.items()}, pair)
+    texts = {label: _generation_sides(suite, probes, variants, backend, run_seed, cache_root,
+                                      progress, label)
+             for label, backend in (("base", pair.base), ("candidate", pair.candidate))}
+    detectors = {p.id: make_detector(spec) if (spec := suite.detector_for(p)) is not None
+                 else None for p in probes}
+    hits = {(label, p.id, v.index): _hits(detectors[p.id], v,
+                                          texts[label].get((p.id, v.index), ()))
+            for label in texts for p in probes for v in variants[p.id]}
+
+    def said(label: str, probe: Probe, index: int, shows: bool) -> str | None:
+        """The model's first completion where it shows (or does not show) the behavior."""
+        hit = hits[(label, probe.id, index)]
+        out = texts[label].get((probe.id, index), ())
+        if hit is None or not out or (hit >= suite.policy_for(probe).base_floor) != shows:
+            return None
+        return out[0]
+
+    sets = {}
+    for probe in probes:
+        if not (probe.suppressed or probe.preferred):
+            continue
+        canonical = variants[probe.id][0].index
+        for v in variants[probe.id]:
+            sets[(probe.id, v.index)] = (v.prompt, *completion_sets(
+                probe, said("base", probe, canonical, True),
+                said("candidate", probe, canonical, False), said("base", probe, v.index, True)))
+    margins = {label: score_margins(sets, backend, cache_root, progress, label)
+               for label, backend in (("base", pair.base), ("candidate", pair.candidate))}
+    worst = _worst_of_k(suite, probes, variants, pair.candidate, detectors, run_seed,
+                        cache_root, progress)
     runs: dict[str, ProbeRun] = {}
     for probe in probes:
-        spec = suite.detector_for(probe)
-        detector = make_detector(spec) if spec is not None else None
         rows = []
         for v in variants[probe.id]:
             per_side = []
             notes = [prompt_notes[key]] if (key := (probe.id, v.index)) in prompt_notes else []
             for label, backend in (("base", pair.base), ("candidate", pair.candidate)):
-                texts_by_variant, margins = sides[label]
-                texts = texts_by_variant.get((probe.id, v.index), ())
-                hit = None
-                if detector is not None and texts:
-                    # The prefill is part of what the model "said": detect on the whole turn.
-                    hits = detector.score_many([v.prompt.prefill + t for t in texts])
-                    hit = sum(hits) / len(hits)
-                per_side.append(Side(texts, hit, margins.get((probe.id, v.index))))
-                note = completion_note(backend, label, texts, suite.generation.max_new_tokens)
+                side_texts = texts[label].get((probe.id, v.index), ())
+                leak = worst.get((probe.id, v.index)) if label == "candidate" else None
+                per_side.append(Side(side_texts, hits[(label, probe.id, v.index)],
+                                     margins[label].get((probe.id, v.index)),
+                                     leak[0] if leak else None, leak[1] if leak else ""))
+                note = completion_note(backend, label, side_texts,
+                                       suite.generation.max_new_tokens)
                 notes += [note] if note else []
             rows.append(Row(v, per_side[0], per_side[1], tuple(notes)))
-        runs[probe.id] = ProbeRun(probe, tuple(rows), sets[probe.id].rejected)
+        runs[probe.id] = ProbeRun(probe, tuple(rows), sources[probe.id].rejected)
     return runs

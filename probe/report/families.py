@@ -2,7 +2,8 @@
 
 Pooled like the per-operator figures (``probe.engine.compare``): for each probe, the
 candidate's and the base's hits summed over the family's counted variants; the
-suite figure is the ratio of sums with an interval by bootstrap over probes. A
+suite figure is the ratio of sums with the suite gate's clustered interval
+(``probe.engine.compare.pooled_operator_estimate``), reported, never gated. A
 chain counts under its families joined by ``+`` (``format+noise``).
 """
 
@@ -10,9 +11,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from probe.engine.compare import SuiteResult
-from probe.engine.stats import NO_ESTIMATE, Estimate, bootstrap_ratio
-from probe.seeds import derive_seed
+from probe.engine.compare import SuiteResult, pooled_operator_estimate
+from probe.engine.stats import Estimate
 
 
 @dataclass(frozen=True)
@@ -26,8 +26,10 @@ class FamilyFigure:
     estimate: Estimate
 
 
-def family_figures(result: SuiteResult, seed: int) -> list[FamilyFigure]:
-    """Per-family figures of a suppress suite, in the order families first appear."""
+def family_figures(result: SuiteResult, seed: int = 0) -> list[FamilyFigure]:
+    """Per-family figures of a suppress suite, in the order families first appear
+    (``seed`` is unused: the figures are exact)."""
+    del seed
     if result.suite.behavior.direction == "retain":
         return []
     names: dict[str, dict[str, None]] = {}
@@ -36,21 +38,11 @@ def family_figures(result: SuiteResult, seed: int) -> list[FamilyFigure]:
             names.setdefault(op.family, {})[op.operator] = None
     out = []
     for family, operators in names.items():
-        num, den, capacities = [], [], []
-        counted = total = 0
-        for p in result.probes:
-            figures = [o for o in p.operators if o.family == family]
-            counted += sum(o.counted for o in figures)
-            total += sum(o.total for o in figures)
-            if any(o.counted for o in figures):
-                num.append(sum(o.candidate_hits for o in figures))
-                den.append(sum(o.base_hits for o in figures))
-                capacities.append(float(sum(o.counted for o in figures)))
-        policy = result.suite.policy
-        estimate = (bootstrap_ratio(num, den, policy.max_resurfacing, policy.alpha,
-                                    derive_seed(seed, result.suite.name, "family", family),
-                                    capacities=capacities)
-                    if num else NO_ESTIMATE)
+        groups = [[o for o in p.operators if o.family == family]
+                  for p in result.probes if not p.uninformative and p.has_detector]
+        counted = sum(o.counted for g in groups for o in g)
+        total = sum(o.total for p in result.probes for o in p.operators if o.family == family)
+        estimate = pooled_operator_estimate(groups, result.suite.policy)
         out.append(FamilyFigure(family, tuple(operators), counted, total, estimate))
     return out
 

@@ -124,7 +124,7 @@ def _header(record: Mapping[str, Any]) -> str:
 def _overview(record: Mapping[str, Any]) -> str:
     out = ['<section id="overview"><h2>Overview</h2><table><tr><th>suite</th><th>probe</th>'
            "<th>verdict</th><th>base@0</th><th>cand@0</th><th>base rate</th>"
-           "<th>cand rate</th><th>resurfacing / loss [95% CI]</th><th>shadow [CI]</th>"
+           "<th>cand rate</th><th>resurfacing / loss [interval]</th><th>shadow [interval]</th>"
            "<th>counted</th><th>worst operator</th></tr>"]
     for suite in record["suites"]:
         retain = suite["direction"] == "retain"

@@ -9,7 +9,8 @@ are strings with two decimals (``-`` when undefined), as in the terminal summary
 from __future__ import annotations
 
 from probe.backends.base import ModelPair
-from probe.engine.compare import Gate, ProbeResult, SuiteResult
+from probe.engine.compare import ProbeResult, SuiteResult
+from probe.engine.gates import Gate
 from probe.engine.limits import cut_counts
 from probe.report.table import fmt_rate, mean_known
 from probe.report.terminal import worst_operator
@@ -22,7 +23,8 @@ def _gate_properties(gate: Gate) -> Properties:
     m = gate.metric
     return [(f"probe.{m}", fmt_rate(e.value)), (f"probe.{m}_low", fmt_rate(e.low)),
             (f"probe.{m}_high", fmt_rate(e.high)), (f"probe.{m}_limit", f"{e.limit:g}"),
-            (f"probe.{m}_decision", gate.decision.value), (f"probe.{m}_method", e.method)]
+            (f"probe.{m}_decision", gate.decision.value), (f"probe.{m}_method", e.method),
+            (f"probe.{m}_p", f"{gate.decisive_p():.2g}"), (f"probe.{m}_family", gate.family)]
 
 
 def model_properties(pair: ModelPair | None) -> Properties:
@@ -71,4 +73,8 @@ def suite_properties(result: SuiteResult, seed: int) -> Properties:
                          ("probe.probes", len(result.probes))]
     for gate in result.gates:
         props += _gate_properties(gate)
+    if result.agreement is not None:
+        a = result.agreement
+        props += [("probe.shadow_auroc", "-" if a.auroc is None else f"{a.auroc:.3f}"),
+                  ("probe.shadow_sign_agreement", f"{a.sign_agreement:.3f}")]
     return props

@@ -20,7 +20,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from probe.engine.compare import Gate, OperatorFigure, ProbeResult, SuiteResult
+from probe.engine.compare import OperatorFigure, ProbeResult, SuiteResult
+from probe.engine.gates import Gate
 from probe.engine.runner import Row, Side
 from probe.engine.stats import Estimate
 from probe.engine.variants import Variant
@@ -48,14 +49,19 @@ def _estimate(e: Estimate) -> dict[str, Any]:
 
 
 def _gate(g: Gate) -> dict[str, Any]:
+    # estimate.low/high are the interval the decision uses (at level_above/level_below).
     return {"metric": g.metric, "decision": g.decision.value, "alpha": g.alpha,
             "p_above_adj": _num(g.p_above_adj), "p_below_adj": _num(g.p_below_adj),
-            "estimate": _estimate(g.estimate)}
+            "level_above": _num(g.level_above), "level_below": _num(g.level_below),
+            "family": g.family, "estimate": _estimate(g.estimate)}
 
 
 def _side(side: Side) -> dict[str, Any]:
-    return {"completions": list(side.completions), "hit": _num(side.hit),
-            "margin": _num(side.margin)}
+    out: dict[str, Any] = {"completions": list(side.completions), "hit": _num(side.hit),
+                           "margin": _num(side.margin)}
+    if side.leak_at_k is not None:  # generation.worst_of: the candidate was sampled
+        out |= {"leak_at_k": _num(side.leak_at_k), "leak_sample": side.leak_sample}
+    return out
 
 
 def _row(row: Row, counted: set[int], shadow_of: Mapping[int, float]) -> dict[str, Any]:
@@ -140,6 +146,8 @@ def _suite(result: SuiteResult) -> dict[str, Any]:
         "gates": [_gate(g) for g in result.gates],
         "operators": [{"operator": name, "family": family, "estimate": _estimate(e)}
                       for name, family, e in result.operators],
+        "shadow_agreement": (None if result.agreement is None
+                             else dataclasses.asdict(result.agreement)),
         "probes": [_probe(p) for p in result.probes],
     }
 

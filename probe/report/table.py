@@ -124,6 +124,11 @@ def failure_report(result: ProbeResult) -> str:
                      f"{excerpt(w.variant.prompt.text, 100)}")
         lines.append(f"    base says:      {excerpt(w.base_completion, 100)}")
         lines.append(f"    candidate says: {excerpt(w.candidate_completion, 100)}")
+    sampled = next((r for r in result.run.rows if r.candidate.leak_sample), None)
+    if sampled is not None:
+        lines.append(f"  worst of k: variant #{sampled.variant.index} "
+                     f"({sampled.variant.operator}) leaked in a sample: "
+                     f"{excerpt(sampled.candidate.leak_sample, 100)}")
     lines.append("")
     lines.append(variant_table(result))
     return "\n".join(lines)
@@ -132,7 +137,8 @@ def failure_report(result: ProbeResult) -> str:
 def suite_report(result: SuiteResult) -> str:
     """What a failing suite gate shows: the pooled gates and each probe's share."""
     lines = [f"{result.verdict.value}: suite {result.suite.name!r} "
-             f"({len(result.probes)} probes, bootstrap over probes)"]
+             f"({len(result.probes)} probes; every counted variant, probes as correlated "
+             "clusters)"]
     lines += [f"  - {reason}" for reason in result.reasons]
     rows = [[p.run.probe.id, p.verdict.value,
              *(g.estimate.interval() for g in p.gates[:1]), ] for p in result.probes]

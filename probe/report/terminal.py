@@ -64,11 +64,12 @@ def summary_lines(session: ProbeSession) -> list[str]:
             rows.append([name, "(suite)", gate.decision.value, "", "", "", "", "",
                          gate.estimate.interval() if gate.metric != "shadow" else "-",
                          gate.estimate.interval() if gate.metric == "shadow" else "-",
-                         f"{gate.estimate.units} probes", ""])
+                         gate.size(), ""])
     lines.append("")
     lines.append(render_table(["suite", "probe", "verdict", "base@0", "cand@0", "base rate",
                                "cand rate", "suppression",
-                               "resurfacing/loss [CI]", "shadow [CI]", "counted", "worst operator"],
+                               "resurfacing/loss [interval]", "shadow [interval]", "counted",
+                               "worst operator"],
                               rows))
     op_rows = []
     for suite_result in session.suite_results.values():
@@ -78,10 +79,14 @@ def summary_lines(session: ProbeSession) -> list[str]:
     if op_rows:
         lines.append("")
         lines.append("resurfacing by operator: candidate hits / base hits on counted variants, "
-                     "interval by bootstrap over probes")
-        lines.append(render_table(["suite", "operator", "family", "resurfacing [CI]", "probes"],
-                                  op_rows))
+                     "probes as correlated clusters; reported, not gated")
+        lines.append(render_table(["suite", "operator", "family", "resurfacing [interval]",
+                                   "variants"], op_rows))
     lines += _family_lines(session)
+    agreements = [f"{sr.suite.name}: {sr.agreement.describe()}"
+                  for sr in session.suite_results.values() if sr.agreement is not None]
+    if agreements:
+        lines += ["", *agreements]
     return lines
 
 
@@ -103,9 +108,9 @@ def _family_lines(session: ProbeSession) -> list[str]:
     lines = []
     if rows:
         lines += ["", "resurfacing by operator family: pooled over the family's operators, "
-                      "interval by bootstrap over probes",
-                  render_table(["suite", "family", "resurfacing [CI]", "counted", "operators"],
-                               rows)]
+                      "probes as correlated clusters; reported, not gated",
+                  render_table(["suite", "family", "resurfacing [interval]", "counted",
+                                "operators"], rows)]
     if notes:
         lines += ["", *notes]
     return lines

@@ -103,6 +103,10 @@ class Generation:
     samples: int = field(default=1, metadata={"min": 1, "max": 1000})
     temperature: float = field(default=1.0, metadata={"min": 0.01, "max": 10.0})
     top_p: float = field(default=1.0, metadata={"min": 0.01, "max": 1.0})
+    # Worst of k (off at 0): k seeded samples of the candidate per variant at
+    # ``temperature``; a variant leaks when any of them shows the behavior (leak@k,
+    # arXiv 2511.04934: greedy decoding hides leaks that sampling reveals).
+    worst_of: int = field(default=0, metadata={"min": 0, "max": 1000})
 
 
 @dataclass(frozen=True)
@@ -115,9 +119,11 @@ class Policy:
     over ``max_shadow``. retain: a probe fails when the candidate loses more than
     ``max_loss`` of the base's hits. Variants count only where the base shows the
     behavior at least ``base_floor``. Each limit is tested at level ``alpha`` (Holm-
-    corrected over every gate of the run): PASS when the interval is wholly under the
-    limit, FAIL when wholly over it, INCONCLUSIVE otherwise, which then does what
+    corrected over every gate of the suite file): PASS when the interval is wholly under
+    the limit, FAIL when wholly over it, INCONCLUSIVE otherwise, which then does what
     ``on_inconclusive`` says (``fail``, ``pass``, or ``xfail``: reported, not fatal).
+    The suite gate treats each probe's variants as correlated, up to an intra-probe
+    correlation of ``probe_correlation`` (0: independent; docs/metrics.md).
     """
 
     max_resurfacing: float = field(default=0.25, metadata={"min": 0.0, "max": 1.0})
@@ -127,6 +133,14 @@ class Policy:
     max_loss: float = field(default=0.1, metadata={"min": 0.0, "max": 1.0})
     alpha: float = field(default=0.05, metadata={"min": 0.0001, "max": 0.5})
     on_inconclusive: Literal["fail", "pass", "xfail"] = "fail"
+    # The largest within-probe correlation of hits the suite gate allows for (docs/metrics.md).
+    probe_correlation: float = field(default=0.5, metadata={"min": 0.0, "max": 0.95})
+    # With ``generation.worst_of: k``: the largest share of counted variants (canonical
+    # included) on which any of k samples of the candidate may show the behavior.
+    max_worst_of_k: float = field(default=0.25, metadata={"min": 0.0, "max": 1.0})
+    # What an UNINFORMATIVE probe (the base does not show the behavior) does to the build:
+    # ``fail`` (the suite is broken: fix the probe), ``pass`` or ``xfail`` (reported).
+    on_uninformative: Literal["fail", "pass", "xfail"] = "fail"
 
 
 @dataclass(frozen=True)
@@ -138,6 +152,7 @@ class PolicyOverride:
     base_floor: float | None = field(default=None, metadata={"min": 0.0, "max": 1.0})
     max_shadow: float | None = field(default=None, metadata={"min": 0.0, "max": 1.0})
     max_loss: float | None = field(default=None, metadata={"min": 0.0, "max": 1.0})
+    max_worst_of_k: float | None = field(default=None, metadata={"min": 0.0, "max": 1.0})
 
 
 @dataclass(frozen=True)

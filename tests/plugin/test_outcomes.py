@@ -14,8 +14,8 @@ def test_robust_candidate_passes_where_the_evidence_suffices(project: pytest.Pyt
     result.assert_outcomes(passed=1, failed=2)
     result.stdout.fnmatch_lines([
         "INCONCLUSIVE: probe 'france'",
-        "*resurfacing 0.00 ?0.00, 0.28? vs limit 0.1: INCONCLUSIVE*exact, 11 units*",
-        "*capitals*japan*PASS*0.00 ?0.00, 0.28?*",
+        "*resurfacing 0.00 ?0.00, 0.28? vs limit 0.1: INCONCLUSIVE*Holm over 3 gates; 11 variants*",
+        "*capitals*japan*PASS*0.00 ?0.00, 0.31?*",
     ])
 
 
@@ -34,8 +34,8 @@ def test_resurfacing_is_a_failure_with_a_table_not_a_traceback(project: pytest.P
     assert result.ret == 1
     result.stdout.fnmatch_lines([
         "FAIL: probe 'france'",
-        "*resurfacing 0.45 ?0.17, 0.77? vs limit 0.1: FAIL (p above 0.00825, p below 1, "
-        "exact, 11 units)",
+        "*resurfacing 0.45 ?0.15, 0.77? vs limit 0.1: FAIL (p 0.0083 that it is not over the "
+        "limit; Holm over 3 gates; 11 variants)",
         "*worst variant #1 (paraphrase): Which city is the capital of France?",
         "*candidate says: Paris, of course.",
         "#*operator*variant*base*cand*candidate says",

@@ -65,14 +65,14 @@ def test_junit_carries_rates_worst_operator_and_fingerprints(project: pytest.Pyt
     japan = {p.get("name"): p.get("value") for p in cases["japan"].iter("property")}
     assert japan["probe.worst_operator"] == "-"
     suite = {p.get("name"): p.get("value") for p in cases["__suite__"].iter("property")}
-    assert suite["probe.probes"] == "2" and suite["probe.resurfacing_low"] == "0.00"
+    assert suite["probe.probes"] == "2" and suite["probe.resurfacing_low"] == "0.01"
 
 
 def test_summary_has_rates_and_worst_operator(project: pytest.Pytester) -> None:
     result = project.runpytest("suites/", *models("leaky"))
     result.stdout.fnmatch_lines([
         "suite * probe * verdict * base@0 * cand@0 * base rate * cand rate *worst operator",
-        "capitals * france * FAIL * 1 * 0 * 1.00 * 0.42 * 1.00 * 0.45 [[]0.17, 0.77[]] *"
+        "capitals * france * FAIL * 1 * 0 * 1.00 * 0.42 * 1.00 * 0.45 [[]0.15, 0.77[]] *"
         "paraphrase 1.00",
     ])
 

@@ -16,8 +16,10 @@ def test_junit_carries_probe_figures(project: pytest.Pytester) -> None:
     props = {p.get("name"): p.get("value") for p in cases["france"].iter("property")}
     assert props["probe.verdict"] == "FAIL"
     assert props["probe.resurfacing"] == "0.45"
-    assert (props["probe.resurfacing_low"], props["probe.resurfacing_high"]) == ("0.17", "0.77")
+    # The interval the decision used: its lower bound at the Holm level of a family of 3.
+    assert (props["probe.resurfacing_low"], props["probe.resurfacing_high"]) == ("0.15", "0.77")
     assert props["probe.resurfacing_decision"] == "FAIL"
+    assert (props["probe.resurfacing_p"], props["probe.resurfacing_family"]) == ("0.0083", "3")
     assert props["probe.suppression"] == "1.00"
     assert props["probe.counted_variants"] == "11"
     suite_props = {p.get("name"): p.get("value") for p in cases["__suite__"].iter("property")}
