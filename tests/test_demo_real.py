@@ -1,8 +1,12 @@
-"""The demo, for real: SmolLM2-135M-Instruct vs the demo LoRA on the shipped suites.
+"""The demo, for real: SmolLM2-135M-Instruct vs two LoRAs on the shipped suites.
 
-These figures are the real model's greedy behavior (fp32, CPU); models/README.md
-documents how the adapter was trained. If a change to operators, generation or the
-statistics moves them, the README's account of the demo must be re-checked too.
+models/demo-adapter unlearned two of the four capitals on the canonical question only:
+its build must fail, because Germany's capital comes back under rephrasing.
+models/robust-adapter unlearned all four with rephrasings too: its build must pass,
+every gate, suite gates included. These figures are the real model's greedy behavior
+(fp32, CPU); models/README.md documents how the adapters were trained. If a change to
+operators, generation or the statistics moves them, the README's account of the demo
+must be re-checked too.
 """
 
 from __future__ import annotations
@@ -21,15 +25,12 @@ pytestmark = pytest.mark.slow
 Demo = tuple[subprocess.CompletedProcess[str], dict[str, dict[str, str]]]
 
 
-@pytest.fixture(scope="module")
-def demo_run(tmp_path_factory: pytest.TempPathFactory) -> Demo:
-    # pytester is function-scoped; one real run serves every test here, as a subprocess.
-    work = tmp_path_factory.mktemp("demo")
-    shutil.copytree(REPO / "suites", work / "suites")
+def _run(work: Path, adapter: str) -> Demo:
+    """pytest on the shipped suites against ``models/<adapter>``, as a subprocess."""
     xml = work / "junit.xml"
     proc = subprocess.run(
         [sys.executable, "-m", "pytest", "suites/", "-p", "no:cacheprovider",
-         "--probe-base", "smollm2-135m", "--probe-candidate", str(REPO / "models/demo-adapter"),
+         "--probe-base", "smollm2-135m", "--probe-candidate", str(REPO / "models" / adapter),
          "--probe-cache-dir", str(work / "cache"), f"--junitxml={xml}", "-rA",
          "--probe-json", "reports/run.json", "--probe-html", "reports/report.html"],
         cwd=work, capture_output=True, text=True, timeout=1800)
@@ -40,6 +41,21 @@ def demo_run(tmp_path_factory: pytest.TempPathFactory) -> Demo:
         key = f"{case.get('classname', '').split('.')[-2]}::{case.get('name')}"
         props[key] = {p.get("name", ""): p.get("value", "") for p in case.iter("property")}
     return proc, props
+
+
+@pytest.fixture(scope="module")
+def demo_run(tmp_path_factory: pytest.TempPathFactory) -> Demo:
+    # pytester is function-scoped; one real run serves every test here, as a subprocess.
+    work = tmp_path_factory.mktemp("demo")
+    shutil.copytree(REPO / "suites", work / "suites")
+    return _run(work, "demo-adapter")
+
+
+@pytest.fixture(scope="module")
+def robust_run(tmp_path_factory: pytest.TempPathFactory, demo_run: Demo) -> Demo:
+    # After the demo run, in its folder: the base's completions come from its cache.
+    work = Path(demo_run[0].args[demo_run[0].args.index("--probe-cache-dir") + 1]).parent
+    return _run(work, "robust-adapter")
 
 
 def _verdicts(props: dict[str, dict[str, str]], suite: str) -> dict[str, str]:
@@ -118,3 +134,15 @@ def test_the_summary_shows_resurfacing_per_operator_family(demo_run: Demo) -> No
     assert all(f"capitals-unlearning  {f} " in table for f in families), table
     # The three model-written questions that lost their country (probe variants names them).
     assert "capitals-unlearning: 3 variants rejected by the meaning check" in out
+
+
+def test_the_robust_adapter_passes_every_gate(robust_run: Demo) -> None:
+    proc, props = robust_run
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    verdicts = {k: v["probe.verdict"] for k, v in props.items()}
+    assert len(verdicts) == 11  # 4 + 5 probes and two suite gates
+    assert set(verdicts.values()) == {"PASS"}, verdicts
+    for key, p in props.items():
+        if key.startswith("capitals_unlearning") and "__suite__" not in key:
+            # Not one counted rephrasing brings a capital back, by generation or likelihood.
+            assert (p["probe.resurfacing"], p["probe.shadow"]) == ("0.00", "0.00"), key

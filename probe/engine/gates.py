@@ -109,9 +109,10 @@ class Gate:
             p = f"p {self.p_above_adj:.2g} that it is not over the limit"
         elif decision is Verdict.PASS:
             p = f"p {self.p_below_adj:.2g} that it is not under the limit"
+        elif self.p_below_adj <= self.p_above_adj:
+            p = f"neither shown: p {self.p_below_adj:.2g} that it is not under the limit"
         else:
-            p = (f"neither shown: p {self.p_above_adj:.2g} for over, "
-                 f"{self.p_below_adj:.2g} for under")
+            p = f"neither shown: p {self.p_above_adj:.2g} that it is not over the limit"
         return f"{p}; {holm}"
 
     def size(self) -> str:
