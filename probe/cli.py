@@ -106,18 +106,9 @@ def _cmd_run(args: argparse.Namespace) -> int:
         raise UsageError(f"{' and '.join(missing)} {'is' if len(missing) == 1 else 'are'} "
                          "missing; for example: probe run suites/ --base smollm2-135m "
                          "--candidate models/demo-adapter")
-    if args.no_cache and args.cache_dir:
-        raise UsageError("--no-cache and --cache-dir contradict each other; give one of them")
     overrides = {k: v for k, v in (("alpha", args.alpha),
                                    ("on_inconclusive", args.on_inconclusive)) if v is not None}
-    settings = RunSettings(
-        base=args.base, candidate=args.candidate, seed=args.seed, policy_overrides=overrides,
-        cache_dir=None if args.no_cache else completions_dir(args.cache_dir),
-        backend=BackendOptions(device=args.device, dtype=args.dtype,
-                               batch_size=parse_batch_size(args.batch_size),
-                               trust_remote_code=args.trust_remote_code,
-                               allow_pickle=args.allow_pickle))
-    settings.check()
+    settings = _run_settings(args, args.candidate, overrides)
     paths = _report_paths(args)
     baseline = (None if paths.baseline is None else
                 load_baseline(paths.baseline, updating=paths.update_baseline))
@@ -147,21 +138,28 @@ def _cmd_run(args: argparse.Namespace) -> int:
     return EXIT_FAILED if failed else EXIT_OK
 
 
-def _cmd_vet(args: argparse.Namespace) -> int:
-    """The base alone, run against itself: which probes are informative, which variants
-    count, and what the gates can decide (``probe.engine.vet``)."""
-    if not args.base:
-        raise UsageError("--base is missing; for example: probe vet suites/ --base smollm2-135m")
+def _run_settings(args: argparse.Namespace, candidate: str,
+                  overrides: dict[str, object]) -> RunSettings:
+    """The settings ``run`` and ``vet`` share: models, seed, cache and load options."""
     if args.no_cache and args.cache_dir:
         raise UsageError("--no-cache and --cache-dir contradict each other; give one of them")
     settings = RunSettings(
-        base=args.base, candidate=args.base, seed=args.seed,
+        base=args.base, candidate=candidate, seed=args.seed, policy_overrides=overrides,
         cache_dir=None if args.no_cache else completions_dir(args.cache_dir),
         backend=BackendOptions(device=args.device, dtype=args.dtype,
                                batch_size=parse_batch_size(args.batch_size),
                                trust_remote_code=args.trust_remote_code,
                                allow_pickle=args.allow_pickle))
     settings.check()
+    return settings
+
+
+def _cmd_vet(args: argparse.Namespace) -> int:
+    """The base alone, run against itself: which probes are informative, which variants
+    count, and what the gates can decide (``probe.engine.vet``)."""
+    if not args.base:
+        raise UsageError("--base is missing; for example: probe vet suites/ --base smollm2-135m")
+    settings = _run_settings(args, args.base, {})
     suites = _load_all(args.suites)
     session = ProbeSession(settings, progress=TqdmProgress())
     session.run_all([(suite, suite.probes) for suite in suites])

@@ -40,7 +40,7 @@ from __future__ import annotations
 
 import math
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -283,28 +283,29 @@ class Clusters:
         FAIL at ``alpha`` exactly when this is over the limit."""
         if self.total == 0:
             return 0.0
-        lo, hi = 0.0, self.theta_max
-        while hi - lo > _BISECT_TOLERANCE:
-            mid = (lo + hi) / 2
-            if self.p_above(mid) <= alpha:
-                lo = mid
-            else:
-                hi = mid
-        return lo
+        # p_above grows with theta: the bound is where it first exceeds alpha.
+        return _crossing(lambda theta: self.p_above(theta) > alpha, self.theta_max)
 
     def upper(self, alpha: float) -> float:
         """The largest theta the one-sided test at ``alpha`` does not put it under:
         PASS at ``alpha`` exactly when this is under the limit."""
         if self.p_below(self.theta_max) > alpha:
             return self.theta_max
-        lo, hi = 0.0, self.theta_max
-        while hi - lo > _BISECT_TOLERANCE:
-            mid = (lo + hi) / 2
-            if self.p_below(mid) <= alpha:
-                hi = mid
-            else:
-                lo = mid
-        return hi
+        # p_below falls with theta: the bound is where it first reaches alpha.
+        return _crossing(lambda theta: self.p_below(theta) <= alpha, self.theta_max)
+
+def _crossing(switched: Callable[[float], bool], hi: float) -> float:
+    """The theta in [0, hi] where the monotone ``switched`` turns true (to
+    ``_BISECT_TOLERANCE``): the lower end of the bracket for ``lower``-style searches
+    and the upper end for ``upper``-style ones agree within the tolerance."""
+    lo = 0.0
+    while hi - lo > _BISECT_TOLERANCE:
+        mid = (lo + hi) / 2
+        if switched(mid):
+            hi = mid
+        else:
+            lo = mid
+    return (lo + hi) / 2
 
 
 @lru_cache(maxsize=65536)
