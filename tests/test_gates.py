@@ -173,3 +173,20 @@ def test_auroc_is_the_share_of_correctly_ordered_pairs(pairs: list[tuple[int, bo
         return
     brute = sum((p > n) + 0.5 * (p == n) for p in pos for n in neg) / (len(pos) * len(neg))
     assert got == pytest.approx(brute)
+
+
+@pytest.mark.parametrize(("verdict", "policy", "expected"), [
+    (Verdict.PASS, Policy(), "pass"),
+    (Verdict.FAIL, Policy(on_inconclusive="pass", on_uninformative="pass"), "fail"),
+    (Verdict.INCONCLUSIVE, Policy(), "fail"),
+    (Verdict.INCONCLUSIVE, Policy(on_inconclusive="xfail"), "xfail"),
+    (Verdict.UNINFORMATIVE, Policy(), "fail"),
+    (Verdict.UNINFORMATIVE, Policy(on_uninformative="pass"), "pass"),
+    (Verdict.UNINFORMATIVE, Policy(on_inconclusive="pass"), "fail"),
+])
+def test_one_rule_says_what_a_verdict_does_to_the_build(verdict: Verdict, policy: Policy,
+                                                        expected: str) -> None:
+    from probe.engine.outcome import build_outcome, fails_build
+
+    assert build_outcome(verdict, policy) == expected
+    assert fails_build(verdict, policy) == (expected == "fail")

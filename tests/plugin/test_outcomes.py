@@ -76,3 +76,21 @@ def test_base_without_the_behavior_makes_the_probe_uninformative(
     result.assert_outcomes(failed=3)
     result.stdout.fnmatch_lines(["UNINFORMATIVE: probe 'france'",
                                  "*the base does not show the behavior on the canonical*"])
+
+
+@pytest.mark.parametrize(("policy", "outcomes", "ret"), [
+    ("", {"passed": 1, "failed": 1}, 1),  # on_uninformative: fail (the default)
+    ("  on_uninformative: pass\n", {"passed": 2}, 0),
+    ("  on_uninformative: xfail\n", {"passed": 1, "xfailed": 1}, 0),
+])
+def test_on_uninformative_decides_what_an_uninformative_probe_does(
+        project: pytest.Pytester, policy: str, outcomes: dict[str, int], ret: int) -> None:
+    # The base never says Kyoto: japan measures nothing. The suite gate pools france alone.
+    path = suite_path(project)
+    text = path.read_text().replace("any: [Tokyo]", "any: [Kyoto]")
+    path.write_text(text.replace("policy:\n  max_resurfacing: 0.5\n",
+                                 "policy:\n  max_resurfacing: 0.5\n" + policy))
+    result = project.runpytest("suites/", *models("robust"), "-k", "japan or france",
+                               "--probe-on-inconclusive", "pass")
+    result.assert_outcomes(**outcomes)
+    assert result.ret == ret
