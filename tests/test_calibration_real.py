@@ -5,7 +5,8 @@ base plus a noise-only LoRA (models/build_noise_adapter.py: untrained, small ran
 weights): nothing was learnt or unlearnt. What a user sees is the exit status, so
 that is what is asserted, through both front ends: 0, with no gate FAIL and none
 INCONCLUSIVE (which the default policy would fail). At std 1e-3 the noise changes
-almost no greedy completion; at 1e-2 it changes some, which tests the gates' margin.
+almost no greedy completion (checked by hand, docs/metrics.md); at 1e-2 it changes some,
+which tests the gates' margin, and that one runs here.
 """
 
 from __future__ import annotations
@@ -61,7 +62,9 @@ def test_candidate_equal_to_base_exits_0(tmp_path: Path, shared_cache: Path) -> 
     assert _probe_run_exit("smollm2-135m", tmp_path, shared_cache) == 0
 
 
-@pytest.mark.parametrize("std", ["1e-3", "1e-2"])
+# std 1e-3 changes almost no greedy completion (a null close to the one above, run by
+# hand: exit 0, docs/metrics.md); 1e-2 changes some, the null that tests the margin.
+@pytest.mark.parametrize("std", ["1e-2"])
 def test_noise_only_adapter_exits_0(tmp_path: Path, shared_cache: Path, std: str) -> None:
     adapter = tmp_path / "noise-adapter"
     subprocess.run([sys.executable, str(REPO / "models" / "build_noise_adapter.py"),
