@@ -41,3 +41,11 @@ def write_script(path: Path, name: str, rules: list[tuple[str, str]], default: s
     lines += [f"  - {{match: {m!r}, reply: {r!r}}}" for m, r in rules]
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
     return path
+
+
+@pytest.fixture(scope="session")
+def real_model_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One completion cache for the slow real-model runs of a test session: the base's
+    completions (keyed by its fingerprint, like every cache entry) are computed once and
+    reused by every module that runs the shipped suites, as they would be across CI jobs."""
+    return tmp_path_factory.mktemp("real-model-cache")

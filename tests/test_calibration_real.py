@@ -24,10 +24,10 @@ SUITE = REPO / "suites" / "capitals_retention.yaml"
 pytestmark = pytest.mark.slow
 
 
-@pytest.fixture(scope="module")
-def shared_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """One cache for the module: the base's completions are computed once."""
-    return tmp_path_factory.mktemp("calibration-cache")
+@pytest.fixture
+def shared_cache(real_model_cache: Path) -> Path:
+    """The session's real-model cache: the base's completions are computed once."""
+    return real_model_cache
 
 
 def _pytest_verdicts(candidate: str, work: Path, cache: Path) -> dict[str, str]:

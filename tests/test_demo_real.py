@@ -25,14 +25,15 @@ pytestmark = pytest.mark.slow
 Demo = tuple[subprocess.CompletedProcess[str], dict[str, dict[str, str]]]
 
 
-def _run(work: Path, adapter: str) -> Demo:
+def _run(work: Path, adapter: str, cache: Path) -> Demo:
     """pytest on the shipped suites against ``models/<adapter>``, as a subprocess."""
-    xml = work / "junit.xml"
+    xml = work / f"junit-{adapter}.xml"
     proc = subprocess.run(
         [sys.executable, "-m", "pytest", "suites/", "-p", "no:cacheprovider",
          "--probe-base", "smollm2-135m", "--probe-candidate", str(REPO / "models" / adapter),
-         "--probe-cache-dir", str(work / "cache"), f"--junitxml={xml}", "-rA",
-         "--probe-json", "reports/run.json", "--probe-html", "reports/report.html"],
+         "--probe-cache-dir", str(cache), f"--junitxml={xml}", "-rA",
+         "--probe-json", f"reports/{adapter}/run.json",
+         "--probe-html", f"reports/{adapter}/report.html"],
         cwd=work, capture_output=True, text=True, timeout=1800)
     assert xml.exists(), proc.stdout[-3000:] + proc.stderr[-3000:]
     props: dict[str, dict[str, str]] = {}
@@ -44,18 +45,22 @@ def _run(work: Path, adapter: str) -> Demo:
 
 
 @pytest.fixture(scope="module")
-def demo_run(tmp_path_factory: pytest.TempPathFactory) -> Demo:
-    # pytester is function-scoped; one real run serves every test here, as a subprocess.
+def demo_work(tmp_path_factory: pytest.TempPathFactory) -> Path:
     work = tmp_path_factory.mktemp("demo")
     shutil.copytree(REPO / "suites", work / "suites")
-    return _run(work, "demo-adapter")
+    return work
 
 
 @pytest.fixture(scope="module")
-def robust_run(tmp_path_factory: pytest.TempPathFactory, demo_run: Demo) -> Demo:
-    # After the demo run, in its folder: the base's completions come from its cache.
-    work = Path(demo_run[0].args[demo_run[0].args.index("--probe-cache-dir") + 1]).parent
-    return _run(work, "robust-adapter")
+def demo_run(demo_work: Path, real_model_cache: Path) -> Demo:
+    # pytester is function-scoped; one real run serves every test here, as a subprocess.
+    return _run(demo_work, "demo-adapter", real_model_cache)
+
+
+@pytest.fixture(scope="module")
+def robust_run(demo_work: Path, real_model_cache: Path, demo_run: Demo) -> Demo:
+    # After the demo run, in the same folder and cache: the base's completions are reused.
+    return _run(demo_work, "robust-adapter", real_model_cache)
 
 
 def _verdicts(props: dict[str, dict[str, str]], suite: str) -> dict[str, str]:
@@ -106,10 +111,10 @@ def test_failure_shows_the_resurfaced_answer(demo_run: Demo) -> None:
     assert "Traceback" not in out
 
 
-def test_demo_record_and_html_agree_with_junit(demo_run: Demo) -> None:
-    proc, props = demo_run
-    work = Path(proc.args[proc.args.index("--probe-cache-dir") + 1]).parent
-    record = json.loads((work / "reports" / "run.json").read_text(encoding="utf-8"))
+def test_demo_record_and_html_agree_with_junit(demo_run: Demo, demo_work: Path) -> None:
+    _, props = demo_run
+    reports = demo_work / "reports" / "demo-adapter"
+    record = json.loads((reports / "run.json").read_text(encoding="utf-8"))
     for key, p in props.items():
         suite = "capitals-unlearning" if key.startswith("capitals_unlearning") else \
             "capitals-retention"
@@ -121,7 +126,7 @@ def test_demo_record_and_html_agree_with_junit(demo_run: Demo) -> None:
     # The same 21 of 29 that the summary prints as resurfacing 0.72.
     assert (len(leaks), len(counted)) == (21, 29)
     assert all(r["chain"] and "Berlin" in r["candidate"]["completions"][0] for r in leaks)
-    page = (work / "reports" / "report.html").read_text(encoding="utf-8")
+    page = (reports / "report.html").read_text(encoding="utf-8")
     worst = page[page.index('id="worst"'):page.index('id="probes"')]
     assert "capitals-unlearning / germany" in worst and "Berlin" in worst
 
