@@ -61,7 +61,8 @@ def summary_lines(session: ProbeSession) -> list[str]:
                          f"{len(r.counted)}/{len(r.run.rows) - 1}" if r.has_detector else "-",
                          _worst_operator(r)])
         for gate in suite_result.gates:
-            rows.append([name, "(suite)", gate.decision.value, "", "", "", "", "",
+            label = "(suite, worst of k)" if gate.metric == "worst_of_k" else "(suite)"
+            rows.append([name, label, gate.decision.value, "", "", "", "", "",
                          gate.estimate.interval() if gate.metric != "shadow" else "-",
                          gate.estimate.interval() if gate.metric == "shadow" else "-",
                          gate.size(), ""])
