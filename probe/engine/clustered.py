@@ -46,6 +46,8 @@ from functools import lru_cache
 
 import numpy as np
 
+from probe.engine.stats import betabinom_logpmf, binom_tail_ge, binom_tail_le
+
 # The nuisance grid: sup over rho is taken on these fractions of rho_max.
 _RHO_STEPS = 9
 # Above this many multiply-adds per distribution, use the normal approximation.
@@ -84,9 +86,7 @@ def _lower_pmf(m: int, mean: float, rho: float, length: int) -> np.ndarray:
     else:
         scale = 1.0 / rho - 1.0
         a, b = mean * scale, (1.0 - mean) * scale
-        # log P(X = 0) = log B(a, b + m) - log B(a, b)
-        log0 = (math.lgamma(b + m) + math.lgamma(a + b) - math.lgamma(a + b + m)
-                - math.lgamma(b))
+        log0 = betabinom_logpmf(0, m, a, b)
     logs = np.empty(length)
     logs[0] = log0
     if length > 1:
@@ -266,6 +266,13 @@ class Clusters:
 
     def _p(self, theta: float, below: bool) -> float:
         theta = min(max(theta, 0.0), 1.0)
+        if self._rhos() == [0.0] and len(set(self.weights)) == 1:
+            # Independent trials at one rate: T is a single binomial, whose exact tails
+            # ``probe.engine.stats`` computes in log space at any size.
+            n, p = sum(self.trials), min(1.0, theta * self.weights[0])
+            if below:
+                return binom_tail_le(self.total, n, p)
+            return binom_tail_ge(self.total, n, p)
         if self._work(self._length(below)) > EXACT_WORK:
             return self._normal(theta, self.total, upper=not below)
         groups = _groups(self.trials, self.weights, theta)

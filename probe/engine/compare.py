@@ -161,10 +161,6 @@ def _binary_clusters(hits: Sequence[float]) -> Clusters | None:
     return Clusters(tuple(int(h > 0) for h in hits), (1,) * n, (1.0,) * n, 0.0)
 
 
-def _shadow_clusters(counted: Sequence[Row], shadows: Sequence[float]) -> Clusters | None:
-    return _binary_clusters(shadows) if counted else None
-
-
 def worst_of_k_rows(rows: Sequence[Row], floor: float) -> tuple[Row, ...]:
     """The variants the worst-of-k figure counts: every variant the base shows the
     behavior on, the canonical prompt included (a leak under sampling there is the
@@ -223,7 +219,7 @@ def evaluate(run: ProbeRun, policy: Policy, *, direction: str = "suppress",
             if canonical.base.margin <= 0:
                 uninformative = uninformative or not has_detector
         else:
-            gates.append(make_gate("shadow", _shadow_clusters(shadow_counted, shadows),
+            gates.append(make_gate("shadow", _binary_clusters(shadows),
                                    policy.max_shadow, policy.alpha, units=len(shadows)))
 
     if has_detector and not retain and not uninformative:
@@ -343,7 +339,7 @@ def evaluate_suite(suite: Suite, probes: Sequence[ProbeResult], *, seed: int = 0
                                policy.max_worst_of_k, policy.alpha, unit="probes",
                                units=sum(len(c.hits) for c in per_probe_worst)))
     per_probe_shadow = [c for p in informative
-                        if (c := _shadow_clusters(p.shadow_counted, p.shadows)) is not None]
+                        if (c := _binary_clusters(p.shadows)) is not None]
     if per_probe_shadow:
         gates.append(make_gate("shadow", _pooled(per_probe_shadow, rho), policy.max_shadow,
                                policy.alpha, unit="probes",
