@@ -32,15 +32,22 @@ from probe.engine.vet import Flag, SuiteVetting, outcome_words, vet_suite
 from probe.errors import ProbeError, SpecError, UsageError, did_you_mean
 from probe.report.baseline import BaselineJudge, load_baseline
 from probe.report.diff import diff_records, render_diff
-from probe.report.outputs import ReportPaths, write_reports
+from probe.report.outputs import ReportPaths, check_report_paths, run_inputs, write_reports
 from probe.report.progress import TqdmProgress
 from probe.report.record import build_record, read_record
+from probe.report.safe_text import visible, visible_lines
 from probe.report.table import failure_report, suite_report
 from probe.report.terminal import baseline_lines, summary_lines
 from probe.session import ProbeSession, RunSettings
 from probe.spec import Suite, load_suite
 
 EXIT_OK, EXIT_FAILED, EXIT_SPEC, EXIT_BACKEND, EXIT_USAGE = 0, 1, 2, 3, 4
+
+
+def _say(text: object = "", *, file: TextIO | None = None) -> None:
+    """Print ``text`` safely: ids, prompts and completions can hold anything, so hidden
+    characters are escaped and no line can be read as a CI workflow command."""
+    print(visible_lines(text), file=file if file is not None else sys.stdout)
 
 
 def _suite_files(paths: Sequence[str]) -> list[Path]:
@@ -52,45 +59,76 @@ def _suite_files(paths: Sequence[str]) -> list[Path]:
         elif path.is_file():
             files.append(path)
         else:
-            raise UsageError(f"{raw}: no such file or directory")
+            from probe.files import special_kind
+
+            # /dev/zero or a FIFO is there, and is no suite: say what it is.
+            kind = special_kind(path)
+            raise UsageError(f"{raw}: {kind}, not a suite file" if kind else
+                             f"{raw}: no such file or directory")
     if not files:
         raise UsageError(f"no suite files (*.yaml) found in {', '.join(paths)}")
     return files
 
 
-def _load_all(paths: Sequence[str]) -> list[Suite]:
-    return [load_suite(f) for f in _suite_files(paths)]
+def _data_roots(args: argparse.Namespace) -> tuple[Path, ...]:
+    """``--data-root``: where a suite's ``dataset`` may read besides the suite's directory."""
+    from probe.spec.dataset import check_data_roots
+
+    return check_data_roots(getattr(args, "data_root", None) or (), "--data-root")
+
+
+def _add_data_root(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--data-root", action="append", default=None, metavar="DIR",
+                        help="a directory besides each suite's own that its `dataset:` files "
+                             "may be read from (repeatable)")
+
+
+def _load_all(paths: Sequence[str], args: argparse.Namespace) -> list[Suite]:
+    roots = _data_roots(args)
+    return [load_suite(f, data_roots=roots) for f in _suite_files(paths)]
 
 
 def _cmd_check(args: argparse.Namespace) -> int:
     # Every file is checked, so one run lists every mistake (one line each).
     invalid = 0
+    roots = _data_roots(args)
     for file in _suite_files(args.suites):
         try:
-            suite = load_suite(file)
+            suite = load_suite(file, data_roots=roots)
+            # The lock is read and verified exactly as a run reads it (same error, exit 2).
+            from probe.engine.lock import read_lock
+
+            locked = read_lock(suite)
         except SpecError as err:
-            print(f"error: {err}", file=sys.stderr)
+            _say(f"error: {err}", file=sys.stderr)
             invalid += 1
             continue
-        print(f"ok  {suite.source}: {suite.name}, {len(suite.probes)} probes, "
-              f"{len(suite.operators)} operators")
+        _say(f"ok  {visible(suite.source)}: {visible(suite.name)}, {len(suite.probes)} probes, "
+              f"{len(suite.operators)} operators{'' if locked is None else ', lock verified'}")
     return EXIT_SPEC if invalid else EXIT_OK
 
 
 def _cmd_variants(args: argparse.Namespace) -> int:
     from probe.preview import preview_lines
 
-    for suite in _load_all(args.suites):
-        print("\n".join(preview_lines(suite, args.seed, fresh=args.fresh)))
-        print()
+    for suite in _load_all(args.suites, args):
+        _say("\n".join(preview_lines(suite, args.seed, fresh=args.fresh)))
+        _say()
     return EXIT_OK
 
 
 def _cmd_lock(args: argparse.Namespace) -> int:
+    from probe.engine.lock import lock_path
+    from probe.files import check_outputs
     from probe.preview import lock_suite
+    from probe.report.outputs import suite_inputs
 
-    for suite in _load_all(args.suites):
-        print(lock_suite(suite, args.seed))
+    suites = _load_all(args.suites, args)
+    # x.yaml and x.yml share x.lock.json; a lock path may be a link to a suite.
+    check_outputs([(f"{s.source}'s lock", lock_path(s.source)) for s in suites],
+                  [entry for s in suites for entry in suite_inputs(s, lock=False)])
+    for suite in suites:
+        _say(lock_suite(suite, args.seed))
     return EXIT_OK
 
 
@@ -112,7 +150,8 @@ def _cmd_run(args: argparse.Namespace) -> int:
     paths = _report_paths(args)
     baseline = (None if paths.baseline is None else
                 load_baseline(paths.baseline, updating=paths.update_baseline))
-    suites = _load_all(args.suites)
+    suites = _load_all(args.suites, args)
+    check_report_paths(paths, run_inputs(suites, settings, paths))  # before minutes of work
     session = ProbeSession(settings, progress=TqdmProgress())
     session.run_all([(suite, suite.probes) for suite in suites])
     shard = distributed.current()
@@ -130,11 +169,11 @@ def _cmd_run(args: argparse.Namespace) -> int:
         if fails_build(suite_result.verdict, suite_result.suite.policy):
             failed += _report_failure(suite_report(suite_result), judge, paths,
                                       f"{name}::__suite__")
-    print("\n".join(summary_lines(session)))
+    _say("\n".join(summary_lines(session)))
     if judge is not None:
-        print("\n".join(baseline_lines(judge)))
+        _say("\n".join(baseline_lines(judge)))
     for line in write_reports(session, paths, record=record):
-        print(line)
+        _say(line)
     return EXIT_FAILED if failed else EXIT_OK
 
 
@@ -160,7 +199,7 @@ def _cmd_vet(args: argparse.Namespace) -> int:
     if not args.base:
         raise UsageError("--base is missing; for example: probe vet suites/ --base smollm2-135m")
     settings = _run_settings(args, args.base, {})
-    suites = _load_all(args.suites)
+    suites = _load_all(args.suites, args)
     session = ProbeSession(settings, progress=TqdmProgress())
     session.run_all([(suite, suite.probes) for suite in suites])
     shard = distributed.current()
@@ -169,14 +208,14 @@ def _cmd_vet(args: argparse.Namespace) -> int:
     problems: list[str] = []
     for suite_result in session.suite_results.values():
         vetting = vet_suite(suite_result.suite, suite_result.probes, seed=args.seed)
-        print("\n".join(_vet_lines(vetting, args.base)) + "\n")
+        _say("\n".join(_vet_lines(vetting, args.base)) + "\n")
         problems += vetting.problems
     if problems:
-        print(f"{len(problems)} problem{'s' if len(problems) > 1 else ''}: the suites cannot be "
+        _say(f"{len(problems)} problem{'s' if len(problems) > 1 else ''}: the suites cannot be "
               "passed as they stand")
-        print("\n".join(f"  {p}" for p in problems))
+        _say("\n".join(f"  {p}" for p in problems))
         return EXIT_FAILED
-    print("ok: every probe is informative and a clean candidate can pass every gate")
+    _say("ok: every probe is informative and a clean candidate can pass every gate")
     return EXIT_OK
 
 
@@ -188,8 +227,8 @@ def _vet_lines(v: SuiteVetting, base: str) -> list[str]:
     figure, clean = ("loss", "a candidate equal to the base") if retain else (
         "resurfacing", "a zero-leak candidate")
     change = "lost" if retain else "leaking"
-    lines = [f"{v.name} ({v.source}): {v.direction}, {len(v.probes)} probes, "
-             f"base {base}, alpha {v.alpha:g}, max_{figure} {v.limit:g}"]
+    lines = [f"{visible(v.name)} ({visible(v.source)}): {v.direction}, {len(v.probes)} probes, "
+             f"base {visible(base)}, alpha {v.alpha:g}, max_{figure} {v.limit:g}"]
 
     def flag_text(flag: Flag | None, n: int, what: str) -> str:
         if flag is None:
@@ -210,14 +249,14 @@ def _vet_lines(v: SuiteVetting, base: str) -> list[str]:
 
     for p in v.probes:
         if not p.informative:
-            lines.append(f"  {p.probe_id}: UNINFORMATIVE: {p.uninformative_reason}; "
+            lines.append(f"  {visible(p.probe_id)}: UNINFORMATIVE: {p.uninformative_reason}; "
                          f"on_uninformative: {p.on_uninformative}, "
                          f"{outcome_words(p.on_uninformative)}")
             continue
         shown = ("prefers the suppressed completion" if p.base_canonical is None else
                  f"hit {p.base_canonical:.2f} >= floor {p.floor:g}")
-        lines.append(f"  {p.probe_id}: informative ({p.tier}; the base shows the behavior on "
-                     f"the canonical prompt: {shown})")
+        lines.append(f"  {visible(p.probe_id)}: informative ({p.tier}; the base shows the "
+                     f"behavior on the canonical prompt: {shown})")
         lines.append(f"    counted {len(p.counted)}/{p.total} variants: the base shows the "
                      "behavior on them")
         lines += wrapped("shown on", p.counted)
@@ -260,22 +299,26 @@ def _report_failure(report: str, judge: BaselineJudge | None, paths: ReportPaths
                     key: str) -> int:
     """Print a failure; 1 when it fails the run, 0 when the baseline accepts it."""
     if paths.update_baseline:
-        print(report.splitlines()[0] + f" (accepted into the baseline {paths.baseline})\n")
+        _say(report.splitlines()[0] + f" (accepted into the baseline {paths.baseline})\n")
         return 0
     if judge is not None:
         judgement = judge.judge(key)
         if not judgement.regression:
-            print(report.splitlines()[0] + f" ({judgement.note})\n")
+            _say(report.splitlines()[0] + f" ({judgement.note})\n")
             return 0
         report += f"\n  {judgement.note}"
-    print(report + "\n")
+    _say(report + "\n")
     return 1
 
 
 def _cmd_compare(args: argparse.Namespace) -> int:
+    from probe.files import refuse_special_input
+
+    for path in (args.old, args.new):
+        refuse_special_input(path, "probe compare:")
     old, new = read_record(args.old), read_record(args.new)
     changes = diff_records(old, new)
-    print("\n".join(render_diff(old, new, changes)))
+    _say("\n".join(render_diff(old, new, changes)))
     return EXIT_FAILED if any(c.regression for c in changes) else EXIT_OK
 
 
@@ -284,26 +327,34 @@ def _cmd_schema(args: argparse.Namespace) -> int:
 
     text = schema_text(generate_schema()) if args.generate else shipped_schema_text()
     if args.output:
-        Path(args.output).write_text(text, encoding="utf-8")
+        from probe.files import atomic_write_text, check_outputs
+
+        check_outputs([("--output", args.output)])
+        atomic_write_text(args.output, text)
     else:
         sys.stdout.write(text)
     return EXIT_OK
 
 
 def _cmd_report(args: argparse.Namespace) -> int:
-    record = read_record(args.record)
+    from probe.files import refuse_special_input
+
     paths = ReportPaths(html=Path(args.html) if args.html else None,
                         parquet=Path(args.parquet) if args.parquet else None)
     if not (paths.html or paths.parquet):
         raise UsageError("probe report: give --html PATH and/or --parquet PATH")
+    refuse_special_input(args.record, "probe report:")
+    # `probe report good.json --html good.json` would render the record over itself.
+    check_report_paths(paths, [(f"the run record {args.record}", args.record)])
+    record = read_record(args.record)
     if paths.html:
         from probe.report.html import write_html
 
-        print(f"HTML report: {write_html(record, paths.html)}")
+        _say(f"HTML report: {write_html(record, paths.html)}")
     if paths.parquet:
         from probe.report.export import write_parquet
 
-        print(f"parquet rows: {write_parquet(record, paths.parquet)}")
+        _say(f"parquet rows: {write_parquet(record, paths.parquet)}")
     return EXIT_OK
 
 
@@ -334,6 +385,7 @@ def _parser() -> argparse.ArgumentParser:
 
     check = sub.add_parser("check", help="validate suite files")
     check.add_argument("suites", nargs="+", help="suite files or directories")
+    _add_data_root(check)
     check.set_defaults(func=_cmd_check)
 
     variants = sub.add_parser("variants", help="show a suite's variants without loading models")
@@ -341,12 +393,14 @@ def _parser() -> argparse.ArgumentParser:
     variants.add_argument("--seed", type=int, default=0, help="run seed (default 0)")
     variants.add_argument("--fresh", action="store_true",
                           help="generate the variants now even when a lock exists")
+    _add_data_root(variants)
     variants.set_defaults(func=_cmd_variants)
 
     lock = sub.add_parser("lock", help="generate suites' variants once and write x.lock.json "
                                        "beside each suite; runs replay it")
     lock.add_argument("suites", nargs="+", help="suite files or directories")
     lock.add_argument("--seed", type=int, default=0, help="operator seed (default 0)")
+    _add_data_root(lock)
     lock.set_defaults(func=_cmd_lock)
 
     search = sub.add_parser("search", help="search operator chains that resurface a "
@@ -384,6 +438,7 @@ def _parser() -> argparse.ArgumentParser:
                      help="fail only on regressions against the run record at PATH")
     run.add_argument("--update-baseline", action="store_true",
                      help="accept this run's results as the baseline (with --baseline)")
+    _add_data_root(run)
     run.set_defaults(func=_cmd_run)
 
     vet = sub.add_parser("vet", help="before the fine-tune: run the base alone and show "
@@ -391,7 +446,8 @@ def _parser() -> argparse.ArgumentParser:
     # The same arguments as ``probe run`` (the same argparse actions, shared).
     for action in run._actions:
         if action.dest in ("suites", "base", "seed", "device", "dtype", "batch_size",
-                           "cache_dir", "no_cache", "trust_remote_code", "allow_pickle"):
+                           "cache_dir", "no_cache", "trust_remote_code", "allow_pickle",
+                           "data_root"):
             vet._add_action(action)
     vet.set_defaults(func=_cmd_vet)
 
@@ -430,7 +486,7 @@ _default_showwarning = warnings.showwarning
 def _show_warning(message: Warning | str, category: type[Warning], filename: str, lineno: int,
                   file: TextIO | None = None, line: str | None = None) -> None:
     if issubclass(category, ProbeCacheWarning):
-        print(f"warning: {message}", file=sys.stderr)
+        _say(f"warning: {message}", file=sys.stderr)
     else:
         _default_showwarning(message, category, filename, lineno, file, line)
 
@@ -450,13 +506,13 @@ def main(argv: Sequence[str] | None = None) -> int:
             code: int = args.func(args)
         return code
     except SpecError as err:
-        print(f"error: {err}", file=sys.stderr)
+        _say(f"error: {err}", file=sys.stderr)
         return EXIT_SPEC
     except UsageError as err:
-        print(f"usage error: {_cli_names(str(err))}", file=sys.stderr)
+        _say(f"usage error: {_cli_names(str(err))}", file=sys.stderr)
         return EXIT_USAGE
     except ProbeError as err:
-        print(f"error: {type(err).__name__}: {_cli_names(str(err))}", file=sys.stderr)
+        _say(f"error: {type(err).__name__}: {_cli_names(str(err))}", file=sys.stderr)
         return EXIT_BACKEND
 
 

@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from probe.errors import ModelLoadError
+from probe.local_models import NO_CODE, load_error, refuse_own_code
 from probe.model_cache import ModelCache
 
 if TYPE_CHECKING:
@@ -203,19 +204,21 @@ def clear_cache() -> None:
 
 def _load(directory: Path, device: str) -> Encoder:
     config = read_encoder_config(directory)
+    where = config.transformer_dir
+    # Offline and safetensors only; a directory with its own code is refused (before
+    # transformers is even imported) and trust_remote_code=False is explicit, so
+    # nothing runs and nothing is asked on standard input.
+    refuse_own_code(where, "embedding model")
     try:
         from transformers import AutoModel, AutoTokenizer
     except ImportError as err:  # pragma: no cover - a core dependency
         raise ModelLoadError(f"embeddings need transformers ({err}); "
                              f"install it with: pip install transformers") from None
-    where = config.transformer_dir
     try:
-        # Offline and safetensors only; trust_remote_code is never set, so a model
-        # directory cannot run code of its own.
-        tokenizer = AutoTokenizer.from_pretrained(where, local_files_only=True)
-        model = AutoModel.from_pretrained(where, local_files_only=True, use_safetensors=True)
-    except (OSError, ValueError) as err:
-        raise ModelLoadError(f"cannot load the embedding model in {where}: {err}") from None
+        tokenizer = AutoTokenizer.from_pretrained(where, **NO_CODE)
+        model = AutoModel.from_pretrained(where, use_safetensors=True, **NO_CODE)
+    except Exception as err:  # an untrusted directory can fail in any way
+        raise load_error("embedding model", where, err) from None
     model.to(device)
     model.eval()
     return Encoder(config, tokenizer, model, device)

@@ -7,11 +7,13 @@
     │   └── ModelMismatchError      base and candidate do not belong together (also a UsageError)
     ├── RegistryError               unknown operator / detector / backend name
     ├── BackendError                a backend failed while generating or scoring
-    └── CacheError                  the completion cache cannot be read or written
+    ├── CacheError                  the completion cache cannot be read or written
+    └── WriteError                  a result file (report, record, lock) cannot be written
 
 The pytest plugin maps them onto outcomes CI can tell apart: ``SpecError`` is a
-collection error, ``UsageError`` is ``pytest.UsageError`` (exit 4), the rest are
-test errors. None of them is ever shown with a traceback.
+collection error, ``UsageError`` is ``pytest.UsageError`` (exit 4), a
+``ModelLoadError`` ends the session with one line (exit 3), the rest are test
+errors. None of them is ever shown with a traceback.
 """
 
 from __future__ import annotations
@@ -67,6 +69,11 @@ class BackendError(ProbeError):
 
 class CacheError(ProbeError):
     """The completion cache directory cannot be read or written; the message says the fix."""
+
+
+class WriteError(ProbeError):
+    """A file the run writes (a report, the run record, a lock or regression file) could
+    not be written; the previous file, if any, is left as it was (``probe.files``)."""
 
 
 def did_you_mean(name: str, choices: Iterable[str]) -> str:

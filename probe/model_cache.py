@@ -6,6 +6,7 @@ classifier must load it once. Thread-safe, so a loader never runs twice for a ke
 
 from __future__ import annotations
 
+import os
 import threading
 from collections.abc import Callable
 from typing import Generic, TypeVar
@@ -22,7 +23,13 @@ class ModelCache(Generic[T]):
         self._lock = threading.Lock()
 
     def get(self, directory: str, device: str) -> T:
-        """The model for ``(directory, device)``, loading it on first use."""
+        """The model for ``(directory, device)``, loading it on first use.
+
+        A local path is keyed (and loaded) by its absolute, resolved form: the same
+        relative name in another working directory is another model (a notebook, or
+        two projects run from one process).
+        """
+        directory = _absolute(directory)
         key = (directory, device)
         with self._lock:
             if key not in self._items:
@@ -38,3 +45,12 @@ class ModelCache(Generic[T]):
         """Forget every loaded model (tests; freeing memory in a notebook)."""
         with self._lock:
             self._items.clear()
+
+
+def _absolute(ref: str) -> str:
+    """``ref`` with a local path made absolute (``scripted:FILE`` too); a hub id as is."""
+    from probe.backends import SCRIPTED_PREFIX
+
+    if ref.startswith(SCRIPTED_PREFIX):
+        return SCRIPTED_PREFIX + os.path.realpath(ref[len(SCRIPTED_PREFIX):])
+    return os.path.realpath(ref) if os.path.exists(ref) else ref

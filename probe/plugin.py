@@ -22,11 +22,12 @@ from probe.engine import distributed
 from probe.engine.cache import DEFAULT_CACHE_DIR, completions_dir
 from probe.engine.compare import ProbeResult, SuiteResult, Verdict
 from probe.engine.outcome import build_outcome
-from probe.errors import ProbeError, SpecError, UsageError
+from probe.errors import ModelLoadError, ProbeError, SpecError, UsageError
 from probe.report.baseline import BaselineJudge, load_baseline
 from probe.report.junit import model_properties, probe_properties, suite_properties
-from probe.report.outputs import ReportPaths, write_reports
+from probe.report.outputs import ReportPaths, check_report_paths, run_inputs, write_reports
 from probe.report.progress import TqdmProgress
+from probe.report.safe_text import visible, visible_lines
 from probe.report.table import failure_report, suite_report
 from probe.session import ProbeSession, RunSettings
 from probe.spec import Policy, Probe, Suite, load_suite
@@ -37,6 +38,9 @@ REPORTS_KEY = pytest.StashKey[ReportPaths]()
 BASELINE_KEY = pytest.StashKey[dict[str, Any] | None]()
 JUDGE_KEY = pytest.StashKey[BaselineJudge]()
 WRITTEN_KEY = pytest.StashKey[list[str]]()
+# Suites whose every item -k or -m deselected: still files a report must not overwrite.
+DESELECTED_KEY = pytest.StashKey[dict[str, Suite]]()
+DATA_ROOTS_KEY = pytest.StashKey[tuple[Path, ...]]()
 # The name of each suite's pooled gate item: suites/x.yaml::__suite__
 SUITE_GATE = "__suite__"
 
@@ -71,6 +75,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                     help="allow model repositories to run their own code (off by default)")
     group.addoption("--probe-allow-pickle", action="store_true", default=False,
                     help="allow pickle-based weight files (.bin); safetensors only by default")
+    group.addoption("--probe-data-root", action="append", default=None, metavar="DIR",
+                    help="a directory besides each suite's own that its `dataset:` files may "
+                         "be read from (repeatable)")
     group.addoption("--probe-json", default=None, metavar="PATH",
                     help="write the JSON run record (every variant row, figures, verdicts)")
     group.addoption("--probe-html", default=None, metavar="PATH",
@@ -85,6 +92,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addini("probe_candidate", "default for --probe-candidate")
     parser.addini("probe_suite_dirs", "directory names whose YAML files are suites",
                   type="args", default=["suites"])
+    parser.addini("probe_data_root", "default for --probe-data-root (relative to the ini file)",
+                  type="paths", default=[])
 
 
 @pytest.hookimpl(tryfirst=True)  # before junitxml and the terminal reporter configure
@@ -101,6 +110,7 @@ def pytest_configure(config: pytest.Config) -> None:
         raise pytest.UsageError("--probe-no-cache and --probe-cache-dir contradict each other; "
                                 "give one of them")
     config.stash[REPORTS_KEY] = _report_paths(config)
+    config.stash[DATA_ROOTS_KEY] = _data_roots(config)
     config.stash[WRITTEN_KEY] = []
 
 
@@ -122,6 +132,19 @@ def _report_paths(config: pytest.Config) -> ReportPaths:
     except UsageError as err:
         raise pytest.UsageError(str(err)) from None
     return paths
+
+
+def _data_roots(config: pytest.Config) -> tuple[Path, ...]:
+    """``--probe-data-root`` (relative to where pytest runs) or the ini's, checked now."""
+    from probe.spec.dataset import check_data_roots
+
+    given = config.getoption("probe_data_root")
+    roots = ([config.invocation_params.dir / d for d in given] if given else
+             config.getini("probe_data_root"))
+    try:
+        return check_data_roots(roots, "--probe-data-root" if given else "probe_data_root")
+    except UsageError as err:
+        raise pytest.UsageError(str(err)) from None
 
 
 def _settings(config: pytest.Config) -> RunSettings:
@@ -198,7 +221,32 @@ def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> SuiteFile 
 def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config,
                                   items: list[pytest.Item]) -> None:
     if any(isinstance(item, ProbeItem | SuiteGateItem) for item in items):
-        config.stash[SESSION_KEY] = ProbeSession(_settings(config), progress=_progress(config))
+        settings = _settings(config)
+        _check_outputs(config, items, settings)
+        config.stash[SESSION_KEY] = ProbeSession(settings, progress=_progress(config))
+
+
+def _check_outputs(config: pytest.Config, items: list[pytest.Item],
+                   settings: RunSettings) -> None:
+    """Report paths that are an input (a suite, a model file, the baseline read), each
+    other, or not a file are a usage error now, not a destroyed file after the run."""
+    deselected: dict[str, Suite] = config.stash.get(DESELECTED_KEY, {})
+    suites = {**deselected, **{item.suite.source: item.suite for item in items
+                               if isinstance(item, ProbeItem | SuiteGateItem)}}
+    paths = config.stash[REPORTS_KEY]
+    # Any file named on the command line too (a suite that failed to collect, say).
+    named = [(f"the file {arg} given to pytest", arg) for arg in
+             (a.split("::")[0] for a in config.args) if os.path.isfile(arg)]
+    try:
+        check_report_paths(paths, [*run_inputs(suites.values(), settings, paths), *named])
+    except UsageError as err:
+        raise pytest.UsageError(str(err)) from None
+
+
+def pytest_deselected(items: list[pytest.Item]) -> None:
+    for item in items:
+        if isinstance(item, ProbeItem | SuiteGateItem):
+            item.config.stash.setdefault(DESELECTED_KEY, {})[item.suite.source] = item.suite
 
 
 def _progress(config: pytest.Config) -> TqdmProgress | None:
@@ -218,23 +266,45 @@ class ProbeFailed(Exception):
         self.report = report
 
 
+TAG_MARKER_DOC = "probe tag from suite files"
+
+
+def _foreign_markers(config: pytest.Config) -> set[str]:
+    """Marker names registered by anyone but our tags (pytest parses lines the same way)."""
+    names = set()
+    for line in config.getini("markers"):
+        name, _, doc = line.partition(":")
+        if doc.strip() != TAG_MARKER_DOC:
+            names.add(name.split("(")[0].strip())
+    return names
+
+
 class SuiteFile(pytest.File):
     """A suite YAML file: one ``ProbeItem`` per probe."""
 
     def collect(self) -> Iterator[ProbeItem | SuiteGateItem]:
         try:
-            suite = load_suite(self.path, _display_path(self.path, self.config))
+            roots: tuple[Path, ...] = self.config.stash[DATA_ROOTS_KEY]
+            suite = load_suite(self.path, _display_path(self.path, self.config),
+                               data_roots=roots)
             # A stale lock is the suite author's to refresh: a collection error too.
             from probe.engine.lock import read_lock
 
             read_lock(suite)
         except SpecError as err:
             # Only the message: a bad suite is the author's to fix, not ours to debug.
-            raise self.CollectError(err.render()) from None
+            raise self.CollectError(visible_lines(err.render())) from None
+        foreign = _foreign_markers(self.config)
         for probe in suite.probes:
             item = ProbeItem.from_parent(self, name=probe.id, suite=suite, probe=probe)
             for tag in probe.tags:
-                self.config.addinivalue_line("markers", f"{tag}: probe tag from suite files")
+                if tag in foreign:
+                    # A marker pytest, a plugin or the ini file registered may change how
+                    # the test runs (skip it, expect it to fail): a suite file must not
+                    # take its own gate off (issue 14). Still selectable with -k.
+                    item.extra_keyword_matches.add(tag)
+                    continue
+                self.config.addinivalue_line("markers", f"{tag}: {TAG_MARKER_DOC}")
                 item.add_marker(tag)
             yield item
         yield SuiteGateItem.from_parent(self, name=SUITE_GATE, suite=suite)
@@ -264,7 +334,13 @@ def _run_selected(item: pytest.Item) -> ProbeSession:
         except UsageError as err:
             # Found only once the models were looked at (an adapter for another base, a
             # device this machine lacks): still the command line's fault, so exit 4.
-            pytest.exit(f"usage error: {err}", returncode=pytest.ExitCode.USAGE_ERROR)
+            pytest.exit(visible_lines(f"usage error: {err}"),
+                        returncode=pytest.ExitCode.USAGE_ERROR)
+        except ModelLoadError as err:
+            # No model, no probe: one line and exit 3 (as `probe run`), not the same
+            # error repeated under every probe of every suite.
+            pytest.exit(visible_lines(f"ModelLoadError: {err}"),
+                        returncode=pytest.ExitCode.INTERNAL_ERROR)
         except ProbeError as err:
             item.config.stash[FAILURE_KEY] = err
             raise
@@ -311,10 +387,11 @@ class _ReportItem(pytest.Item):
 
     def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException],
                      style: Any = None) -> str | Any:
+        # Reports quote completions and ids: shown safely (probe.report.safe_text).
         if isinstance(excinfo.value, ProbeFailed):
-            return excinfo.value.report
+            return visible_lines(excinfo.value.report)
         if isinstance(excinfo.value, ProbeError):
-            return f"{type(excinfo.value).__name__}: {excinfo.value}"
+            return visible_lines(f"{type(excinfo.value).__name__}: {excinfo.value}")
         return super().repr_failure(excinfo, style=style)
 
 
@@ -378,7 +455,7 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None],
     # only asked about the call): one line, not pytest's own frames.
     error = call.excinfo.value if call.excinfo is not None else None
     if call.when != "call" and isinstance(item, _ReportItem) and isinstance(error, ProbeError):
-        report.longrepr = f"{type(error).__name__}: {error}"
+        report.longrepr = visible_lines(f"{type(error).__name__}: {error}")
     return report
 
 
@@ -387,7 +464,8 @@ def pytest_report_header(config: pytest.Config) -> list[str] | None:
     candidate = config.getoption("probe_candidate") or config.getini("probe_candidate")
     if not (base or candidate):
         return None
-    return [f"probe: base={base} candidate={candidate} seed={config.getoption('probe_seed') or 0}"]
+    return [f"probe: base={visible(base)} candidate={visible(candidate)} "
+            f"seed={config.getoption('probe_seed') or 0}"]
 
 
 def pytest_terminal_summary(terminalreporter: Any, exitstatus: int,
@@ -399,15 +477,15 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int,
         return
     terminalreporter.section("probe summary")
     for line in summary_lines(session):
-        terminalreporter.write_line(line)
+        terminalreporter.write_line(visible_lines(line))
     judge = config.stash.get(JUDGE_KEY, None)
     if judge is not None:
         from probe.report.terminal import baseline_lines
 
         for line in baseline_lines(judge):
-            terminalreporter.write_line(line)
+            terminalreporter.write_line(visible_lines(line))
     for line in config.stash.get(WRITTEN_KEY, []):
-        terminalreporter.write_line(line)
+        terminalreporter.write_line(visible_lines(line))
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
@@ -420,7 +498,9 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     paths = session.config.stash[REPORTS_KEY]
     try:
         written = write_reports(probe_session, paths)
-    except OSError as err:
-        written = [f"probe: could not write a report file: {err}"]
+    except (ProbeError, OSError) as err:
+        # One line and exit 3, as `probe run` (WriteError: the old file is kept).
+        written = [f"probe: could not write a report file: "
+                   f"{str(err).removeprefix('cannot write ')}"]
         session.exitstatus = pytest.ExitCode.INTERNAL_ERROR
     session.config.stash[WRITTEN_KEY] = written

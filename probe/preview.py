@@ -11,6 +11,7 @@ from __future__ import annotations
 from probe.engine.lock import VariantSet, lock_path, read_lock, write_lock
 from probe.engine.sources import variant_sets
 from probe.engine.variants import Variant
+from probe.report.safe_text import visible
 from probe.report.table import excerpt, render_table
 from probe.spec.model import Suite
 
@@ -36,7 +37,7 @@ def preview_lines(suite: Suite, seed: int, *, fresh: bool = False) -> list[str]:
     locked = None if fresh else read_lock(suite)
     where = ("generated now" if locked is None
              else f"from {lock_path(suite.source)}, locked with seed {locked[1]}")
-    lines = [f"{suite.source}: {suite.name} ({where}"
+    lines = [f"{visible(suite.source)}: {visible(suite.name)} ({visible(where)}"
              f"{'' if locked is not None else f', seed {seed}'})"]
     sets: dict[str, VariantSet] = variant_sets(suite, suite.probes, seed, use_lock=not fresh)
     rows = []
@@ -52,7 +53,7 @@ def preview_lines(suite: Suite, seed: int, *, fresh: bool = False) -> list[str]:
     summary = f"{kept} variants kept"
     if check is not None:
         summary += (f", {rejected} rejected by the meaning check (similarity to the canonical "
-                    f"prompt under {check.threshold:g}, {check.model}"
+                    f"prompt under {check.threshold:g}, {visible(check.model)}"
                     f"{'; or a name or number of the prompt lost' if check.key_terms else ''})")
     lines.append(summary)
     return lines
@@ -66,5 +67,6 @@ def lock_suite(suite: Suite, seed: int) -> str:
     sets = locked[0].values()
     kept = sum(len(s.kept) - 1 for s in sets)
     rejected = sum(len(s.rejected) for s in sets)
-    return (f"locked {suite.source} -> {lock_path(suite.source)}: {kept} variants kept, "
+    return (f"locked {visible(suite.source)} -> {visible(lock_path(suite.source))}: {kept} "
+            "variants kept, "
             f"{rejected} rejected, seed {seed} ({path.stat().st_size} bytes)")

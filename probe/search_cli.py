@@ -10,16 +10,20 @@ the suite's regression file (``x.regressions.json``), which later runs replay fi
 from __future__ import annotations
 
 import argparse
+import json
+from collections.abc import Iterable
 from pathlib import Path
 
 from probe.backends import BackendOptions, check_ref, load_pair
 from probe.engine.cache import completions_dir
-from probe.engine.regressions import add_regression
+from probe.engine.regressions import REGRESSION_VERSION, add_regression, regression_path
 from probe.engine.search import SEARCH_OPERATORS, SearchSettings, search_suite
 from probe.errors import UsageError
+from probe.files import check_outputs, model_inputs
 from probe.operators import OPERATORS
+from probe.report.outputs import suite_inputs
 from probe.report.table import excerpt
-from probe.spec import load_suite
+from probe.spec import Suite, load_suite
 
 
 def add_search_arguments(parser: argparse.ArgumentParser) -> None:
@@ -44,6 +48,30 @@ def add_search_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--dtype", default="auto", help="auto, float32, bfloat16, float16")
 
 
+def _check_out(out: Path, label: str, suite: Suite, models: Iterable[tuple[str, str]],
+               cache: Path | None) -> None:
+    """Before any model loads: the regression file must not be an input of the search,
+    something other than a file, or a file that is not a regression file (which
+    ``probe search`` would otherwise tell the user to "fix or delete")."""
+    inputs = [*suite_inputs(suite, regressions=False), *model_inputs(models),
+              (f"the completion cache {cache}", cache)]
+    check_outputs([(label, out)], inputs)
+    if label == "--out" and out.is_file() and not _is_regression_file(out):
+        # The suite's own damaged regression file is "fix or delete"; a file the user
+        # named that never was one is the command line's mistake, and not ours to delete.
+        raise UsageError(f"--out {out}: not a regression file (probe search writes them); "
+                         "give a new path, or a regression file probe search wrote")
+
+
+def _is_regression_file(path: Path) -> bool:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    return (isinstance(data, dict) and data.get("regression_version") == REGRESSION_VERSION
+            and isinstance(data.get("found"), list))
+
+
 def run_search(args: argparse.Namespace) -> int:
     """Run the search; exit 0 (what was found is reported, not a failure)."""
     operators = tuple(o.strip() for o in args.operators.split(",") if o.strip())
@@ -63,6 +91,9 @@ def run_search(args: argparse.Namespace) -> int:
     if missing:
         raise UsageError(f"--probe: no probe {', '.join(sorted(missing))} in {args.suite}")
     cache = None if args.no_cache else completions_dir(args.cache_dir)
+    _check_out(Path(args.out) if args.out else regression_path(suite.path),
+               "--out" if args.out else f"the regression file of {args.suite}", suite,
+               (("--base", args.base), ("--candidate", args.candidate)), cache)
     pair = load_pair(args.base, args.candidate, BackendOptions(device=args.device,
                                                                dtype=args.dtype))
     settings = SearchSettings(args.budget, args.max_chain, operators, args.seed)

@@ -77,3 +77,26 @@ def test_invert_flips_the_hit() -> None:
 
 def test_registry_has_the_builtins() -> None:
     assert {"pattern", "refusal"} <= set(DETECTORS.names())
+
+
+def test_a_catastrophic_regex_raises_a_timeout_naming_its_parameter() -> None:
+    # re would backtrack through 2**36 paths here; the detector must neither hang nor
+    # call it a non-match (a silent wrong verdict).
+    from probe.safe_regex import RegexTimeout
+
+    d = pattern(any=("Paris",), all=("a", "(a|aa)+$"), regex=True)
+    assert d.score("Paris, a") == 1.0  # the pattern answers at once where it can
+    assert d.score("Paris, a!") == 0.0
+    with pytest.raises(RegexTimeout, match=r"^all\[1\]: regular expression '\(a\|aa\)\+\$'"):
+        d.score("Paris " + "a" * 36 + "!")
+    inverted = make_detector(DetectorSpec(type="pattern", params=PatternParams(
+        any=("(a|aa)+$",), regex=True), invert=True))
+    with pytest.raises(RegexTimeout):
+        inverted.score("a" * 36 + "!")
+
+
+def test_plain_substrings_are_literal_under_the_regex_engine() -> None:
+    assert pattern(any=("(a+)+$",)).score("the text (A+)+$ itself") == 1.0
+    assert pattern(any=("(a+)+$",)).score("aaaa") == 0.0
+    assert pattern(any=("3.5 mg",), word_boundary=True).score("take 3.5 MG now") == 1.0
+    assert pattern(any=("3.5 mg",)).score("take 3x5 mg") == 0.0

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -149,3 +150,176 @@ def test_generation_and_policy_keys(valid_suite_text: str) -> None:
     assert (suite.policy.alpha, suite.policy.on_inconclusive) == (0.01, "xfail")
     bad = text.replace("on_inconclusive: xfail", "on_inconclusive: maybe")
     assert "expected one of 'fail', 'pass', 'xfail', got the string 'maybe'" in error_of(bad)
+
+
+# --- hostile values (issue 14): numbers, identifiers, YAML limits -------------------------
+
+
+@pytest.mark.parametrize("value", [".nan", ".NaN", ".inf", "-.Inf", "1.0e+400"])
+def test_a_limit_must_be_a_finite_number(valid_suite_text: str, value: str) -> None:
+    # NaN passes every range check: ``.nan`` once turned a FAIL into a PASS, and the
+    # impossible-policy check then reported it as "max_resurfacing 0".
+    text = valid_suite_text.replace("max_resurfacing: 0.25", f"max_resurfacing: {value}")
+    message = error_of(text)
+    assert message.startswith("s.yaml:10: policy.max_resurfacing: expected a finite number, got "
+                              "float ")
+    assert "nan" not in message.replace(".nan", "") and " 0 " not in message
+
+
+def test_numbers_from_python_callers_are_checked_too() -> None:
+    # Lock files hold operator params as JSON, which reads NaN; they go through build().
+    from probe.operators import make_operator
+
+    with pytest.raises(SpecError, match=r"operator 'typos': rate: expected a finite number, "
+                                        r"got float \.nan"):
+        make_operator("typos", {"rate": float("nan")})
+    with pytest.raises(SpecError, match="got an integer of about 401 digits"):
+        make_operator("typos", {"rate": 10**400})
+
+
+def test_integers_are_bounded_unless_the_field_says(valid_suite_text: str) -> None:
+    from probe.spec.build import MAX_INT
+
+    refusal = "detector: {type: refusal, window: %d}\n"
+    text = valid_suite_text.replace("detector: {type: pattern, any: [Paris]}\n", refusal % MAX_INT)
+    assert parse_suite(text).detector.params.window == MAX_INT
+    assert error_of(text.replace(str(MAX_INT), str(MAX_INT + 1))) == (
+        f"s.yaml:5: detector.window: must be at most {MAX_INT}, got {MAX_INT + 1}")
+    # A field's own bound wins over the default one.
+    big = valid_suite_text + "generation: {max_prompt_tokens: 5000000}\n"
+    assert parse_suite(big).generation.max_prompt_tokens == 5_000_000
+
+
+def test_operator_count_is_bounded(valid_suite_text: str) -> None:
+    from probe.spec.model import MAX_OPERATOR_COUNT
+
+    text = valid_suite_text.replace("count: 1\n", f"count: {MAX_OPERATOR_COUNT}\n")
+    assert parse_suite(text).operators[0].count == MAX_OPERATOR_COUNT
+    assert error_of(text.replace(f"count: {MAX_OPERATOR_COUNT}", "count: 1000000000")) == (
+        f"s.yaml:8: operators[0].count: must be at most {MAX_OPERATOR_COUNT}, got 1000000000")
+
+
+def test_free_form_values_hold_finite_numbers_only() -> None:
+    from probe.spec.build import build
+    from probe.spec.yaml_source import SourceMap
+
+    @dataclasses.dataclass(frozen=True)
+    class Free:
+        extra: Any = None
+
+    assert build(Free, {"extra": [1, {"a": 0.5}]}, (), SourceMap("f.yaml")).extra == [1, {"a": 0.5}]
+    with pytest.raises(SpecError, match=r"extra\[1\]\.a: expected a finite number, got float "
+                                        r"\.inf"):
+        build(Free, {"extra": [1, {"a": float("inf")}]}, (), SourceMap("f.yaml"))
+    with pytest.raises(SpecError, match=r"extra\[0\]: must be at most 1000000 in size"):
+        build(Free, {"extra": [10**12]}, (), SourceMap("f.yaml"))
+
+
+def test_show_value_never_prints_a_nan_that_reads_like_a_figure() -> None:
+    from probe.spec.build import show_value
+
+    assert [show_value(v) for v in (float("nan"), float("inf"), -float("inf"), 0.25, True)] == [
+        ".nan", ".inf", "-.inf", "0.25", "true"]
+    assert show_value(2**200) == "an integer of about 61 digits"
+
+
+@pytest.mark.parametrize(("kind", "text", "problem"), [
+    ("id", "france", None),
+    ("id", "q 12 (hard)", None),
+    ("id", "fr\x1bance", "U+001B"),
+    ("id", "fr\u200bance", "U+200B (ZERO WIDTH SPACE)"),
+    ("id", "a\u2029b", "U+2029 (PARAGRAPH SEPARATOR)"),
+    ("id", "a::b", "must not contain '::'"),
+    ("id", "a:b", None),
+    ("id", "__suite__", "'__suite__' is reserved"),
+    ("id", "x" * 201, "a probe id of 201 characters"),
+    ("name", "__suite__", None),
+    ("name", "caps::x", "a suite name must not contain '::'"),
+    ("tag", "europe", None),
+    ("tag", "eu-west.v2", None),
+    ("tag", "2024", None),
+    ("tag", "café", None),
+    ("tag", "skip", "'skip' is one of pytest's own markers"),
+    ("tag", "SkipIf", "'SkipIf' is one of pytest's own markers"),
+    ("tag", "tryfirst", "one of pytest's own markers"),
+    ("tag", "_x", "tags become pytest markers"),
+    ("tag", "a b", "tags become pytest markers"),
+    ("tag", "a(b)", "tags become pytest markers"),
+    ("tag", "-a", "tags become pytest markers"),
+])
+def test_identifier_rules(kind: str, text: str, problem: str | None) -> None:
+    from probe.spec.build import identifier_problem
+
+    found = identifier_problem(kind, text)
+    if problem is None:
+        assert found is None
+    else:
+        assert found is not None and problem in found
+
+
+def _nested(depth: int) -> str:
+    """A suite whose first probe's tags are ``depth`` collections deep (counting the
+    top-level mapping, the probe list and the probe)."""
+    inner = depth - 3
+    return VALID.replace("tags: [europe]", "tags: " + "[" * inner + "europe" + "]" * inner)
+
+
+VALID = __import__("tests.conftest", fromlist=["VALID_SUITE"]).VALID_SUITE
+
+
+def test_nesting_is_bounded_at_its_limit() -> None:
+    from probe.spec.yaml_source import MAX_DEPTH
+
+    with pytest.raises(SpecError, match="expected a string, got a list"):
+        parse_suite(_nested(MAX_DEPTH), "s.yaml")  # deep, but within the limit
+    assert error_of(_nested(MAX_DEPTH + 1)).startswith(
+        f"s.yaml:16: probes[0].tags{'[0]' * (MAX_DEPTH - 3)}: values nested more than "
+        f"{MAX_DEPTH} levels deep")
+
+
+@pytest.mark.parametrize("depth", [600, 999, 1001, 20_000])
+def test_nesting_deeper_than_any_parser_allows_is_one_located_error(depth: int) -> None:
+    # PyYAML's composer overflows Python's stack near 500 levels, libyaml refuses 1,000.
+    message = error_of(_nested(depth))
+    assert message.startswith("s.yaml:16: probes[0].tags")
+    assert "values nested more than 32 levels deep" in message
+
+
+@pytest.mark.parametrize(("value", "where"), [
+    ("&t [*t]", "probes[0].tags[0]"),
+    ("&t [a, [b, *t]]", "probes[0].tags[1][1]"),
+])
+def test_an_alias_inside_its_own_anchor_is_a_cycle(value: str, where: str) -> None:
+    assert error_of(VALID.replace("[europe]", value)) == (
+        f"s.yaml:16: {where}: an alias refers to a value that contains it (a cycle); write the "
+        "values out")
+
+
+def test_aliases_cannot_repeat_text_past_the_limit(monkeypatch: pytest.MonkeyPatch) -> None:
+    from probe.spec import yaml_source
+
+    monkeypatch.setattr(yaml_source, "MAX_TEXT_CHARS", 1000)
+    reused = VALID.replace("tags: [europe]", "tags: [europe]\n    suppressed: [&p '"
+                           + "x" * 300 + "', *p]\n    preferred: [*p, *p]")
+    # An alias's value is located where its anchor is: where the long string was written.
+    assert error_of(reused).startswith(
+        "s.yaml:17: probes[0].preferred[0]: the suite expands to more than 1000 characters of "
+        "text (an alias repeating a long string?)")
+    monkeypatch.setattr(yaml_source, "MAX_TEXT_CHARS", 2000)
+    assert parse_suite(reused).probes[0].preferred == ("x" * 300,) * 2
+
+
+def test_long_numbers_are_refused_before_python_converts_them(valid_suite_text: str) -> None:
+    text = valid_suite_text.replace("count: 1", "count: " + "9" * 5000)
+    assert error_of(text) == ("s.yaml:8: operators[0].count: a number written with 5000 "
+                              "characters; no setting takes one longer than 100")
+
+
+def test_surrogate_escapes(valid_suite_text: str) -> None:
+    pair = valid_suite_text.replace("prompt: What is the capital of Japan?",
+                                    'prompt: "Capital of Japan? \\ud83d\\ude00"')
+    assert parse_suite(pair).probes[1].prompt == "Capital of Japan? \U0001F600"
+    lone = pair.replace("\\ude00", "")
+    assert error_of(lone) == (
+        "s.yaml:18: probes[1].prompt: the escape \\ud83d is half of a UTF-16 surrogate pair, "
+        "not a character; write the character itself, or \\U and its code point")

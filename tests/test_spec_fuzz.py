@@ -52,6 +52,10 @@ SNIPPETS = [
     "key: value", "probes: []", "version: 2", "prompt: ''", "regex: true", "any: ['(']",
     "max_resurfacing: 0", "{", "[", "'unclosed", "count: -1", "detector: {type: refsual}",
     "name: typos", "on_inconclusive: maybe", "samples: 0", "id: france", "\t",
+    # Hostile values (issue 14): non-finite numbers, huge counts, reserved tags and ids,
+    # self-referencing aliases, surrogate escapes, workflow commands.
+    ".nan", "-.inf", "count: 1000000000", "tags: [skip]", "tags: [xfail]", "id: __suite__",
+    "&a [*a]", '"\\ud800"', "::warning::x", "1" * 120,
 ]
 PAIR = ModelPair(ScriptedBackend(Script("b", rules=(Rule("France", "Paris."),))),
                  ScriptedBackend(Script("c", default="No.")))

@@ -105,7 +105,7 @@ def test_allow_pickle_reaches_the_loader_from_the_pytest_option(
     models = ["--probe-base", str(tiny["model"]), "--probe-candidate", str(tiny["pickled"]),
               "-p", "no:cacheprovider", "--probe-no-cache"]
     refused = pytester.runpytest("suites", *models)
-    refused.assert_outcomes(errors=3)
+    assert refused.ret == 3  # one ModelLoadError line ends the session (issue 14)
     refused.stdout.fnmatch_lines(["*only pickle-based weights*pass --probe-allow-pickle*"])
     allowed = pytester.runpytest("suites", *models, "--probe-allow-pickle")
     assert allowed.parseoutcomes().get("errors", 0) == 0
@@ -217,3 +217,129 @@ def test_the_refusal_happens_before_weights_are_read(tiny: dict[str, Path], ref:
         load_backend(str(tiny[ref]), CPU)
 
 
+
+
+# --- detectors and the meaning check: local model directories never run code -----------
+
+LOCAL_LOADERS = """\
+import sys
+from probe.errors import ModelLoadError
+
+
+def classifier(model):
+    from probe.detectors.classifier import ClassifierDetector, ClassifierParams
+    ClassifierDetector(ClassifierParams(path=model, label="x")).score_many(["Paris."])
+
+
+def embedding(model):
+    from probe.detectors.embedding import EmbeddingDetector, EmbeddingParams
+    EmbeddingDetector(EmbeddingParams(exemplars=("Paris.",), model=model)).score_many(["Paris."])
+
+
+def meaning(model):
+    from probe.engine.meaning import similarities
+    similarities("What is the capital of France?", ["Which city is France's capital?"], model)
+
+
+def live(model):
+    # transformers itself, trust_remote_code unset: proof that the "y" on stdin would
+    # have been read, and the code run, by any loader that left it unset.
+    from transformers import AutoConfig
+    try:
+        AutoConfig.from_pretrained(model, local_files_only=True)
+    except Exception:
+        pass
+
+
+for name, model in zip(sys.argv[1::2], sys.argv[2::2]):
+    try:
+        globals()[name](model)
+        print(f"{name}: loaded")
+    except ModelLoadError as err:
+        print(f"{name}: {err}")
+"""
+
+
+def test_detectors_and_the_meaning_check_never_run_a_models_code_nor_read_stdin(
+        tmp_path: Path) -> None:
+    """Each loader gets a directory whose auto_map points at code that leaves a marker,
+    with "y" waiting on standard input (transformers' question when trust_remote_code
+    is unset): no marker appears, and each refusal is one line."""
+    loaders = ("classifier", "embedding", "meaning")
+    markers = {name: tmp_path / f"{name}-ran" for name in (*loaders, "live")}
+    args = []
+    for name, marker in markers.items():
+        (tmp_path / name).mkdir()
+        args += [name, str(remote_code_model(tmp_path / name, marker))]
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "HF_MODULES_CACHE": str(tmp_path / "mods")}
+    done = subprocess.run([sys.executable, "-c", LOCAL_LOADERS, *args], env=env,
+                          input="y\n" * 8, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0 and "Traceback" not in done.stderr, done.stderr
+    assert markers["live"].exists(), "the planted code is not live: the test proves nothing"
+    lines = done.stdout.splitlines()
+    for name in loaders:
+        assert not markers[name].exists(), f"{name}: the model's own code ran"
+        (line,) = [x for x in lines if x.startswith(f"{name}: ")]
+        assert "the model ships its own code (auto_map in config.json)" in line, line
+    # Only transformers' own call asked; the loaders never did.
+    assert done.stdout.count("Do you wish to run the custom code") == 1, done.stdout
+    assert len([x for x in lines if x.startswith(loaders)]) == 3, done.stdout
+
+
+def test_every_load_passes_trust_remote_code_false(tmp_path: Path,
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    """Spelled out, not left to a default: a directory without auto_map still loads with
+    ``trust_remote_code=False`` (and offline)."""
+    import transformers
+
+    from probe import embeddings
+    from probe.detectors import classifier
+
+    seen: list[tuple[str, dict[str, object]]] = []
+
+    def recorder(owner: str) -> object:
+        def from_pretrained(*args: object, **kwargs: object) -> None:
+            seen.append((owner, kwargs))
+            raise OSError("stop here")
+
+        return from_pretrained
+
+    for owner in ("AutoTokenizer", "AutoModel", "AutoModelForSequenceClassification"):
+        monkeypatch.setattr(getattr(transformers, owner), "from_pretrained", recorder(owner))
+    model = tmp_path / "plain"
+    model.mkdir()
+    (model / "config.json").write_text(json.dumps({"model_type": "bert"}))
+    classifier.clear_cache()
+    embeddings.clear_cache()
+    with pytest.raises(ModelLoadError, match=r"cannot load the classifier in .*: stop here"):
+        classifier.get_classifier(str(model))
+    with pytest.raises(ModelLoadError, match=r"cannot load the embedding model in .*: stop here"):
+        embeddings.get_encoder(str(model))
+    assert [owner for owner, _ in seen] == ["AutoTokenizer", "AutoTokenizer"]
+    assert all(kw["trust_remote_code"] is False and kw["local_files_only"] is True
+               for _, kw in seen)
+
+
+@pytest.mark.parametrize(("config", "weights", "load", "message"), [
+    ({"model_type": "no-such-architecture"}, None, "classifier",
+     "cannot load the classifier in "),
+    ({"model_type": "bert"}, b"\x80\x04not a pickle", "embedding",
+     "cannot load the embedding model in "),
+])
+def test_a_model_directory_that_does_not_load_is_one_line(
+        tmp_path: Path, config: dict[str, str], weights: bytes | None, load: str,
+        message: str) -> None:
+    from probe import embeddings
+    from probe.detectors import classifier
+
+    model = tmp_path / "m"
+    model.mkdir()
+    (model / "config.json").write_text(json.dumps(config))
+    if weights is not None:
+        (model / "pytorch_model.bin").write_bytes(weights)
+    with pytest.raises(ModelLoadError) as err:
+        if load == "classifier":
+            classifier.get_classifier(str(model))
+        else:
+            embeddings.get_encoder(str(model))
+    assert message in str(err.value) and "\n" not in str(err.value), str(err.value)

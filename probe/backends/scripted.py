@@ -13,6 +13,9 @@ The first matching rule wins. ``match`` is searched in the user text followed by
 the prefill, so a prefill can steer a rule too. ``replies`` maps exact prompt texts
 to replies and is checked before the rules (large generated scripts stay fast).
 
+Every regex runs through ``probe.safe_regex``: one that backtracks catastrophically
+stops after ``SEARCH_SECONDS`` with an error naming the file, line and rule.
+
 Sampling picks among a rule's ``samples`` (weighted by ``weights``) with an RNG
 seeded by the variant's seed. Log-likelihood scoring uses ``logprobs``: the first
 entry whose ``match`` is found in the prompt and whose ``completion`` is found in
@@ -25,10 +28,9 @@ from __future__ import annotations
 import hashlib
 import json
 import random
-import re
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 from probe.backends.base import (
@@ -41,8 +43,10 @@ from probe.backends.base import (
 )
 from probe.errors import ModelLoadError, SpecError
 from probe.operators.base import Prompt
+from probe.safe_regex import SafePattern
 from probe.spec.build import build
-from probe.spec.yaml_source import load_yaml
+from probe.spec.yaml_source import Path as KeyPath
+from probe.spec.yaml_source import SourceMap, format_path, load_yaml
 
 
 @dataclass(frozen=True)
@@ -89,24 +93,37 @@ class Script:
 
 
 class ScriptedBackend(Backend):
-    """Replies from a ``Script``; counts calls so tests can check batching and caching."""
+    """Replies from a ``Script``; counts calls so tests can check batching and caching.
 
-    def __init__(self, script: Script) -> None:
+    ``source``, the script file's source map, lets errors about its regexes name
+    their file and line.
+    """
+
+    def __init__(self, script: Script, source: SourceMap | None = None) -> None:
         self.script = script
         self.calls = 0
         self.prompts_seen = 0
-        try:
-            self._rules = [(re.compile(r.match, re.IGNORECASE), r) for r in script.rules]
-            self._logprobs = [(re.compile(r.match, re.IGNORECASE),
-                               re.compile(r.completion, re.IGNORECASE), r.logprob)
-                              for r in script.logprobs]
-        except re.error as err:
-            raise ModelLoadError(f"scripted model {script.name!r}: bad regex: {err}") from None
+
+        def pattern(text: str, *path: str | int) -> SafePattern:
+            where = _where(source, path)
+            try:
+                return SafePattern(text, ignore_case=True, path=path, where=where)
+            except ValueError as err:
+                raise ModelLoadError(f"scripted model {script.name!r}: bad regex: {where}: "
+                                     f"{err}") from None
+
+        self._rules = [(pattern(r.match, "rules", i, "match"), r)
+                       for i, r in enumerate(script.rules)]
+        self._logprobs = [(pattern(r.match, "logprobs", i, "match"),
+                           pattern(r.completion, "logprobs", i, "completion"), r.logprob)
+                          for i, r in enumerate(script.logprobs)]
         for rule in script.rules:
             if rule.weights and len(rule.weights) != len(rule.samples):
                 raise ModelLoadError(f"scripted model {script.name!r}: rule {rule.match!r} has "
                                      f"{len(rule.weights)} weights for {len(rule.samples)} samples")
-        replies = asdict(script) | {"replies": dict(script.replies)}
+        # ``asdict`` deep-copies every field, and a loaded script's ``replies`` is a
+        # read-only mappingproxy, which cannot be copied: hand it a plain dict.
+        replies = asdict(replace(script, replies=dict(script.replies)))
         for instrument in ("delay", "trace"):
             replies.pop(instrument)
         if script.context_length is None:
@@ -191,6 +208,15 @@ def _first_words(text: str, count: int) -> Completion:
     return Completion(" ".join(words[:count]), cut=True)
 
 
+def _where(source: SourceMap | None, path: KeyPath) -> str:
+    """``file:line: rules[0].match`` (just the key path without a source map)."""
+    if source is None:
+        return format_path(path)
+    line = source.line_of(path)
+    return f"{source.file}:{line}: {format_path(path)}" if line else \
+        f"{source.file}: {format_path(path)}"
+
+
 def load_script(path: str | Path) -> ScriptedBackend:
     """A ``ScriptedBackend`` from a YAML script file."""
     file = str(path)
@@ -203,4 +229,4 @@ def load_script(path: str | Path) -> ScriptedBackend:
         script = build(Script, data, (), smap)
     except SpecError as err:
         raise ModelLoadError(f"scripted model: {err}") from None
-    return ScriptedBackend(script)
+    return ScriptedBackend(script, smap)

@@ -4,7 +4,13 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any, ClassVar
+
+from probe.errors import SpecError
+from probe.safe_regex import RegexTimeout
+from probe.spec.model import Probe, Suite
+from probe.spec.yaml_source import load_yaml
 
 
 class Detector(ABC):
@@ -28,3 +34,54 @@ class Detector(ABC):
     def score_many(self, completions: Sequence[str]) -> list[float]:
         """Scores for many completions; model-based detectors override this to batch."""
         return [self.score(c) for c in completions]
+
+
+class LocatedDetector(Detector):
+    """A probe's detector whose pattern timeouts name the suite file, line and probe.
+
+    A detector knows its patterns by parameter (``any[0]``); which suite and probe
+    it judges is known here, so a ``RegexTimeout`` leaves as
+    ``suite.yaml:5: detector.any[0]: regular expression ... (probe 'france')``.
+    """
+
+    name = "located"
+    Params = type(None)
+
+    def __init__(self, inner: Detector, suite: Suite, probe: Probe) -> None:
+        super().__init__(None)
+        self.inner = inner
+        self.suite = suite
+        self.probe = probe
+
+    def score(self, completion: str) -> float:
+        return self.score_many([completion])[0]
+
+    def score_many(self, completions: Sequence[str]) -> list[float]:
+        try:
+            return self.inner.score_many(completions)
+        except RegexTimeout as err:
+            raise self._locate(err) from None
+
+    def _locate(self, err: RegexTimeout) -> RegexTimeout:
+        prefix: tuple[str | int, ...] = ("detector",)
+        line: int | None = None
+        if self.probe.detector is not None:
+            index = next((i for i, p in enumerate(self.suite.probes) if p.id == self.probe.id),
+                         None)
+            if index is not None:
+                prefix = ("probes", index, "detector")
+            line = self.probe.line or None
+        line = _line_of(self.suite, (*prefix, *err.path)) or line
+        return err.located(self.suite.source, line, prefix, f" (probe {self.probe.id!r})")
+
+
+def _line_of(suite: Suite, path: tuple[str | int, ...]) -> int | None:
+    """The line of ``path`` in the suite's file, read again (only on an error, so rare);
+    ``None`` when the suite came from a string or its file is gone or changed."""
+    if not suite.path:
+        return None
+    try:
+        _, smap = load_yaml(Path(suite.path).read_text(encoding="utf-8-sig"), suite.source)
+    except (OSError, UnicodeDecodeError, SpecError):
+        return None
+    return smap.lines.get(path)

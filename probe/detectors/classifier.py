@@ -2,8 +2,10 @@
 
 For behaviors a phrase list or exemplars cannot pin down (toxicity, unsafe advice),
 a trained classifier is the usual judge (HarmBench and others ship one). The model
-directory must hold safetensors weights; it is read offline and
-``trust_remote_code`` is never set, so a model directory cannot run code.
+directory must hold safetensors weights; it is read offline, a directory with
+its own code (``auto_map``) is refused, and ``trust_remote_code=False`` is passed
+on every load, so a model directory cannot run code and nothing is asked on
+standard input (``probe.local_models``).
 
 Constructing the detector is cheap (suites are validated during pytest collection):
 the model is loaded by the first ``score`` call and shared with every other
@@ -19,6 +21,7 @@ from typing import Any, Literal
 
 from probe.detectors.base import Detector
 from probe.errors import ModelLoadError, did_you_mean
+from probe.local_models import NO_CODE, load_error, refuse_own_code
 from probe.model_cache import ModelCache
 
 BATCH_SIZE = 32
@@ -116,14 +119,15 @@ def clear_cache() -> None:
 
 
 def _load(directory: Path, device: str) -> LoadedClassifier:
+    refuse_own_code(directory, "classifier detector")
     from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
     try:
-        tokenizer = AutoTokenizer.from_pretrained(directory, local_files_only=True)
+        tokenizer = AutoTokenizer.from_pretrained(directory, **NO_CODE)
         model = AutoModelForSequenceClassification.from_pretrained(
-            directory, local_files_only=True, use_safetensors=True)
-    except (OSError, ValueError) as err:
-        raise ModelLoadError(f"cannot load the classifier in {directory}: {err}") from None
+            directory, use_safetensors=True, **NO_CODE)
+    except Exception as err:  # an untrusted directory can fail in any way
+        raise load_error("classifier", directory, err) from None
     model.to(device)
     model.eval()
     return LoadedClassifier(directory, tokenizer, model, device)

@@ -1,4 +1,10 @@
-"""Pattern detector: substrings or regular expressions, any-of and all-of."""
+"""Pattern detector: substrings or regular expressions, any-of and all-of.
+
+Every search goes through ``probe.safe_regex``: a regular expression that backtracks
+catastrophically stops after ``SEARCH_SECONDS`` with a ``RegexTimeout`` naming it
+(``any[0]``; ``LocatedDetector`` adds the suite file, line and probe), never a hang
+and never a silent non-match.
+"""
 
 from __future__ import annotations
 
@@ -6,6 +12,7 @@ import re
 from dataclasses import dataclass, field
 
 from probe.detectors.base import Detector
+from probe.safe_regex import SafePattern
 
 
 @dataclass(frozen=True)
@@ -32,19 +39,19 @@ class PatternDetector(Detector):
         super().__init__(params)
         if not params.any and not params.all:
             raise ValueError("a pattern detector needs 'any' or 'all' (a list of patterns)")
-        flags = 0 if params.case_sensitive else re.IGNORECASE
-        self._any = [self._compile(p, flags, "any", i) for i, p in enumerate(params.any)]
-        self._all = [self._compile(p, flags, "all", i) for i, p in enumerate(params.all)]
+        self._any = [self._compile(p, "any", i) for i, p in enumerate(params.any)]
+        self._all = [self._compile(p, "all", i) for i, p in enumerate(params.all)]
 
-    def _compile(self, pattern: str, flags: int, key: str, index: int) -> re.Pattern[str]:
+    def _compile(self, pattern: str, key: str, index: int) -> SafePattern:
         source = pattern if self.params.regex else re.escape(pattern)
         if self.params.word_boundary and not self.params.regex:
             source = rf"\b{source}\b"
         try:
-            return re.compile(source, flags)
-        except re.error as err:
-            raise ValueError(f"{key}[{index}]: invalid regular expression {pattern!r}: {err}") \
-                from None
+            return SafePattern(source, ignore_case=not self.params.case_sensitive,
+                               path=(key, index), shown=pattern)
+        except ValueError as err:
+            # "any[2]: ..." names the parameter; the loader turns it into file:line.
+            raise ValueError(f"{key}[{index}]: {err}") from None
 
     def score(self, completion: str) -> float:
         if self._any and not any(p.search(completion) for p in self._any):

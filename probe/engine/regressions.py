@@ -78,9 +78,9 @@ def add_regression(suite: Suite, probe_id: str, variant: Variant, found_on: dict
             return path
     data["found"].append({"probe": probe_id, "variant": record, "found_on": found_on,
                           "completions": completions})
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(data, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
-    tmp.replace(path)
+    from probe.files import atomic_write_text
+
+    atomic_write_text(path, json.dumps(data, indent=1, ensure_ascii=False) + "\n")
     return path
 
 

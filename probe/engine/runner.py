@@ -23,6 +23,7 @@ from probe.backends.base import (
     ScoreRequest,
 )
 from probe.detectors import make_detector
+from probe.detectors.base import LocatedDetector
 from probe.engine import distributed
 from probe.engine.cache import CompletionCache, prompt_key, request_key
 from probe.engine.limits import completion_note, fit_prompts
@@ -291,8 +292,9 @@ def run_suite(suite: Suite, probes: Sequence[Probe], pair: ModelPair, *, run_see
     texts = {label: _generation_sides(suite, probes, variants, backend, run_seed, cache_root,
                                       progress, label)
              for label, backend in (("base", pair.base), ("candidate", pair.candidate))}
-    detectors = {p.id: make_detector(spec) if (spec := suite.detector_for(p)) is not None
-                 else None for p in probes}
+    # Located: a pattern that times out names its suite file, line and probe.
+    detectors = {p.id: LocatedDetector(make_detector(spec), suite, p)
+                 if (spec := suite.detector_for(p)) is not None else None for p in probes}
     hits = {(label, p.id, v.index): _hits(detectors[p.id], v,
                                           texts[label].get((p.id, v.index), ()))
             for label in texts for p in probes for v in variants[p.id]}

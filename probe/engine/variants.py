@@ -13,7 +13,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import random
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -24,6 +24,7 @@ from probe.seeds import derive_seed
 from probe.spec.model import OperatorSpec, Probe, Suite
 
 CANONICAL = "canonical"
+MODEL_FAMILY = "model"  # operators whose output a model writes (``model_paraphrase``)
 
 
 @dataclass(frozen=True)
@@ -107,7 +108,9 @@ def _compose(before: Prompt, after: Prompt) -> Prompt:
     return Prompt(after.text, after.prefill or before.prefill, before.chat and after.chat)
 
 
-def _core(previous_text: str, previous_core: str, new_text: str) -> str:
+def variant_core(previous_text: str, previous_core: str, new_text: str) -> str:
+    """A step's core: the previous core when the step only wrapped its input (the output
+    contains it verbatim), else the new text (``Variant.core``)."""
     return previous_core if previous_text.strip() in new_text else new_text
 
 
@@ -126,7 +129,7 @@ def apply_chain(links: Sequence[tuple[str, Any]], probe: ProbeText, seeds: Seque
     (name0, op0, p0), rest = operators[0], operators[1:]
     out: list[tuple[Prompt, tuple[Step, ...], str]] = [
         (prompt, (Step(name0, seeds[0], count, i, p0),),
-         _core(probe.prompt, probe.prompt, prompt.text))
+         variant_core(probe.prompt, probe.prompt, prompt.text))
         for i, prompt in enumerate(op0.variants(probe, random.Random(seeds[0]), count))]
     for k, (name, op, pj) in enumerate(rest, start=1):
         nxt: list[tuple[Prompt, tuple[Step, ...], str]] = []
@@ -138,7 +141,7 @@ def apply_chain(links: Sequence[tuple[str, Any]], probe: ProbeText, seeds: Seque
             # original spans as protected; a variant that lost one drops out.
             if got and keeps_spans(probe.prompt, got[0].text):
                 nxt.append((_compose(prompt, got[0]), (*steps, Step(name, seed, 1, 0, pj)),
-                            _core(prompt.text, core, got[0].text)))
+                            variant_core(prompt.text, core, got[0].text)))
         out = nxt
     return out
 
@@ -160,11 +163,28 @@ def _links(spec: OperatorSpec) -> list[tuple[str, Any]]:
     return [(spec.name, spec.params), *((s.name, s.params) for s in spec.then)]
 
 
-def expand(suite: Suite, probe: Probe, run_seed: int) -> list[Variant]:
+def model_written(names: Sequence[str]) -> bool:
+    """Whether a chain has a model-written step (family ``model``): its variants cannot be
+    made again without that model, so a lock's copy of them is checked, not re-derived."""
+    return any(OPERATORS.get(n).family == MODEL_FAMILY for n in names)
+
+
+# A chain's outputs: (prompt, steps, core) per variant, as ``apply_chain`` returns them.
+ChainOutputs = list[tuple[Prompt, tuple[Step, ...], str]]
+# Stands in for a model-written chain: (its spec, its seeds) -> its outputs.
+WrittenFn = Callable[[OperatorSpec, Sequence[int]], ChainOutputs]
+
+
+def expand(suite: Suite, probe: Probe, run_seed: int, *,
+           written: WrittenFn | None = None) -> list[Variant]:
     """All variants of ``probe``; identical prompts are kept once (the first producer wins).
 
     Hand-written paraphrases are always included; listing ``paraphrase`` among the
-    operators only changes how many are taken.
+    operators only changes how many are taken. ``written``, when given, supplies the
+    outputs of model-written chains instead of running them (a lock is checked this
+    way: every other chain is made again and must give what the lock holds).
+    Duplicates are dropped on the whole prompt (text, prefill and chat), which is
+    what a model receives: the same question with a prefill is another input.
     """
     text = probe_text(suite, probe)
     canonical = Prompt(probe.prompt)
@@ -182,7 +202,9 @@ def expand(suite: Suite, probe: Probe, run_seed: int) -> list[Variant]:
         seeds = [derive_seed(run_seed, suite.name, probe.id, spec.name, position)]
         seeds += [derive_seed(run_seed, suite.name, probe.id, name, position, k)
                   for k, name in enumerate(names[1:], start=1)]
-        for prompt, steps, core in apply_chain(links, text, seeds, spec.count):
+        outputs = (written(spec, seeds) if written is not None and model_written(names)
+                   else apply_chain(links, text, seeds, spec.count))
+        for prompt, steps, core in outputs:
             if prompt in seen:
                 continue
             seen.add(prompt)

@@ -16,11 +16,11 @@ variant would measure copying instead of recall.
 from __future__ import annotations
 
 import random
-import re
 from dataclasses import dataclass, field
 
 from probe.operators import unique_prompts
 from probe.operators.base import Operator, ProbeText, Prompt
+from probe.safe_regex import search
 
 
 @dataclass(frozen=True)
@@ -66,9 +66,10 @@ def leaks(text: str, probe: ProbeText) -> bool:
         return True
     for pattern in probe.answer_patterns:
         try:
-            if re.search(pattern, text, re.IGNORECASE):
+            # Time-bounded: a catastrophic pattern raises RegexTimeout, never hangs.
+            if search(pattern, text, ignore_case=True, where="detector pattern (few-shot filter)"):
                 return True
-        except re.error:
+        except ValueError:
             return True  # cannot tell: leave the example out
     return False
 

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from probe.errors import UsageError
+from probe.files import refuse_special_input
 from probe.report.diff import Change, diff_records
 from probe.report.record import Record, read_record, write_record
 
@@ -25,6 +26,8 @@ def load_baseline(path: str | Path, *, updating: bool) -> Record | None:
     """The baseline at ``path``; ``None`` when it is about to be written."""
     if updating:
         return None
+    # A device or a FIFO is not "no baseline": say what it is, and never read it.
+    refuse_special_input(path, "--probe-baseline")
     if not Path(path).is_file():
         raise UsageError(f"no baseline at {path}; accept the current results first with "
                          f"--probe-baseline {path} --probe-update-baseline")

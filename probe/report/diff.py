@@ -22,6 +22,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from probe.report.safe_text import visible
 from probe.report.table import fmt_rate, render_table
 
 SUITE_GATE = "__suite__"
@@ -117,7 +118,7 @@ def _models(record: Mapping[str, Any]) -> Iterator[tuple[str, str]]:
     for label in ("base", "candidate"):
         model = record.get("models", {}).get(label)
         if model:
-            yield label, f"{model['name']} [{model['fingerprint'][:12]}]"
+            yield label, visible(f"{model['name']} [{model['fingerprint'][:12]}]")
 
 
 def _rate(entry: Entry | None) -> str:

@@ -7,6 +7,7 @@ or pandas. Built from the JSON run record, so it holds exactly what the record h
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
@@ -64,10 +65,16 @@ def write_parquet(record: Mapping[str, Any], path: str | Path) -> Path:
     # datasets pulls in pyarrow and pandas: imported only when an export is asked for.
     from datasets import Dataset
 
-    out = Path(path)
-    out.parent.mkdir(parents=True, exist_ok=True)
+    from probe.files import atomic_write_with
+
     data = list(rows(record))
     dataset = Dataset.from_dict({c: [r[c] for r in data] for c in COLUMNS},
                                 features=_features())
-    dataset.to_parquet(str(out))
-    return out
+
+    def produce(tmp: Path) -> None:
+        dataset.to_parquet(str(tmp))
+        with tmp.open("rb") as f:  # on disk before the rename makes it the file
+            os.fsync(f.fileno())
+
+    # Written beside the target and renamed: a full disk never leaves half a parquet file.
+    return atomic_write_with(path, produce)

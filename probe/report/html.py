@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from probe.report import plots
+from probe.report.safe_text import escape_hidden
 from probe.report.table import worst_share
 
 WORST_SHOWN = 20
@@ -54,7 +55,16 @@ nav a {{ margin-right: 1em; }}
 
 
 def _e(value: object) -> str:
-    return html.escape(str(value), quote=True)
+    # Every value that reaches the page goes through here, numbers too: a record is a
+    # file anyone can edit. Hidden characters (bidi overrides, zero-width, controls)
+    # are shown as escapes; newlines stay, in the pre-wrapped completions.
+    return html.escape(escape_hidden(str(value), keep_newlines=True), quote=True)
+
+
+def _chart_text(value: object) -> str:
+    # Chart labels are drawn by matplotlib, which escapes markup itself but reads text
+    # between two dollar signs as mathtext (a bad formula would stop the report).
+    return escape_hidden(str(value)).replace("$", r"\$")
 
 
 def _rate(value: float | None) -> str:
@@ -140,7 +150,7 @@ def _overview(record: Mapping[str, Any]) -> str:
                 f"<td class=num>{_rate(p['candidate_rate'])}</td>"
                 f"<td class=num>{('loss ' if retain else '') + _interval(main)}</td>"
                 f"<td class=num>{_interval(_gate(p, 'shadow'))}</td>"
-                f"<td class=num>{p['counted']}/{len(p['rows']) - 1}</td>"
+                f"<td class=num>{_e(p['counted'])}/{len(p['rows']) - 1}</td>"
                 f"<td>{_e(_worst_operator(p, retain))}</td></tr>")
         gates = ", ".join(f"{g['metric']} {_interval(g)}: {g['decision']}"
                           for g in suite["gates"])
@@ -185,10 +195,11 @@ def _heatmap(record: Mapping[str, Any]) -> str:
                 by_family[r["family"]].append(r)
             values.append([_family_rate(by_family[f], retain) if by_family[f] else None
                            for f in families])
-        labels = [f"{s} / {p['id']}" for s, p in probes]
+        labels = [_chart_text(f"{s} / {p['id']}") for s, p in probes]
         links = ["#" + probe_anchor(s, p["id"]) for s, p in probes]
         title = "loss (retain suites)" if retain else "resurfacing (suppress suites)"
-        parts.append(f'<div class="chart">{plots.heatmap(labels, families, values, links, title)}'
+        chart = plots.heatmap(labels, [_chart_text(f) for f in families], values, links, title)
+        parts.append(f'<div class="chart">{chart}'
                      "</div>")
     parts.append("</section>")
     return "".join(parts)
@@ -222,7 +233,8 @@ def _operators(record: Mapping[str, Any]) -> str:
             continue
         parts.append(f"<h3>{_e(suite['name'])}</h3>")
         parts.append('<div class="chart">' + plots.paired_bars(
-            names, base, cand, f"{suite['name']}: hit rate by operator", "hit rate") + "</div>")
+            [_chart_text(n) for n in names], base, cand,
+            _chart_text(f"{suite['name']}: hit rate by operator"), "hit rate") + "</div>")
         estimates = {o["operator"]: o["estimate"] for o in suite["operators"]}
         if estimates:
             rows = "".join(
@@ -238,7 +250,8 @@ def _operators(record: Mapping[str, Any]) -> str:
 def _said(label: str, side: Mapping[str, Any], prefill: str) -> str:
     completions, hit = side["completions"], side["hit"]
     text = (prefill + completions[0]) if completions else ""
-    mark = "" if hit is None else f' <span class="{"hit" if hit else ""}">hit {hit:g}</span>'
+    mark = ("" if hit is None else
+            f' <span class="{"hit" if hit else ""}">hit {_e(f"{hit:g}")}</span>')
     more = f" (+{len(completions) - 1} more samples)" if len(completions) > 1 else ""
     return (f'<div><b>{label} says</b>{mark}{more}<pre class="said {label}">'
             f"{_e(text) or '<i>(no generation: log-likelihood only)</i>'}</pre></div>")
@@ -283,7 +296,7 @@ def _worst(found: list[tuple[str, str, Mapping[str, Any]]]) -> str:
         parts.append(
             f'<div class="worst-variant" id="worst-{_slug(sname, pid, str(index))}">'
             f"<h4><a href=\"#{probe_anchor(sname, pid)}\">{_e(sname)} / {_e(pid)}</a> "
-            f"<a href=\"#{row_anchor(sname, pid, index)}\">variant #{index}</a> "
+            f"<a href=\"#{row_anchor(sname, pid, index)}\">variant #{_e(index)}</a> "
             f"({_e(' > '.join(r['chain']) or r['operator'])}, {_e(r['family'])})</h4>"
             f"<p><code>{_e(text)}</code></p><div class=\"side-by-side\">"
             f"{_said('base', r['base'], r['prefill'])}"
@@ -309,7 +322,8 @@ def _probe_section(suite: Mapping[str, Any], p: Mapping[str, Any],
                   if r["candidate"]["completions"] else "")
         rows.append(
             f'<tr id="{row_anchor(sname, pid, r["index"])}" class="{mark}">'
-            f"<td class=num>{r['index']}</td><td>{_e(' > '.join(r['chain']) or 'canonical')}</td>"
+            f"<td class=num>{_e(r['index'])}</td>"
+            f"<td>{_e(' > '.join(r['chain']) or 'canonical')}</td>"
             f"<td>{_e(text)}</td><td class=num>{_rate(r['base']['hit'])}</td>"
             f"<td class=num>{_rate(r['candidate']['hit'])}</td>"
             f"<td class=num>{_rate(r['shadow'])}</td><td>{mark}{link}</td>"
@@ -329,7 +343,7 @@ def _rejected(p: Mapping[str, Any]) -> str:
     if not rejected:
         return ""
     rows = "".join(
-        f"<tr class=rejected><td class=num>{v['index']}</td>"
+        f"<tr class=rejected><td class=num>{_e(v['index'])}</td>"
         f"<td>{_e(' > '.join(v['chain']))}</td><td>{_e(v['text'])}</td>"
         f"<td class=num>{_rate(v['similarity'])}</td>"
         f"<td>{_e(', '.join(v['missing']) or '-')}</td></tr>" for v in rejected)
@@ -355,7 +369,7 @@ def render_html(record: Mapping[str, Any]) -> str:
 
 def write_html(record: Mapping[str, Any], path: str | Path) -> Path:
     """Render ``record`` to ``path``; returns the path."""
-    out = Path(path)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(render_html(record), encoding="utf-8")
-    return out
+    from probe.files import atomic_write_text
+
+    # Rendered first, then written atomically: a full disk leaves the old report whole.
+    return atomic_write_text(path, render_html(record))

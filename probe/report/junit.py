@@ -4,6 +4,9 @@
 dashboard sees the verdict, the rates, the intervals and the worst operator of
 every probe without parsing our terminal output. Names are ``probe.*``; values
 are strings with two decimals (``-`` when undefined), as in the terminal summary.
+Text from files or models (suite and model names) is shown with
+:func:`probe.report.safe_text.visible`: a CI log that prints a property never sees
+a control character or a line break.
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ from probe.backends.base import ModelPair
 from probe.engine.compare import ProbeResult, SuiteResult
 from probe.engine.gates import Gate
 from probe.engine.limits import cut_counts
+from probe.report.safe_text import visible
 from probe.report.table import fmt_rate, mean_known
 from probe.report.terminal import worst_operator
 
@@ -31,16 +35,16 @@ def model_properties(pair: ModelPair | None) -> Properties:
     """Names and fingerprints of both models (empty before they are loaded)."""
     if pair is None:
         return []
-    return [("probe.base_model", pair.base.info.name),
-            ("probe.base_fingerprint", pair.base.info.fingerprint),
-            ("probe.candidate_model", pair.candidate.info.name),
-            ("probe.candidate_fingerprint", pair.candidate.info.fingerprint)]
+    return [("probe.base_model", visible(pair.base.info.name)),
+            ("probe.base_fingerprint", visible(pair.base.info.fingerprint)),
+            ("probe.candidate_model", visible(pair.candidate.info.name)),
+            ("probe.candidate_fingerprint", visible(pair.candidate.info.fingerprint))]
 
 
 def probe_properties(result: ProbeResult, suite_name: str, seed: int) -> Properties:
     """Everything the terminal summary shows for one probe."""
     rows = result.run.rows
-    props: Properties = [("probe.suite", suite_name), ("probe.seed", seed),
+    props: Properties = [("probe.suite", visible(suite_name)), ("probe.seed", seed),
                          ("probe.verdict", result.verdict.value),
                          ("probe.direction", result.direction),
                          ("probe.variants", len(rows))]
@@ -55,7 +59,7 @@ def probe_properties(result: ProbeResult, suite_name: str, seed: int) -> Propert
     for gate in result.gates:
         props += _gate_properties(gate)
     worst_op = worst_operator(result)
-    props.append(("probe.worst_operator", "-" if worst_op is None else worst_op[0]))
+    props.append(("probe.worst_operator", "-" if worst_op is None else visible(worst_op[0])))
     props.append(("probe.worst_operator_rate", "-" if worst_op is None
                   else fmt_rate(worst_op[1])))
     if result.worst is not None:
@@ -68,7 +72,7 @@ def probe_properties(result: ProbeResult, suite_name: str, seed: int) -> Propert
 
 def suite_properties(result: SuiteResult, seed: int) -> Properties:
     """The pooled gates of a suite's ``__suite__`` item."""
-    props: Properties = [("probe.suite", result.suite.name), ("probe.seed", seed),
+    props: Properties = [("probe.suite", visible(result.suite.name)), ("probe.seed", seed),
                          ("probe.verdict", result.verdict.value),
                          ("probe.probes", len(result.probes))]
     for gate in result.gates:

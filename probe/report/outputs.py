@@ -1,13 +1,20 @@
-"""Which report files a run writes, and writing them (shared by the plugin and the CLI)."""
+"""Which report files a run writes, what they must never overwrite, and writing them
+(shared by the plugin and the CLI)."""
 
 from __future__ import annotations
 
+import glob
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from probe.engine.lock import lock_path
+from probe.engine.regressions import regression_path
+from probe.files import PathLike, check_outputs, model_inputs
 from probe.report.record import Record, build_record, write_record
-from probe.session import ProbeSession
+from probe.session import ProbeSession, RunSettings
+from probe.spec import Suite
 
 
 @dataclass(frozen=True)
@@ -24,6 +31,54 @@ class ReportPaths:
     def any(self) -> bool:
         """Whether any file is to be written."""
         return any((self.json, self.html, self.parquet, self.update_baseline))
+
+    def outputs(self) -> list[tuple[str, PathLike | None]]:
+        """``(option, path)`` of every file the run writes (pytest's option names; the
+        CLI shows them without ``--probe-``)."""
+        return [("--probe-json", self.json), ("--probe-html", self.html),
+                ("--probe-parquet", self.parquet),
+                ("--probe-baseline", self.baseline if self.update_baseline else None)]
+
+
+def suite_inputs(suite: Suite, *, lock: bool = True,
+                 regressions: bool = True) -> list[tuple[str, PathLike | None]]:
+    """What a run reads for ``suite``: the suite file, its lock and regression files
+    (whether or not they exist yet: a record written there would be read as one next
+    time; ``lock``/``regressions`` false leave out the one a command writes) and its
+    data files."""
+    if not suite.path:
+        return []
+    inputs: list[tuple[str, PathLike | None]] = [(f"the suite file {suite.source}", suite.path)]
+    if regressions:
+        inputs.append((f"the regression file {regression_path(suite.source)}",
+                       regression_path(suite.path)))
+    if lock:
+        inputs.append((f"the lock file {lock_path(suite.source)}", lock_path(suite.path)))
+    if suite.dataset is not None:
+        pattern = str(Path(suite.path).parent / suite.dataset.path)
+        files = glob.glob(pattern) if glob.has_magic(pattern) else [pattern]
+        inputs += [(f"a data file of {suite.source} ({suite.dataset.path})", f)
+                   for f in files]
+    return inputs
+
+
+def run_inputs(suites: Iterable[Suite], settings: RunSettings,
+               paths: ReportPaths) -> list[tuple[str, PathLike | None]]:
+    """Everything a run reads: its suites and their files, the models' local files,
+    the completion cache, and the baseline when it is read rather than written."""
+    inputs = [entry for suite in suites for entry in suite_inputs(suite)]
+    inputs += model_inputs((("--probe-base", settings.base),
+                            ("--probe-candidate", settings.candidate)))
+    inputs.append((f"the completion cache {settings.cache_dir}", settings.cache_dir))
+    if not paths.update_baseline:
+        inputs.append((f"the baseline {paths.baseline}", paths.baseline))
+    return inputs
+
+
+def check_report_paths(paths: ReportPaths,
+                       inputs: Iterable[tuple[str, PathLike | None]]) -> None:
+    """Refuse (``UsageError``) report paths that are inputs, each other, or not files."""
+    check_outputs(paths.outputs(), inputs)
 
 
 def write_reports(session: ProbeSession, paths: ReportPaths,

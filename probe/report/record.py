@@ -231,31 +231,57 @@ def comparable_bytes(record: Mapping[str, Any]) -> bytes:
 
 
 def write_record(record: Mapping[str, Any], path: str | Path) -> Path:
-    """Write ``record`` to ``path`` (parents created); returns the path."""
-    out = Path(path)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(out.name + ".tmp")
-    tmp.write_text(dumps(record), encoding="utf-8")
-    tmp.replace(out)  # a reader never sees half a record
-    return out
+    """Write ``record`` to ``path`` atomically (parents created; ``WriteError`` when
+    it cannot be written, the old file kept); returns the path."""
+    from probe.files import atomic_write_text
+
+    return atomic_write_text(path, dumps(record))
 
 
 class RecordError(UsageError):
     """A file that is not a run record this version can read (a usage error: exit 4)."""
 
 
+def _no_constant(name: str) -> Any:
+    # JSON has no NaN or Infinity; a record never holds them (``dumps`` refuses them).
+    raise ValueError(f"{name} is not a JSON number")
+
+
 def read_record(path: str | Path) -> Record:
-    """Load and check a run record; ``RecordError`` with the reason otherwise."""
+    """Load and check a run record (its shape too: ``probe.report.record_check``);
+    ``RecordError`` with the reason otherwise, so every reader can trust its fields."""
+    from probe.report.record_check import ShapeError, check_record
+    from probe.report.safe_text import visible
+
+    where = visible(path)
+    source = Path(path)
+    # A FIFO or a device would block the read or never end: only regular files.
+    if source.exists() and not source.is_file():
+        raise RecordError(f"{where}: not a regular file")
     try:
-        data = json.loads(Path(path).read_text(encoding="utf-8"))
+        data = json.loads(source.read_text(encoding="utf-8"), parse_constant=_no_constant)
     except OSError as err:
-        raise RecordError(f"{path}: cannot read the file: {err.strerror}") from None
-    except (UnicodeDecodeError, json.JSONDecodeError) as err:
-        raise RecordError(f"{path}: not a JSON file ({err})") from None
+        raise RecordError(f"{where}: cannot read the file: {err.strerror}") from None
+    except UnicodeDecodeError:
+        raise RecordError(f"{where}: not a JSON file (not UTF-8 text)") from None
+    except json.JSONDecodeError as err:
+        raise RecordError(f"{where}: not a JSON file ({err.msg}: line {err.lineno} column "
+                          f"{err.colno})") from None
+    except (ValueError, RecursionError) as err:  # NaN, a 5000-digit number, deep nesting
+        reason = "nested too deeply" if isinstance(err, RecursionError) else str(err)
+        raise RecordError(f"{where}: not a run record ({visible(reason)[:100]})") from None
     if not isinstance(data, dict) or data.get("kind") != RECORD_KIND:
-        raise RecordError(f"{path}: not a probe run record (written by --probe-json or "
+        raise RecordError(f"{where}: not a probe run record (written by --probe-json or "
                           "probe run --json)")
-    if data.get("schema_version") != SCHEMA_VERSION:
-        raise RecordError(f"{path}: run record schema_version {data.get('schema_version')!r};"
-                          f" this tool reads schema_version {SCHEMA_VERSION}")
+    version = data.get("schema_version")
+    if version != SCHEMA_VERSION or isinstance(version, bool):
+        shown = visible(version)[:20] if isinstance(version, int) else type(version).__name__
+        raise RecordError(f"{where}: run record schema_version {shown}; this tool reads "
+                          f"schema_version {SCHEMA_VERSION}")
+    try:
+        check_record(data)
+    except ShapeError as err:
+        raise RecordError(f"{where}: not a valid run record: {err}") from None
+    except RecursionError:
+        raise RecordError(f"{where}: not a run record (nested too deeply)") from None
     return data

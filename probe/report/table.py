@@ -7,12 +7,10 @@ from collections.abc import Iterable, Sequence
 from probe.engine.compare import ProbeResult, SuiteResult
 from probe.engine.limits import limit_lines
 from probe.engine.runner import Row
+from probe.report.safe_text import excerpt, visible
 
-
-def excerpt(text: str, width: int) -> str:
-    """``text`` on one line, cut to ``width`` characters with an ellipsis."""
-    flat = " ".join(text.split())
-    return flat if len(flat) <= width else flat[: width - 1] + "\u2026"
+__all__ = ["excerpt", "failure_report", "fmt_rate", "mean_known", "render_table",
+           "suite_report", "variant_table", "worst_share"]
 
 
 def fmt_rate(value: float | None) -> str:
@@ -44,7 +42,11 @@ def worst_share(operators: Iterable[tuple[str, int, float, float]],
 
 
 def render_table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
-    """Columns padded to their widest cell."""
+    """Columns padded to their widest cell; every cell shown with :func:`visible`, so
+    a completion or an id can neither break the table's lines nor reach the terminal
+    as control characters."""
+    headers = [visible(h) for h in headers]
+    rows = [[visible(c) for c in r] for r in rows]
     widths = [max(len(h), *(len(r[i]) for r in rows)) if rows else len(h)
               for i, h in enumerate(headers)]
     lines = ["  ".join(h.ljust(w) for h, w in zip(headers, widths, strict=True)).rstrip()]
@@ -107,8 +109,8 @@ def variant_table(result: ProbeResult, *, text_width: int = 56,
 def failure_report(result: ProbeResult) -> str:
     """What a failing probe shows instead of a traceback."""
     probe = result.run.probe
-    lines = [f"{result.verdict.value}: probe {probe.id!r}"]
-    lines += [f"  - {reason}" for reason in result.reasons]
+    lines = [f"{result.verdict.value}: probe {visible(repr(probe.id))}"]
+    lines += [f"  - {visible(reason)}" for reason in result.reasons]
     if result.has_detector and result.direction != "retain":
         lines.append(
             f"  canonical: base {result.base_canonical:g}, candidate "
@@ -120,14 +122,14 @@ def failure_report(result: ProbeResult) -> str:
     shown = w is not None and (w.candidate_hit < w.base_hit if result.direction == "retain"
                                else w.candidate_hit > 0)
     if w is not None and shown:
-        lines.append(f"  worst variant #{w.variant.index} ({w.variant.operator}): "
+        lines.append(f"  worst variant #{w.variant.index} ({visible(w.variant.operator)}): "
                      f"{excerpt(w.variant.prompt.text, 100)}")
         lines.append(f"    base says:      {excerpt(w.base_completion, 100)}")
         lines.append(f"    candidate says: {excerpt(w.candidate_completion, 100)}")
     sampled = next((r for r in result.run.rows if r.candidate.leak_sample), None)
     if sampled is not None:
         lines.append(f"  worst of k: variant #{sampled.variant.index} "
-                     f"({sampled.variant.operator}) leaked in a sample: "
+                     f"({visible(sampled.variant.operator)}) leaked in a sample: "
                      f"{excerpt(sampled.candidate.leak_sample, 100)}")
     lines.append("")
     lines.append(variant_table(result))
@@ -136,10 +138,10 @@ def failure_report(result: ProbeResult) -> str:
 
 def suite_report(result: SuiteResult) -> str:
     """What a failing suite gate shows: the pooled gates and each probe's share."""
-    lines = [f"{result.verdict.value}: suite {result.suite.name!r} "
+    lines = [f"{result.verdict.value}: suite {visible(repr(result.suite.name))} "
              f"({len(result.probes)} probes; every counted variant, probes as correlated "
              "clusters)"]
-    lines += [f"  - {reason}" for reason in result.reasons]
+    lines += [f"  - {visible(reason)}" for reason in result.reasons]
     rows = [[p.run.probe.id, p.verdict.value,
              *(g.estimate.interval() for g in p.gates[:1]), ] for p in result.probes]
     width = max((len(r) for r in rows), default=2)

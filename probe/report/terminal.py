@@ -5,6 +5,7 @@ from __future__ import annotations
 from probe.engine.compare import ProbeResult
 from probe.engine.limits import cut_counts
 from probe.report.baseline import BaselineJudge
+from probe.report.safe_text import visible
 from probe.report.table import fmt_rate, mean_known, render_table, worst_share
 from probe.session import ProbeSession
 
@@ -33,11 +34,12 @@ def _gate_text(result: ProbeResult, metric: str) -> str:
 def summary_lines(session: ProbeSession) -> list[str]:
     """The summary section: header, per-probe table, suite gates, per-operator resurfacing."""
     s = session.settings
-    lines = [f"seed {s.seed}; cache {s.cache_dir or 'off'}"]
+    lines = [f"seed {s.seed}; cache {visible(s.cache_dir or 'off')}"]
     if session.loaded:
         pair = session.pair
-        lines.append(f"base:      {pair.base.info.name}  [{pair.base.info.fingerprint[:12]}]")
-        lines.append(f"candidate: {pair.candidate.info.name}  "
+        lines.append(f"base:      {visible(pair.base.info.name)}  "
+                     f"[{pair.base.info.fingerprint[:12]}]")
+        lines.append(f"candidate: {visible(pair.candidate.info.name)}  "
                      f"[{pair.candidate.info.fingerprint[:12]}]")
     all_rows = [row for sr in session.suite_results.values() for r in sr.probes
                 for row in r.run.rows]
@@ -84,7 +86,7 @@ def summary_lines(session: ProbeSession) -> list[str]:
         lines.append(render_table(["suite", "operator", "family", "resurfacing [interval]",
                                    "variants"], op_rows))
     lines += _family_lines(session)
-    agreements = [f"{sr.suite.name}: {sr.agreement.describe()}"
+    agreements = [f"{visible(sr.suite.name)}: {sr.agreement.describe()}"
                   for sr in session.suite_results.values() if sr.agreement is not None]
     if agreements:
         lines += ["", *agreements]
@@ -102,8 +104,8 @@ def _family_lines(session: ProbeSession) -> list[str]:
                  for f in family_figures(suite_result, session.settings.seed)]
         check = suite_result.suite.meaning
         if check is not None:
-            notes.append(f"{name}: {rejected_count(suite_result)} variants rejected by the "
-                         f"meaning check (similarity under {check.threshold:g}"
+            notes.append(f"{visible(name)}: {rejected_count(suite_result)} variants rejected "
+                         f"by the meaning check (similarity under {check.threshold:g}"
                          f"{' or a name or number lost' if check.key_terms else ''}); "
                          "probe variants lists them")
     lines = []
@@ -120,8 +122,8 @@ def _family_lines(session: ProbeSession) -> list[str]:
 def baseline_lines(judge: BaselineJudge) -> list[str]:
     """What the baseline comparison found: regressions and fixed entries."""
     regressions, fixed = judge.regressions(), judge.fixed()
-    lines = ["", f"against the baseline {judge.path}: {len(regressions)} regressions, "
-                 f"{len(fixed)} fixed"]
-    lines += [f"  regression: {c.key} ({c.kind})" for c in regressions]
-    lines += [f"  fixed: {c.key}" for c in fixed]
+    lines = ["", f"against the baseline {visible(judge.path)}: {len(regressions)} "
+                 f"regressions, {len(fixed)} fixed"]
+    lines += [f"  regression: {visible(c.key)} ({c.kind})" for c in regressions]
+    lines += [f"  fixed: {visible(c.key)}" for c in fixed]
     return lines

@@ -4,17 +4,27 @@ One generic walker over dataclass fields and their type hints, so the suite
 format is defined in exactly one place (``probe.spec.model``) and every plugin's
 parameters (operators, detectors) are validated the same way. Field metadata
 adds bounds and docs: ``field(metadata={"min": 0, "doc": "..."})``.
+
+Hostile values end here too (issue 14): every number must be finite (NaN passes
+every ``<`` and ``>`` check, so a ``.nan`` limit once turned a FAIL into a PASS),
+every integer is bounded (``MAX_INT`` unless the field gives its own ``max``), and
+fields marked ``identifier`` (probe ids, tags, suite names) must print as what they
+are: no control or invisible characters, no ``::``, no reserved name.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import math
+import re
 import types
 import typing
+import unicodedata
 from collections.abc import Mapping
 from typing import Any, Literal, TypeVar, Union, get_args, get_origin, get_type_hints
 
 from probe.errors import did_you_mean
+from probe.spec.model import SUITE_GATE_ID
 from probe.spec.yaml_source import Path, SourceMap
 
 T = TypeVar("T")
@@ -31,6 +41,65 @@ def register_converter(tp: type, converter: Converter) -> None:
     CUSTOM_CONVERTERS[tp] = converter
 
 _TYPE_NAMES = {str: "a string", int: "an integer", float: "a number", bool: "true or false"}
+
+# The bound of every integer setting whose field gives none: ``count: 1000000000``
+# passed every check and then exhausted memory (issue 14).
+MAX_INT = 1_000_000
+
+# Tags become pytest markers; these are pytest's own, which change how a test runs
+# (skip it, expect it to fail, parametrize it): as a tag, a suite file could take its
+# own gate off. Refused whatever their case. Markers that plugins or an ini file
+# register are never applied to a probe either (``probe.plugin``).
+PYTEST_MARKERS = frozenset({"skip", "skipif", "xfail", "parametrize", "usefixtures",
+                            "filterwarnings", "tryfirst", "trylast"})
+# A tag is a marker name pytest's ``-m`` can select: a letter or digit, then letters,
+# digits, ``_``, ``-`` or ``.``.
+_TAG = re.compile(r"[^\W_][\w.-]*")
+MAX_IDENTIFIER_CHARS = 200
+# Control, format (zero-width, bidirectional overrides), surrogate and line or
+# paragraph separator characters: they hide or rewrite what a terminal shows.
+_INVISIBLE = {"Cc", "Cf", "Cs", "Zl", "Zp"}
+_IDENTIFIER_WHAT = {"id": "a probe id", "tag": "a tag", "name": "a suite name"}
+
+
+def show_value(value: Any) -> str:
+    """``value`` as a message may quote it: YAML's spelling of NaN and the infinities
+    (never a ``nan`` that reads like a figure), and no thousand-digit integers."""
+    if isinstance(value, bool):
+        return str(value).lower()
+    if isinstance(value, float) and not math.isfinite(value):
+        return ".nan" if math.isnan(value) else (".inf" if value > 0 else "-.inf")
+    if isinstance(value, int) and value.bit_length() > 64:
+        digits = int(value.bit_length() * math.log10(2)) + 1
+        return f"an integer of about {digits} digits"
+    return repr(value)
+
+
+def identifier_problem(kind: str, text: str) -> str | None:
+    """What is wrong with ``text`` as an identifier of ``kind`` (``id``, ``tag`` or
+    ``name``), or ``None``. Used for suite fields and for probes read from data files."""
+    what = _IDENTIFIER_WHAT[kind]
+    for char in text:
+        if unicodedata.category(char) in _INVISIBLE:
+            name = unicodedata.name(char, "a control character")
+            return (f"{what} must be printable: character U+{ord(char):04X} ({name}) hides or "
+                    "rewrites what a terminal shows; remove it")
+    if len(text) > MAX_IDENTIFIER_CHARS:
+        return (f"{what} of {len(text)} characters; ids, tags and names are printed on every "
+                f"line of a report, so the limit is {MAX_IDENTIFIER_CHARS}")
+    if "::" in text:
+        return (f"{what} must not contain '::', which separates the suite from the probe in "
+                "test ids and records (suite::probe); use another separator")
+    if kind == "id" and text == SUITE_GATE_ID:
+        return (f"{SUITE_GATE_ID!r} is reserved: it names the suite's own gate "
+                f"(suite::{SUITE_GATE_ID}); choose another id")
+    if kind == "tag" and text.casefold() in PYTEST_MARKERS:
+        return (f"{text!r} is one of pytest's own markers, and tags become markers: it would "
+                "change how pytest runs the probe (skip it, or expect it to fail); rename the tag")
+    if kind == "tag" and not _TAG.fullmatch(text):
+        return ("tags become pytest markers: use letters, digits, '_', '-' and '.', starting "
+                "with a letter or digit")
+    return None
 
 
 def build(cls: type[T], data: Any, path: Path, smap: SourceMap) -> T:
@@ -62,7 +131,8 @@ def _got(value: Any) -> str:
         return "a list"
     if isinstance(value, str):
         return f"the string {value!r}" if len(value) < 40 else "a string"
-    return f"{type(value).__name__} {value!r}"
+    shown = show_value(value)
+    return shown if shown.startswith("an integer") else f"{type(value).__name__} {shown}"
 
 
 def _convert(tp: Any, value: Any, path: Path, smap: SourceMap) -> Any:
@@ -76,6 +146,7 @@ def _convert(tp: Any, value: Any, path: Path, smap: SourceMap) -> Any:
             return _convert(non_none[0], value, path, smap)
         raise TypeError(f"unsupported union {tp}")  # programming error, not user error
     if tp is Any:
+        _check_free(value, path, smap)
         return value
     if isinstance(tp, type) and tp in CUSTOM_CONVERTERS:
         return CUSTOM_CONVERTERS[tp](value, path, smap)
@@ -109,12 +180,42 @@ def _convert(tp: Any, value: Any, path: Path, smap: SourceMap) -> Any:
     if tp is float:
         if isinstance(value, bool) or not isinstance(value, int | float):
             raise smap.error(path, f"expected a number, got {_got(value)}")
-        return float(value)
+        return _finite(value, path, smap)
     if tp is str:
         if not isinstance(value, str):
             raise smap.error(path, f"expected a string, got {_got(value)}")
         return value
     raise TypeError(f"unsupported field type {tp}")
+
+
+def _finite(value: int | float, path: Path, smap: SourceMap) -> float:
+    """``value`` as a finite float: NaN and the infinities pass every range check."""
+    try:
+        number = float(value)
+    except OverflowError:  # an integer too large for a float
+        number = math.inf
+    if not math.isfinite(number):
+        raise smap.error(path, f"expected a finite number, got {_got(value)}")
+    return number
+
+
+def _check_free(value: Any, path: Path, smap: SourceMap) -> None:
+    """Free-form values (``Any``) hold numbers within the same limits as typed ones."""
+    if isinstance(value, float):
+        _finite(value, path, smap)
+    elif isinstance(value, int) and not isinstance(value, bool) and abs(value) > MAX_INT:
+        raise smap.error(path, f"must be at most {MAX_INT} in size, got {show_value(value)}")
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            _check_free(item, (*path, key), smap)
+    elif isinstance(value, list | tuple):
+        for index, item in enumerate(value):
+            _check_free(item, (*path, index), smap)
+
+
+def int_bounds(meta: Mapping[str, Any]) -> tuple[Any, Any]:
+    """The bounds of an integer field: its own ``min``/``max``, else ``-MAX_INT``/``MAX_INT``."""
+    return meta.get("min", -MAX_INT), meta.get("max", MAX_INT)
 
 
 def _convert_dataclass(cls: type, value: Any, path: Path, smap: SourceMap) -> Any:
@@ -136,21 +237,33 @@ def _convert_dataclass(cls: type, value: Any, path: Path, smap: SourceMap) -> An
                 raise smap.error(path, f"missing required key {name!r}")
             continue
         converted = _convert(hints[name], value[name], (*path, name), smap)
-        _check_bounds(f, converted, (*path, name), smap)
+        _check_bounds(f, hints[name], converted, (*path, name), smap)
         kwargs[name] = converted
     return cls(**kwargs)
 
 
-def _check_bounds(f: dataclasses.Field[Any], value: Any, path: Path, smap: SourceMap) -> None:
+def _check_bounds(f: dataclasses.Field[Any], tp: Any, value: Any, path: Path,
+                  smap: SourceMap) -> None:
     meta = f.metadata
     if value is None:
         return
-    if "min" in meta and value < meta["min"]:
-        raise smap.error(path, f"must be at least {meta['min']}, got {value!r}")
-    if "max" in meta and value > meta["max"]:
-        raise smap.error(path, f"must be at most {meta['max']}, got {value!r}")
+    low, high = meta.get("min"), meta.get("max")
+    if isinstance(value, int) and not isinstance(value, bool) and int in (tp, *get_args(tp)):
+        low, high = int_bounds(meta)
+    if low is not None and value < low:
+        raise smap.error(path, f"must be at least {low}, got {show_value(value)}")
+    if high is not None and value > high:
+        raise smap.error(path, f"must be at most {high}, got {show_value(value)}")
     if meta.get("nonempty") and (len(value) == 0 or (isinstance(value, str) and not value.strip())):
         raise smap.error(path, "must not be empty")
     if meta.get("nonempty_items") and any(not str(v).strip() for v in value):
         index = next(i for i, v in enumerate(value) if not str(v).strip())
         raise smap.error((*path, index), "must not be empty")
+    kind = meta.get("identifier")
+    if kind is not None:
+        items = [(path, value)] if isinstance(value, str) else [
+            ((*path, i), v) for i, v in enumerate(value)]
+        for where, text in items:
+            problem = identifier_problem(kind, text)
+            if problem is not None:
+                raise smap.error(where, problem)

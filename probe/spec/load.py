@@ -4,22 +4,34 @@ from __future__ import annotations
 
 import dataclasses
 import re
+from collections.abc import Sequence
 from pathlib import Path as FsPath
 from typing import Any
 
 from probe.errors import RegistryError, SpecError
-from probe.spec.build import build, register_converter
-from probe.spec.model import SUITE_VERSION, DetectorSpec, OperatorSpec, Probe, Suite
+from probe.spec.build import build, identifier_problem, register_converter, show_value
+from probe.spec.model import (
+    MAX_OPERATOR_COUNT,
+    SUITE_VERSION,
+    DatasetSource,
+    DetectorSpec,
+    OperatorSpec,
+    Probe,
+    Suite,
+)
 from probe.spec.yaml_source import Path, SourceMap, format_path, load_yaml, path_near
 
 # A suite is hand-written data; anything this large is a mistake (or an attack).
 MAX_SUITE_BYTES = 5 * 1024 * 1024
 
 
-def load_suite(path: str | FsPath, display_name: str | None = None) -> Suite:
+def load_suite(path: str | FsPath, display_name: str | None = None, *,
+               data_roots: Sequence[FsPath] = ()) -> Suite:
     """Read, parse and validate the suite file at ``path``.
 
-    ``display_name`` is how errors and reports name the file (default: ``path``).
+    ``display_name`` is how errors and reports name the file (default: ``path``);
+    ``data_roots`` are directories besides the suite's own that a ``dataset`` may read
+    from (``probe.spec.dataset.check_data_roots``).
     """
     file = display_name or str(path)
     try:
@@ -34,7 +46,7 @@ def load_suite(path: str | FsPath, display_name: str | None = None) -> Suite:
         raise SpecError(f"the file is larger than {MAX_SUITE_BYTES} bytes, the limit for a suite;"
                         " split it into several suites", file=file, line=line)
     text = _decode(raw, file)
-    suite = parse_suite(text, file, base_dir=FsPath(path).parent)
+    suite = parse_suite(text, file, base_dir=FsPath(path).parent, data_roots=data_roots)
     return dataclasses.replace(suite, path=str(FsPath(path).resolve()))
 
 
@@ -54,10 +66,12 @@ def _decode(raw: bytes, file: str) -> str:
                         path=near) from None
 
 
-def parse_suite(text: str, file: str = "<string>", *, base_dir: FsPath | None = None) -> Suite:
+def parse_suite(text: str, file: str = "<string>", *, base_dir: FsPath | None = None,
+                data_roots: Sequence[FsPath] = ()) -> Suite:
     """Validate suite ``text``; ``file`` is used in error messages.
 
-    ``base_dir`` is where a ``dataset`` path is looked up (default: ``file``'s directory).
+    ``base_dir`` is where a ``dataset`` path is looked up (default: ``file``'s directory);
+    the file must lie under it or one of ``data_roots``.
     """
     data, smap = load_yaml(text, file)
     if not isinstance(data, dict):
@@ -66,8 +80,8 @@ def parse_suite(text: str, file: str = "<string>", *, base_dir: FsPath | None = 
         raise smap.error((), f"missing required key 'version' (this tool reads version: "
                              f"{SUITE_VERSION})")
     if data["version"] != SUITE_VERSION:
-        raise smap.error(("version",), f"unsupported suite version {data['version']!r}; "
-                                       f"this tool reads version: {SUITE_VERSION}")
+        raise smap.error(("version",), f"unsupported suite version {show_value(data['version'])};"
+                                       f" this tool reads version: {SUITE_VERSION}")
     suite = build(Suite, data, (), smap)
     probes = []
     seen: dict[str, int] = {}
@@ -86,7 +100,11 @@ def parse_suite(text: str, file: str = "<string>", *, base_dir: FsPath | None = 
 
         where: Path = ("dataset",)
         for number, probe in enumerate(load_dataset_probes(
-                suite.dataset, base_dir or FsPath(file).parent, where, smap), start=1):
+                suite.dataset, base_dir or FsPath(file).parent, where, smap, data_roots),
+                start=1):
+            problem = _row_problem(suite.dataset, probe)
+            if problem is not None:
+                raise smap.error(where, f"{suite.dataset.path!r} row {number}, {problem}")
             if probe.id in seen:
                 raise smap.error(where, f"{suite.dataset.path!r} row {number}: duplicate "
                                         f"probe id {probe.id!r}")
@@ -101,6 +119,19 @@ def parse_suite(text: str, file: str = "<string>", *, base_dir: FsPath | None = 
         raise smap.error((), "missing required key 'probes' (or 'dataset', to read the "
                              "probes from a data file)")
     return dataclasses.replace(suite, probes=tuple(probes), source=file)
+
+
+def _row_problem(source: DatasetSource, probe: Probe) -> str | None:
+    """What is wrong with a data file row's id or tags: the checks the suite's own
+    probes get from their field metadata (``probe.spec.build.identifier_problem``)."""
+    problem = identifier_problem("id", probe.id)
+    if problem is not None:
+        return f"column {source.fields.id!r}: {problem}"
+    for tag in probe.tags:
+        problem = identifier_problem("tag", tag)
+        if problem is not None:
+            return f"column {source.fields.tags!r}: {problem}"
+    return None
 
 
 def _check_probe_tiers(suite: Suite, probe: Probe, index: int, smap: SourceMap,
@@ -194,7 +225,12 @@ def _convert_operator(value: Any, path: Path, smap: SourceMap, *,
         raise smap.error((*path, key), f"a chained operator takes no '{key}': the first "
                                        "operator's count sets how many variants the chain makes")
     if isinstance(count, bool) or not isinstance(count, int) or count < 1:
-        raise smap.error((*path, "count"), f"expected a positive integer, got {count!r}")
+        raise smap.error((*path, "count"), f"expected a positive integer, got "
+                                           f"{show_value(count)}")
+    if count > MAX_OPERATOR_COUNT:
+        # Each variant is a prompt run on both models: a billion exhausts memory first.
+        raise smap.error((*path, "count"), f"must be at most {MAX_OPERATOR_COUNT}, got "
+                                           f"{show_value(count)}")
     then_raw = value.get("then", [])
     if not isinstance(then_raw, list):
         raise smap.error((*path, "then"), "expected a list of operators to apply in turn")
@@ -208,4 +244,4 @@ def _convert_operator(value: Any, path: Path, smap: SourceMap, *,
 register_converter(DetectorSpec, _convert_detector)
 register_converter(OperatorSpec, _convert_operator)
 
-__all__ = ["MAX_SUITE_BYTES", "format_path", "load_suite", "parse_suite"]
+__all__ = ["MAX_OPERATOR_COUNT", "MAX_SUITE_BYTES", "format_path", "load_suite", "parse_suite"]

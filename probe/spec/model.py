@@ -27,6 +27,12 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 SUITE_VERSION = 1
+# The pseudo-probe id of a suite's pooled gate: ``suite::__suite__`` in test ids,
+# records and baselines, so no probe may take it.
+SUITE_GATE_ID = "__suite__"
+# The most variants one operator makes of each probe: each is a prompt run on both
+# models, and ``count: 1000000000`` once passed ``probe check`` and exhausted memory.
+MAX_OPERATOR_COUNT = 1000
 
 
 @dataclass(frozen=True)
@@ -66,7 +72,7 @@ class OperatorSpec:
 
     name: str
     params: Any  # the operator's own frozen params dataclass
-    count: int = 1
+    count: int = 1  # at most MAX_OPERATOR_COUNT (checked by probe.spec.load)
     then: tuple[OperatorSpec, ...] = ()
 
 
@@ -159,10 +165,13 @@ class PolicyOverride:
 class Probe:
     """One question that, in the base model, elicits the behavior."""
 
-    id: str = field(metadata={"nonempty": True})
+    # Ids and tags are printed in test ids, reports and records, and tags become pytest
+    # markers: ``probe.spec.build.identifier_problem`` says what they may hold.
+    id: str = field(metadata={"nonempty": True, "identifier": "id"})
     prompt: str = field(metadata={"nonempty": True})
     paraphrases: tuple[str, ...] = field(default=(), metadata={"nonempty_items": True})
-    tags: tuple[str, ...] = field(default=(), metadata={"nonempty_items": True})
+    tags: tuple[str, ...] = field(default=(), metadata={"nonempty_items": True,
+                                                        "identifier": "tag"})
     # Log-likelihood tier: what the base would say / what the fine-tune should say.
     suppressed: tuple[str, ...] = field(default=(), metadata={"nonempty_items": True})
     preferred: tuple[str, ...] = field(default=(), metadata={"nonempty_items": True})
@@ -205,7 +214,7 @@ class Suite:
     """A validated suite file."""
 
     version: int
-    name: str = field(metadata={"nonempty": True})
+    name: str = field(metadata={"nonempty": True, "identifier": "name"})
     behavior: Behavior
     # May be empty when ``dataset`` gives the probes (the loader checks for at least one).
     probes: tuple[Probe, ...] = ()

@@ -19,7 +19,14 @@ import types
 from importlib import resources
 from typing import Any, Literal, Union, get_args, get_origin, get_type_hints
 
-from probe.spec.model import SUITE_VERSION, DetectorSpec, OperatorSpec, Suite
+from probe.spec.build import int_bounds
+from probe.spec.model import (
+    MAX_OPERATOR_COUNT,
+    SUITE_VERSION,
+    DetectorSpec,
+    OperatorSpec,
+    Suite,
+)
 
 SCHEMA_FILE = "suite.schema.json"
 DRAFT = "https://json-schema.org/draft/2020-12/schema"
@@ -102,7 +109,10 @@ class _Generator:
         if scalar is None:
             raise TypeError(f"no JSON Schema for field type {tp}")
         schema: Schema = {"type": scalar}
-        if scalar in ("integer", "number"):
+        if scalar == "integer":
+            # Every integer is bounded (probe.spec.build.MAX_INT unless the field says).
+            schema["minimum"], schema["maximum"] = int_bounds(meta)
+        if scalar == "number":
             if "min" in meta:
                 schema["minimum"] = meta["min"]
             if "max" in meta:
@@ -139,7 +149,8 @@ class _Generator:
 
         reserved: dict[str, Schema] = {
             "name": {"enum": OPERATORS.names()},
-            "count": {"type": "integer", "minimum": 1, "default": 1,
+            "count": {"type": "integer", "minimum": 1, "maximum": MAX_OPERATOR_COUNT,
+                      "default": 1,
                       "description": "how many variants of each probe"},
             "then": {"type": "array", "items": {"$ref": "#/$defs/OperatorSpec"},
                      "description": "operators that rewrite each variant in turn (a chain)"}}

@@ -98,7 +98,9 @@ def test_probes_from_a_data_file_run_as_tests(project: pytest.Pytester) -> None:
         "detector: {type: pattern, any: [Paris]}\n"
         "dataset:\n  path: ../data/probes.csv\n"
         "  fields: {id: qid, prompt: question, paraphrases: alts}\n", encoding="utf-8")
-    result = project.runpytest("suites/", *models("leaky"), "--probe-json", "run.json", "-v")
+    # data/ is beside suites/, not under it: allowed by naming it (issue 14).
+    result = project.runpytest("suites/", *models("leaky"), "--probe-json", "run.json", "-v",
+                               "--probe-data-root", "data")
     result.stdout.fnmatch_lines(["suites/from_data.yaml::fr *"])
     record = json.loads((project.path / "run.json").read_text(encoding="utf-8"))
     rows = record["suites"][0]["probes"][0]["rows"]

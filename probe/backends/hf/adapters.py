@@ -16,7 +16,7 @@ from typing import Any
 
 from probe.backends.base import ModelPair
 from probe.backends.hf.files import _ADAPTER_FILES, _check_not_pickle, _hash_files
-from probe.backends.hf.model import _backend, _load_error, _Loaded
+from probe.backends.hf.model import _backend, _damaged_error, _load_error, _Loaded
 from probe.backends.hf.options import LoadOptions
 from probe.backends.hf.refs import ResolvedRef
 from probe.errors import ModelMismatchError
@@ -85,10 +85,10 @@ def _adapter_pair(base: _Loaded, adapter: ResolvedRef, options: LoadOptions) -> 
             warnings.filterwarnings("ignore", "`is_gradient_checkpointing` is deprecated",
                                     FutureWarning)
             wrapped = PeftModel.from_pretrained(base.model, str(directory), is_trainable=False)
-    except (RuntimeError, ValueError, KeyError) as err:
+    except Exception as err:  # peft fails in many ways on a bad file; each is one line
         mismatch = _SIZE_MISMATCH.search(str(err))
         if mismatch is None:
-            raise _load_error(adapter, "adapter", err) from err
+            raise (_damaged_error(adapter, err) or _load_error(adapter, "adapter", err)) from None
         param, theirs, ours = mismatch.groups()
         origin = (f"its adapter_config.json names {claimed!r}; pass that model as --probe-base"
                   if claimed else "its adapter_config.json does not say which")

@@ -32,6 +32,7 @@ from probe.backends.hf.scoring import (
     _takes_logits_to_keep,
     score_split,
 )
+from probe.backends.hf.template import render_bounded
 from probe.errors import BackendError, ModelLoadError
 from probe.operators.base import Prompt
 
@@ -95,15 +96,11 @@ class HFBackend(Backend):
         """
         if not (prompt.chat and getattr(self.tokenizer, "chat_template", None)):
             return prompt.text + prompt.prefill, True
-        from jinja2 import TemplateError
-
         messages = [{"role": "user", "content": prompt.text}]
-        try:
-            text = self.tokenizer.apply_chat_template(messages, tokenize=False,
-                                                      add_generation_prompt=True)
-        except (TemplateError, ValueError, TypeError) as err:
-            raise BackendError(f"{self.info.name}: the chat template failed: {err}") from err
-        return str(text) + prompt.prefill, False
+        # The template comes from the model directory: untrusted, so time- and size-bounded.
+        text = render_bounded(lambda: self.tokenizer.apply_chat_template(
+            messages, tokenize=False, add_generation_prompt=True), self.info.name)
+        return text + prompt.prefill, False
 
     def _encode(self, prompt: Prompt, rendered: tuple[str, bool] | None = None) -> list[int]:
         text, add_special = self.render(prompt) if rendered is None else rendered

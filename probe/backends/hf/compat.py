@@ -17,7 +17,7 @@ from typing import Any
 from probe.backends.hf.files import _TOKENIZER_FILES
 from probe.backends.hf.options import LoadOptions
 from probe.backends.hf.refs import ResolvedRef
-from probe.errors import ModelMismatchError
+from probe.errors import ModelLoadError, ModelMismatchError
 
 _LORA_SUFFIXES = (".lora_A.weight", ".lora_B.weight")
 _PEFT_PREFIX = "base_model.model."
@@ -41,12 +41,17 @@ def _adapter_shapes(directory: Path) -> dict[str, tuple[int, int]]:
     from safetensors import safe_open
 
     shapes: dict[str, dict[str, list[int]]] = {}
-    with safe_open(str(path), "pt") as f:
-        for key in f.keys():  # noqa: SIM118 - a safetensors handle, not a dict
-            for suffix in _LORA_SUFFIXES:
-                if key.endswith(suffix):
-                    module = key[: -len(suffix)].removeprefix(_PEFT_PREFIX)
-                    shapes.setdefault(module, {})[suffix] = list(f.get_slice(key).get_shape())
+    try:
+        with safe_open(str(path), "pt") as f:
+            for key in f.keys():  # noqa: SIM118 - a safetensors handle, not a dict
+                for suffix in _LORA_SUFFIXES:
+                    if key.endswith(suffix):
+                        module = key[: -len(suffix)].removeprefix(_PEFT_PREFIX)
+                        shapes.setdefault(module, {})[suffix] = list(
+                            f.get_slice(key).get_shape())
+    except Exception as err:  # SafetensorError; integrity.check_safetensors catches most first
+        # A damaged file, not a wrong pair: exit 3, naming the file.
+        raise ModelLoadError(f"{path}: damaged safetensors file ({type(err).__name__})") from None
     out = {}
     for module, pair in shapes.items():
         a, b = pair.get(".lora_A.weight"), pair.get(".lora_B.weight")

@@ -6,6 +6,7 @@ from probe.backends.base import ModelPair
 from probe.backends.hf.adapters import _adapter_pair
 from probe.backends.hf.backend import HFBackend
 from probe.backends.hf.compat import check_pair
+from probe.backends.hf.integrity import check_files
 from probe.backends.hf.model import _backend, _load
 from probe.backends.hf.options import LoadOptions, _runtime
 from probe.backends.hf.refs import resolve_model_ref
@@ -18,6 +19,7 @@ def load_backend(ref: str, options: LoadOptions) -> HFBackend:
     if resolved.kind == "adapter":
         raise ModelLoadError(f"{ref!r} is a peft adapter; load it as the candidate together "
                              "with its base model")
+    check_files(resolved, options)  # a damaged file is one line naming it, not a traceback
     device, dtype = _runtime(options)
     return _backend(_load(resolved, options, device, dtype), options, name=ref)
 
@@ -30,6 +32,10 @@ def load_pair(base_ref: str, candidate_ref: str, options: LoadOptions) -> ModelP
                              "was trained on as --probe-base and the adapter as "
                              "--probe-candidate")
     candidate = resolve_model_ref(candidate_ref)
+    # Damaged files first (exit 3, naming the file), then whether the pair fits (exit 4):
+    # the pair check reads the adapter's safetensors header, and both read configs.
+    check_files(base, options)
+    check_files(candidate, options)
     check_pair(base, candidate, options)  # a wrong pair fails before any weights load
     device, dtype = _runtime(options)
     base_loaded = _load(base, options, device, dtype)

@@ -41,9 +41,16 @@ FINGERPRINT_VERSION = 1
 OUTPUT_CODE_VERSIONS = {"generate": 3, "sample": 3, "score": 3}
 
 
-def _load_error(resolved: ResolvedRef, what: str, err: BaseException) -> ModelLoadError:
+def _first_line(err: BaseException) -> str:
     lines = str(err).strip().splitlines()
-    reason = lines[0].rstrip(". ") if lines else type(err).__name__
+    # Bounded: a library's message may carry a long value from the file that failed.
+    return lines[0].rstrip(". ")[:300] if lines else type(err).__name__
+
+
+def _load_error(resolved: ResolvedRef, what: str, err: BaseException) -> ModelLoadError:
+    reason = _first_line(err)
+    if isinstance(err, KeyError):  # str(KeyError) is the bare key: say what it means
+        reason = f"a file it reads lacks the key {reason}"
     message = f"cannot load {what} {resolved.ref!r}: {reason}"
     if "trust_remote_code" in str(err):
         message += ". It ships its own code: if you trust it, pass --probe-trust-remote-code"
@@ -54,6 +61,35 @@ def _load_error(resolved: ResolvedRef, what: str, err: BaseException) -> ModelLo
         if "safetensors" in str(err):
             message += "; if it only has pickle-based weights, pass --probe-allow-pickle"
     return ModelLoadError(message)
+
+
+# What the readers say about a damaged file (the checks in ``integrity`` come first and
+# catch most; these cover hub models, pickles and GGUF files, whose insides we do not parse).
+_PICKLE_DAMAGE = ("PytorchStreamReader", "zip archive", "Weights only load failed",
+                  "pickle", "unpickl", "EOF")
+_GGUF_DAMAGE = ("reshape", "buffer", "unpack", "dtype", "magic", "memmap", "mmap", "offset")
+
+
+def _damaged_error(resolved: ResolvedRef, err: BaseException) -> ModelLoadError | None:
+    """One ``ModelLoadError`` line for a weights or tokenizer file that cannot be parsed, or
+    ``None`` when ``err`` is not about a damaged file."""
+    import pickle
+    import struct
+
+    text, name = str(err), type(err).__name__
+    where = f"cannot load model {resolved.ref!r}"
+    if name == "SafetensorError":
+        return ModelLoadError(f"{where}: a safetensors file is damaged ({_first_line(err)})")
+    if resolved.gguf_file and (isinstance(err, struct.error | EOFError | IndexError) or (
+            isinstance(err, ValueError) and any(m in text for m in _GGUF_DAMAGE))):
+        return ModelLoadError(f"{where}: {resolved.gguf_file} is a truncated or damaged GGUF "
+                              "file")
+    if isinstance(err, pickle.UnpicklingError | EOFError) or (
+            isinstance(err, RuntimeError) and any(m in text for m in _PICKLE_DAMAGE)):
+        return ModelLoadError(f"{where}: a pickle-based weights file (pytorch_model.bin) is not "
+                              "a readable PyTorch checkpoint: truncated, damaged, or not made "
+                              "by torch.save")
+    return None
 
 
 @dataclass
@@ -78,8 +114,9 @@ def _load_tokenizer(resolved: ResolvedRef, options: LoadOptions) -> tuple[Any, d
         kwargs["gguf_file"] = resolved.gguf_file
     try:
         tokenizer = AutoTokenizer.from_pretrained(resolved.location, **kwargs)
-    except (OSError, ValueError, KeyError) as err:
-        raise _load_error(resolved, "the tokenizer of", err) from err
+    except Exception as err:  # tokenizers' own parse errors are plain Exceptions
+        damaged = _damaged_error(resolved, err)
+        raise (damaged or _load_error(resolved, "the tokenizer of", err)) from None
     if tokenizer.pad_token is None:
         if tokenizer.eos_token is None:
             raise ModelLoadError(f"the tokenizer of {resolved.ref!r} has neither a pad nor an "
@@ -151,13 +188,17 @@ def _load(resolved: ResolvedRef, options: LoadOptions, device: str, dtype: str,
     try:
         with _no_loading_bars():
             model: Any = AutoModelForCausalLM.from_pretrained(resolved.location, **kwargs)
-    except (OSError, ValueError, KeyError, RuntimeError, ImportError) as err:
-        raise _load_error(resolved, "model", err) from err
     except Exception as err:
+        # One line, never a traceback: "from None" keeps the library's frames out of it.
+        damaged = _damaged_error(resolved, err)
+        if damaged is not None:
+            raise damaged from None
+        if isinstance(err, OSError | ValueError | KeyError | RuntimeError | ImportError):
+            raise _load_error(resolved, "model", err) from None
         if not options.trust_remote_code:
             raise
         # The model's own code (trusted on request) may fail in any way at all.
-        raise _load_error(resolved, "model (its own code failed)", err) from err
+        raise _load_error(resolved, "model (its own code failed)", err) from None
     model.to(device)
     model.eval()
     use_cpu_gqa(model)
