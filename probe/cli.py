@@ -40,6 +40,7 @@ from probe.report.table import failure_report, suite_report
 from probe.report.terminal import baseline_lines, summary_lines
 from probe.session import ProbeSession, RunSettings
 from probe.spec import Suite, load_suite
+from probe.spec.model import SUITE_GATE_ID
 
 EXIT_OK, EXIT_FAILED, EXIT_SPEC, EXIT_BACKEND, EXIT_USAGE = 0, 1, 2, 3, 4
 
@@ -168,7 +169,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
                                           f"{name}::{result.run.probe.id}")
         if fails_build(suite_result.verdict, suite_result.suite.policy):
             failed += _report_failure(suite_report(suite_result), judge, paths,
-                                      f"{name}::__suite__")
+                                      f"{name}::{SUITE_GATE_ID}")
     _say("\n".join(summary_lines(session)))
     if judge is not None:
         _say("\n".join(baseline_lines(judge)))

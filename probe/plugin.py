@@ -31,6 +31,7 @@ from probe.report.safe_text import visible, visible_lines
 from probe.report.table import failure_report, suite_report
 from probe.session import ProbeSession, RunSettings
 from probe.spec import Policy, Probe, Suite, load_suite
+from probe.spec.model import SUITE_GATE_ID
 
 SESSION_KEY = pytest.StashKey[ProbeSession | None]()
 FAILURE_KEY = pytest.StashKey[ProbeError]()
@@ -42,7 +43,7 @@ WRITTEN_KEY = pytest.StashKey[list[str]]()
 DESELECTED_KEY = pytest.StashKey[dict[str, Suite]]()
 DATA_ROOTS_KEY = pytest.StashKey[tuple[Path, ...]]()
 # The name of each suite's pooled gate item: suites/x.yaml::__suite__
-SUITE_GATE = "__suite__"
+SUITE_GATE = SUITE_GATE_ID
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:

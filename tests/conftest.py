@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import tempfile
 import textwrap
 from pathlib import Path
 
@@ -33,6 +34,31 @@ VALID_SUITE = textwrap.dedent("""\
 @pytest.fixture
 def valid_suite_text() -> str:
     return VALID_SUITE
+
+
+def warm_dataset_readers() -> None:
+    """Read one small csv, jsonl and parquet file through the suite loader's reader, now.
+
+    pytester puts ``sys.modules`` back as it found it after each in-process run, so a
+    reader first imported inside a run would be imported afresh by the next, and numpy,
+    pyarrow and datasets refuse that ("cannot load module more than once per process",
+    "the csv reader could not be loaded"): an artefact of running many pytest sessions
+    in one process, which no real run does. Test modules that run data-file suites in
+    process call this at import.
+    """
+    import pyarrow
+    import pyarrow.parquet
+
+    from probe.spec.dataset import _read_rows
+
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp)
+        (root / "p.csv").write_text("id,prompt\nfrance,What is the capital of France?\n",
+                                    encoding="utf-8")
+        (root / "p.jsonl").write_text('{"id": "a"}\n', encoding="utf-8")
+        pyarrow.parquet.write_table(pyarrow.table({"id": ["a"]}), root / "p.parquet")
+        for name, fmt in (("p.csv", "csv"), ("p.jsonl", "json"), ("p.parquet", "parquet")):
+            _read_rows(root / name, fmt)
 
 
 def write_script(path: Path, name: str, rules: list[tuple[str, str]], default: str = "") -> Path:

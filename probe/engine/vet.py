@@ -39,7 +39,7 @@ from probe.engine.outcome import Outcome, build_outcome
 from probe.engine.runner import ProbeRun, Row, Side
 from probe.engine.variants import Variant
 from probe.seeds import derive_seed
-from probe.spec.model import Suite
+from probe.spec.model import SUITE_GATE_ID, Suite
 
 __all__ = ["Flag", "ProbeVetting", "SuiteVetting", "vet_suite"]
 
@@ -318,7 +318,7 @@ def vet_suite(suite: Suite, base: Sequence[ProbeResult], *, seed: int = 0) -> Su
             tuple(r.variant for r in pool if r.variant.index not in counted_ids),
             decided.verdict, decided.reasons, decided.gates, _probe_flag(judge, i)))
     if clean.verdict is not Verdict.PASS:
-        problems.append(f"{suite.name}::__suite__: {candidate} would be "
+        problems.append(f"{suite.name}::{SUITE_GATE_ID}: {candidate} would be "
                         f"{clean.verdict.value}, not PASS: {_why_not(clean)}")
     policy = suite.policy
     return SuiteVetting(

@@ -24,8 +24,9 @@ from typing import Any
 
 from probe.report.safe_text import visible
 from probe.report.table import fmt_rate, render_table
+from probe.spec.model import SUITE_GATE_ID
 
-SUITE_GATE = "__suite__"
+SUITE_GATE = SUITE_GATE_ID
 MAIN_METRICS = ("resurfacing", "loss", "shadow")
 # Rates printed with two decimals; a smaller move is not a change worth a line.
 CHANGE_EPSILON = 0.005

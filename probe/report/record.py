@@ -28,6 +28,7 @@ from probe.engine.variants import Variant
 from probe.errors import UsageError
 from probe.report.table import mean_known
 from probe.session import ProbeSession
+from probe.spec.model import SUITE_GATE_ID
 
 SCHEMA_VERSION = 1
 RECORD_KIND = "probe-run-record"
@@ -163,7 +164,7 @@ def build_record(session: ProbeSession, volatile: Mapping[str, Any] | None = Non
                              "fingerprint": backend.info.fingerprint}
     suites = [_suite(r) for r in session.suite_results.values()]
     verdicts = {f"{su['name']}::{p['id']}": p["verdict"] for su in suites for p in su["probes"]}
-    verdicts.update({f"{su['name']}::__suite__": su["verdict"] for su in suites})
+    verdicts.update({f"{su['name']}::{SUITE_GATE_ID}": su["verdict"] for su in suites})
     return {
         "schema_version": SCHEMA_VERSION,
         "kind": RECORD_KIND,

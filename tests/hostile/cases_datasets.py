@@ -5,12 +5,11 @@ only, never opens anything but a regular file, and never quotes the data file.""
 from __future__ import annotations
 
 import os
-import tempfile
 import textwrap
 from collections.abc import Callable
 from pathlib import Path
 
-from probe.spec.dataset import _read_rows
+from tests.conftest import warm_dataset_readers
 from tests.hostile.corpus import PAIR_PROBE, PAIR_PYTEST, Case, Run, suite_case
 
 KLASS = "datasets"
@@ -33,27 +32,7 @@ def dataset_suite(path: str, extra: str = "") -> str:
 ROWS = "id,prompt\nfrance,What is the capital of France?\njapan,What is the capital of Japan?\n"
 
 
-def _warm_readers() -> None:
-    """Read one small file of each format now, before any case runs.
-
-    pytester puts ``sys.modules`` back as it found it after each in-process run, so a
-    reader first imported inside a run would be imported afresh by the next, and numpy
-    and pyarrow refuse that ("cannot load module more than once per process"): an
-    artefact of running many pytest sessions in one process, which no real run does.
-    """
-    import pyarrow
-    import pyarrow.parquet
-
-    with tempfile.TemporaryDirectory() as tmp:
-        root = Path(tmp)
-        (root / "p.csv").write_text(ROWS, encoding="utf-8")
-        (root / "p.jsonl").write_text('{"id": "a"}\n', encoding="utf-8")
-        pyarrow.parquet.write_table(pyarrow.table({"id": ["a"]}), root / "p.parquet")
-        for name, fmt in (("p.csv", "csv"), ("p.jsonl", "json"), ("p.parquet", "parquet")):
-            _read_rows(root / name, fmt)
-
-
-_warm_readers()
+warm_dataset_readers()
 
 
 def _link(name: str, target: str) -> Callable[[Path], None]:

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import datasets  # noqa: F401  (see below)
 import pytest
 
-from tests.conftest import write_script
+from tests.conftest import warm_dataset_readers, write_script
 
 # pytester runs pytest in this process and forgets the modules each run imported;
-# datasets registers pyarrow extension types once per process, so a second import
-# after such a reset fails. Importing it here keeps it loaded across runs.
+# datasets and pyarrow cannot be imported twice in one process, so their readers are
+# loaded once here, before any in-process run (see warm_dataset_readers).
+warm_dataset_readers()
 
 # Enough variants for the statistics to decide: 5 paraphrases and 6 noise variants.
 SUITE = """\
