@@ -36,18 +36,22 @@ _KINDS = ((stat.S_ISDIR, "a directory"), (stat.S_ISCHR, "a character device"),
           (stat.S_ISSOCK, "a socket"))
 
 
+def mode_kind(mode: int) -> str | None:
+    """What a ``stat`` mode says a path is when it is not a regular file (``"a
+    directory"``, ``"a character device"``, ...); ``None`` for a regular file."""
+    if stat.S_ISREG(mode):
+        return None
+    return next((name for test, name in _KINDS if test(mode)), "a special file")
+
+
 def special_kind(path: PathLike) -> str | None:
-    """What ``path`` is when it exists and is not a regular file (``"a directory"``,
-    ``"a character device"``, ...); ``None`` for a regular file or nothing at all.
-    Symlinks are followed: a link to ``/dev/zero`` is a character device."""
+    """``mode_kind`` of ``path`` when it exists; ``None`` for a regular file or nothing at
+    all. Symlinks are followed: a link to ``/dev/zero`` is a character device."""
     try:
         mode = os.stat(path).st_mode
     except (OSError, ValueError):
         return None
-    for test, name in _KINDS:
-        if test(mode):
-            return name
-    return None if stat.S_ISREG(mode) else "not a regular file"
+    return mode_kind(mode)
 
 
 def refuse_special_input(path: PathLike, what: str) -> None:

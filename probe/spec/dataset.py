@@ -23,23 +23,19 @@ import contextlib
 import glob
 import os
 import re
-import stat
 import tempfile
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path as FsPath
 from typing import Any
 
 from probe.errors import UsageError
+from probe.files import mode_kind
 from probe.spec.model import DatasetSource, Probe
 from probe.spec.yaml_source import Path, SourceMap
 
 FORMATS = {".json": "json", ".jsonl": "json", ".csv": "csv", ".parquet": "parquet"}
 ROOT_OPTIONS = "--probe-data-root DIR (pytest) or --data-root DIR (probe)"
 
-# What ``stat`` says a path is, for the files that are never opened.
-_KINDS = ((stat.S_ISDIR, "a directory"), (stat.S_ISFIFO, "a FIFO (named pipe)"),
-          (stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device"),
-          (stat.S_ISSOCK, "a socket"))
 # A column name shown in an error must look like one: a header row that is really
 # someone's text (``PRETTY_NAME="Debian ..."``) is content, and is not repeated.
 _PLAIN_COLUMN = re.compile(r"[\w .-]{1,64}")
@@ -87,8 +83,8 @@ def _locate(source: DatasetSource, base_dir: FsPath, roots: Sequence[FsPath], pa
     except OSError as err:  # a symlink loop, a directory we may not enter, ...
         raise smap.error(where, f"data file {source.path!r} cannot be read: "
                                 f"{err.strerror or type(err).__name__}") from None
-    if not stat.S_ISREG(mode):
-        kind = next((name for test, name in _KINDS if test(mode)), "a special file")
+    kind = mode_kind(mode)
+    if kind is not None:
         raise smap.error(where, f"data file {source.path!r} is {kind}, not a regular file; "
                                 "give a json, jsonl, csv or parquet file")
     if "::" in str(file):

@@ -5,34 +5,21 @@ only, never opens anything but a regular file, and never quotes the data file.""
 from __future__ import annotations
 
 import os
-import textwrap
 from collections.abc import Callable
 from pathlib import Path
 
-from tests.conftest import warm_dataset_readers
-from tests.hostile.corpus import PAIR_PROBE, PAIR_PYTEST, Case, Run, suite_case
+from tests.hostile.corpus import PAIR_PROBE, PAIR_PYTEST, Case, Run, dataset_suite, suite_case
 
 KLASS = "datasets"
 OUTSIDE = "is outside the suite's directory"
 SECRET = "hunter2-do-not-print"
 
 
-def dataset_suite(path: str, extra: str = "") -> str:
-    """A valid suite whose probes come from ``path``."""
-    return textwrap.dedent(f"""\
-        version: 1
-        name: capitals
-        behavior: {{description: names the capital city}}
-        detector: {{type: pattern, any: [Paris]}}
-        dataset:
-          path: '{path}'
-        """) + extra
 
 
 ROWS = "id,prompt\nfrance,What is the capital of France?\njapan,What is the capital of Japan?\n"
 
 
-warm_dataset_readers()
 
 
 def _link(name: str, target: str) -> Callable[[Path], None]:

@@ -21,14 +21,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-# Imported here, before any case runs: pytester's in-process runs drop the modules they
-# imported, while the detector registry keeps the classes, whose type hints then no
-# longer resolve (NameError: 'Literal'). For the same reason no case here lets
-# transformers load (a second import of torch in one process crashes it): each
-# directory is refused before transformers is imported; tests/test_untrusted_checkpoints.py
-# covers the loads that reach it.
-import probe.detectors.classifier
-import probe.detectors.embedding  # noqa: F401
+# No case here lets transformers load a model: each directory is refused before that,
+# and tests/test_untrusted_checkpoints.py covers the loads that reach it. (Every module a
+# case may import is imported once by tests/hostile/corpus.py.)
 from tests.hostile.corpus import (
     CANDIDATE_SCRIPT,
     PAIR_PROBE,

@@ -38,7 +38,6 @@ def _build() -> Path:
     from safetensors.torch import save_file
     from transformers import LlamaConfig
 
-    import probe.backends.hf  # noqa: F401 - its imports, before any case runs
 
     root = Path(tempfile.mkdtemp(prefix="probe-corpus-models-"))
     atexit.register(shutil.rmtree, root, ignore_errors=True)

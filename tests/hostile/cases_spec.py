@@ -16,7 +16,15 @@ from pathlib import Path
 
 import datasets  # noqa: F401 - imported before any case runs (see cases_datasets.py)
 
-from tests.hostile.corpus import PAIR_PROBE, PAIR_PYTEST, VALID_SUITE, Case, Run, suite_case
+from tests.hostile.corpus import (
+    PAIR_PROBE,
+    PAIR_PYTEST,
+    VALID_SUITE,
+    Case,
+    Run,
+    dataset_suite,
+    suite_case,
+)
 
 FINITE = "expected a finite number"
 
@@ -295,15 +303,7 @@ def probe_id(value: str) -> str:
 
 def rows_suite(column: str) -> str:
     """A suite whose probes are read from rows.csv (ids in ``id``, tags in ``tags``)."""
-    return textwrap.dedent(f"""\
-        version: 1
-        name: capitals
-        behavior: {{description: names the capital city}}
-        detector: {{type: pattern, any: [Paris]}}
-        dataset:
-          path: rows.csv
-          fields: {{{column}}}
-        """)
+    return dataset_suite("rows.csv", f"  fields: {{{column}}}\n")
 
 
 IDS: list[Case] = [

@@ -48,9 +48,11 @@ def _import_everything_a_case_may_reach() -> None:
     import transformers  # noqa: F401
 
     import probe
+    from tests.conftest import warm_dataset_readers
 
     for info in pkgutil.walk_packages(probe.__path__, "probe."):
         importlib.import_module(info.name)
+    warm_dataset_readers()
     # matplotlib imports most of itself lazily, on the first chart: a half-imported
     # matplotlib whose later parts a case removes breaks every chart after it.
     from matplotlib.figure import Figure
@@ -146,6 +148,19 @@ class Case:
     def __post_init__(self) -> None:
         assert self.klass in CLASSES, f"{self.id}: unknown class {self.klass!r}"
         assert self.runs, f"{self.id}: a case needs at least one run"
+
+
+def dataset_suite(path: str, extra: str = "") -> str:
+    """A valid suite whose probes come from the data file ``path``; ``extra`` is more of
+    the ``dataset:`` mapping (indented two spaces)."""
+    return textwrap.dedent(f"""\
+        version: 1
+        name: capitals
+        behavior: {{description: names the capital city}}
+        detector: {{type: pattern, any: [Paris]}}
+        dataset:
+          path: '{path}'
+        """) + extra
 
 
 def suite_case(id: str, klass: str, suite: str | bytes, says: str, *,
