@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import sys
 import time
+from pathlib import Path
 
 
 def main() -> None:
@@ -19,7 +20,7 @@ def main() -> None:
     from lm_eval.models.huggingface import HFLM
 
     model_dir, requests_path, batch_size = sys.argv[1], sys.argv[2], int(sys.argv[3])
-    with open(requests_path, encoding="utf-8") as f:
+    with Path(requests_path).open(encoding="utf-8") as f:
         pairs = json.load(f)
     lm = HFLM(pretrained=model_dir, device="cpu", dtype="float32", batch_size=batch_size)
     requests = [Instance(request_type="loglikelihood", doc={}, arguments=(ctx, cont), idx=i)

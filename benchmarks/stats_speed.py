@@ -91,7 +91,8 @@ def old_exact_ratio(k: int, n: int, limit: float, alpha: float) -> Figures:
 
 def new_exact_ratio(k: int, n: int, limit: float, alpha: float) -> Figures:
     est = exact_ratio(k, n, limit, alpha)
-    assert est.low is not None and est.high is not None
+    assert est.low is not None
+    assert est.high is not None
     return est.low, est.high, est.p_above, est.p_below
 
 

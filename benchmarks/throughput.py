@@ -48,8 +48,7 @@ from typing import Any
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from probe.backends.base import ScoreRequest  # noqa: E402
-from probe.operators.base import Prompt  # noqa: E402
+from probe.backends.base import Prompt, ScoreRequest  # noqa: E402
 
 COUNTRIES = [
     ("France", "Paris"), ("Germany", "Berlin"), ("Japan", "Tokyo"), ("Canada", "Ottawa"),
@@ -139,7 +138,7 @@ def naive_scores(backend: Any, requests: Sequence[ScoreRequest]) -> list[float]:
 class FlopCounter:
     """FLOPs and time of every body pass and output-head call of the scoring path.
 
-    The body is timed by forward hooks; the head by wrapping ``_target_log_probs``
+    The body is timed by forward hooks; the head by wrapping ``target_log_probs``
     (a plain linear head is applied slice by slice there, not called as a module).
     Useful work counts real tokens only, and attention only over the slots each
     token attends; executed work counts what ran, padding included.
@@ -164,7 +163,7 @@ class FlopCounter:
                           if "embed" not in n)
         head_params = split.head.weight.numel()
         per_slot = 4 * layers * hidden  # QK^T and AV for one (query, key) pair
-        pack_lanes, target_log_probs = scoring.pack_lanes, scoring._target_log_probs
+        pack_lanes, target_log_probs = scoring.pack_lanes, scoring.target_log_probs
 
         def lanes_seen(*args: Any, **kwargs: Any) -> Any:
             self._lanes = pack_lanes(*args, **kwargs)
@@ -201,12 +200,12 @@ class FlopCounter:
 
         handles = [split.body.register_forward_pre_hook(pre, with_kwargs=True),
                    split.body.register_forward_hook(body_post, with_kwargs=True)]
-        scoring.pack_lanes, scoring._target_log_probs = lanes_seen, head_timed
+        scoring.pack_lanes, scoring.target_log_probs = lanes_seen, head_timed
 
         def detach() -> None:
             for handle in handles:
                 handle.remove()
-            scoring.pack_lanes, scoring._target_log_probs = pack_lanes, target_log_probs
+            scoring.pack_lanes, scoring.target_log_probs = pack_lanes, target_log_probs
         return detach
 
 
@@ -220,7 +219,8 @@ def bench_scoring(model_ref: str, prompts: int, batch_sizes: Sequence[int],
     the median fraction of its peak. The highest peak seen (``peak`` is one taken
     earlier) is printed too.
     """
-    from probe.backends.hf import LoadOptions, load_backend
+    from probe.backends import LoadOptions
+    from probe.backends.hf import load_backend
 
     requests = scoring_requests(prompts)
     backend = load_backend(model_ref, LoadOptions(device="cpu", batch_size=max(batch_sizes)))
@@ -299,7 +299,7 @@ def bench_scoring(model_ref: str, prompts: int, batch_sizes: Sequence[int],
 
 def bench_runs(model_ref: str, adapter_ref: str, probes: int, batch_size: int, work: Path,
                report: Callable[[str], None]) -> dict[str, float]:
-    from probe.backends import BackendOptions
+    from probe.backends import LoadOptions
     from probe.session import ProbeSession, RunSettings
     from probe.spec import load_suite
 
@@ -309,7 +309,7 @@ def bench_runs(model_ref: str, adapter_ref: str, probes: int, batch_size: int, w
     suite = load_suite(suite_path)
     cache = work / "cache"
     settings = RunSettings(base=model_ref, candidate=adapter_ref, cache_dir=cache,
-                           backend=BackendOptions(device="cpu", batch_size=batch_size))
+                           backend=LoadOptions(device="cpu", batch_size=batch_size))
 
     cpu: list[float] = []
 
@@ -342,7 +342,8 @@ def bench_runs(model_ref: str, adapter_ref: str, probes: int, batch_size: int, w
 
 def memory_child(which: str, model_ref: str, adapter_ref: str, prompts: int) -> None:
     """Runs in a child process: load, score, print the peak RSS in MiB."""
-    from probe.backends.hf import LoadOptions, load_backend, load_pair
+    from probe.backends import LoadOptions
+    from probe.backends.hf import load_backend, load_pair
 
     requests = scoring_requests(prompts)
     options = LoadOptions(device="cpu", batch_size=16)
@@ -420,7 +421,8 @@ def bench_lm_eval(python: str, model_ref: str, prompts: int, batch_sizes: Sequen
                   work: Path, report: Callable[[str], None], ours: float) -> dict[str, float]:
     """lm-eval's HF backend on the identical (context, continuation) pairs, in its own venv,
     at each of ``batch_sizes``; its best rate is the one compared."""
-    from probe.backends.hf import LoadOptions, load_backend
+    from probe.backends import LoadOptions
+    from probe.backends.hf import load_backend
 
     backend = load_backend(model_ref, LoadOptions(device="cpu"))
     requests = scoring_requests(prompts)

@@ -26,11 +26,11 @@ import random
 from collections import Counter
 from dataclasses import dataclass, field
 
+from probe.backends.base import Prompt
 from probe.engine.clustered import Clusters, upper_tail
 from probe.engine.compare import ProbeResult, Verdict, decide, evaluate, evaluate_suite
 from probe.engine.runner import ProbeRun, Row, Side
 from probe.engine.variants import Variant
-from probe.operators.base import Prompt
 from probe.seeds import derive_seed
 from probe.spec.model import Behavior, Policy, Probe, Suite
 

@@ -209,11 +209,11 @@ def _load(directory: Path, device: str) -> Encoder:
     # transformers is even imported) and trust_remote_code=False is explicit, so
     # nothing runs and nothing is asked on standard input.
     refuse_own_code(where, "embedding model")
-    try:
-        from transformers import AutoModel, AutoTokenizer
-    except ImportError as err:  # pragma: no cover - a core dependency
-        raise ModelLoadError(f"embeddings need transformers ({err}); "
-                             f"install it with: pip install transformers") from None
+    from probe.extras import require
+
+    require("hf", "the meaning check and embedding detector (all-MiniLM-L6-v2)")
+    from transformers import AutoModel, AutoTokenizer
+
     try:
         tokenizer = AutoTokenizer.from_pretrained(where, **NO_CODE)
         model = AutoModel.from_pretrained(where, use_safetensors=True, **NO_CODE)

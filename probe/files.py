@@ -48,7 +48,8 @@ def special_kind(path: PathLike) -> str | None:
     """``mode_kind`` of ``path`` when it exists; ``None`` for a regular file or nothing at
     all. Symlinks are followed: a link to ``/dev/zero`` is a character device."""
     try:
-        mode = os.stat(path).st_mode
+        # Not Path(path).stat(): Path("") is ".", a directory; os.stat("") finds nothing.
+        mode = os.stat(path).st_mode  # noqa: PTH116
     except (OSError, ValueError):
         return None
     return mode_kind(mode)
@@ -78,9 +79,10 @@ class _Place:
 
 
 def _place(label: str, path: PathLike) -> _Place:
-    real = os.path.realpath(os.path.abspath(os.fspath(path)))
+    # abspath collapses ".." before links are resolved; Path.absolute() would not.
+    real = os.path.realpath(os.path.abspath(os.fspath(path)))  # noqa: PTH100
     try:
-        info = os.stat(real)
+        info = Path(real).stat()
     except (OSError, ValueError):
         return _Place(label, os.fspath(path), real, None, False)
     return _Place(label, os.fspath(path), real, (info.st_dev, info.st_ino),
@@ -189,7 +191,7 @@ def atomic_write_with(path: PathLike, produce: Callable[[Path], None]) -> Path:
         if previous is not None:
             _keep_owner_and_mode(tmp, previous)
         produce(tmp)
-        os.replace(tmp, target)
+        tmp.replace(target)
     except BaseException as err:
         with contextlib.suppress(OSError):
             tmp.unlink()
@@ -213,7 +215,7 @@ def _no_directory(directory: Path, err: OSError) -> str:
 
 def _existing(target: Path) -> os.stat_result | None:
     try:
-        info = os.stat(target)
+        info = target.stat()
     except OSError:
         return None
     return info if stat.S_ISREG(info.st_mode) else None
@@ -241,7 +243,7 @@ def _keep_owner_and_mode(tmp: Path, previous: os.stat_result) -> None:
                                                                       os.getgid()):
         with contextlib.suppress(OSError):  # only root may give a file away
             os.chown(tmp, previous.st_uid, previous.st_gid)
-    os.chmod(tmp, stat.S_IMODE(previous.st_mode))
+    tmp.chmod(stat.S_IMODE(previous.st_mode))
 
 
 def _sync_directory(directory: Path) -> None:

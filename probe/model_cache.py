@@ -53,4 +53,5 @@ def _absolute(ref: str) -> str:
 
     if ref.startswith(SCRIPTED_PREFIX):
         return SCRIPTED_PREFIX + os.path.realpath(ref[len(SCRIPTED_PREFIX):])
-    return os.path.realpath(ref) if os.path.exists(ref) else ref
+    # Not Path(ref).exists(): Path("") is ".", which exists; an empty ref stays as is.
+    return os.path.realpath(ref) if os.path.exists(ref) else ref  # noqa: PTH110

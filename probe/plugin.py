@@ -1,15 +1,21 @@
-"""pytest hooks, and nothing else: suites become tests, results become outcomes.
+"""pytest hooks, and nothing else: suites become tests, ``probe.run`` decides them.
 
 ``pytest suites/ --probe-base smollm2-135m --probe-candidate models/demo-adapter``
 collects every suite file as a ``SuiteFile`` and every probe as a ``ProbeItem``.
-Collection only reads YAML; models load in the first probe's setup, once for the
-session. Outcomes CI can tell apart: a bad suite is a collection error, a bad
-option is a usage error (exit 4), a resurfaced behavior is a test failure shown
-as a table, a backend crash is an error.
+Collection only reads YAML and needs no model (``pytest --co`` lists the tests). The
+first probe's setup calls ``probe.run`` once for every selected suite file; each item
+then shows what ``Run.outcomes`` says of it. Outcomes CI can tell apart: a bad suite is
+a collection error, a bad option is a usage error (exit 4), a resurfaced behavior is a
+test failure shown as a table, a model that cannot load is exit 3.
+
+Under pytest-xdist (``-n N``) every probe runs in one worker (an ``xdist_group``, with
+``--dist load`` turned into ``loadgroup``), so the models load once; the summary and
+the report files come back to the controller with that worker's last report.
 """
 
 from __future__ import annotations
 
+import itertools
 import os
 from collections.abc import Generator, Iterator
 from pathlib import Path
@@ -17,89 +23,157 @@ from typing import Any
 
 import pytest
 
-from probe.backends import BackendOptions, parse_batch_size
+from probe.api import Run, run
 from probe.engine import distributed
-from probe.engine.cache import DEFAULT_CACHE_DIR, completions_dir
-from probe.engine.compare import ProbeResult, SuiteResult, Verdict
-from probe.engine.outcome import build_outcome
+from probe.engine.cache import DEFAULT_CACHE_DIR
+from probe.engine.outcome import ItemOutcome
 from probe.errors import ModelLoadError, ProbeError, SpecError, UsageError
-from probe.report.baseline import BaselineJudge, load_baseline
-from probe.report.junit import model_properties, probe_properties, suite_properties
-from probe.report.outputs import ReportPaths, check_report_paths, run_inputs, write_reports
-from probe.report.progress import TqdmProgress
+from probe.options import OPTIONS, Option, RunOptions, check_value, spelled, spelling_for_pytest
 from probe.report.safe_text import visible, visible_lines
-from probe.report.table import failure_report, suite_report
-from probe.session import ProbeSession, RunSettings
-from probe.spec import Policy, Probe, Suite, load_suite
+from probe.spec import Probe, Suite, load_suite
 from probe.spec.model import SUITE_GATE_ID
 
-SESSION_KEY = pytest.StashKey[ProbeSession | None]()
+OPTIONS_KEY = pytest.StashKey["ProbeConfig"]()
+RUN_KEY = pytest.StashKey[Run]()
 FAILURE_KEY = pytest.StashKey[ProbeError]()
-REPORTS_KEY = pytest.StashKey[ReportPaths]()
-BASELINE_KEY = pytest.StashKey[dict[str, Any] | None]()
-JUDGE_KEY = pytest.StashKey[BaselineJudge]()
 WRITTEN_KEY = pytest.StashKey[list[str]]()
+# Summary lines that came back from an xdist worker, shown by the controller.
+REMOTE_SUMMARY_KEY = pytest.StashKey[list[str]]()
 # Suites whose every item -k or -m deselected: still files a report must not overwrite.
 DESELECTED_KEY = pytest.StashKey[dict[str, Suite]]()
-DATA_ROOTS_KEY = pytest.StashKey[tuple[Path, ...]]()
-# The name of each suite's pooled gate item: suites/x.yaml::__suite__
-SUITE_GATE = SUITE_GATE_ID
+XDIST_GROUP = "probe"
+# The attribute of a worker's report that carries the summary to the controller.
+SUMMARY_ATTR = "probe_summary"
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("probe", "behavior resurfacing probes (probe)")
-    group.addoption("--probe-base", metavar="MODEL",
-                    help="base model: smollm2-135m, a local directory, a .gguf file, a hub id, "
-                         "or scripted:FILE.yaml")
-    group.addoption("--probe-candidate", metavar="MODEL",
-                    help="fine-tuned model: a peft adapter directory (shares the base's weights)"
-                         ", a full checkpoint, or scripted:FILE.yaml")
-    group.addoption("--probe-seed", type=int, default=None, metavar="N",
-                    help="run seed for the operators (default 0)")
-    group.addoption("--probe-device", default=None, metavar="DEVICE",
-                    help="auto (default: cuda when present, else cpu), cpu, cuda, cuda:1, ...")
-    group.addoption("--probe-dtype", default=None, metavar="DTYPE",
-                    help="auto (default: fp32 on cpu, bf16 on cuda), float32, bfloat16, float16")
-    group.addoption("--probe-batch-size", default=None, metavar="N|auto",
-                    help="rows per batch of model work: prompts decoded, samples, or "
-                         "(prompt, completion) pairs scored (default 16; auto: from the "
-                         "device's free memory, 16 on CPU)")
-    group.addoption("--probe-cache-dir", default=None, metavar="DIR",
-                    help=f"where completions are cached (default {DEFAULT_CACHE_DIR} in rootdir)")
-    group.addoption("--probe-no-cache", action="store_true", default=False,
-                    help="do not read or write the completion cache")
-    group.addoption("--probe-alpha", type=float, default=None, metavar="A",
-                    help="override every suite's policy alpha (test level, Holm-corrected)")
-    group.addoption("--probe-on-inconclusive", choices=("fail", "pass", "xfail"), default=None,
-                    help="override what an INCONCLUSIVE verdict does to the build")
-    group.addoption("--probe-trust-remote-code", action="store_true", default=False,
-                    help="allow model repositories to run their own code (off by default)")
-    group.addoption("--probe-allow-pickle", action="store_true", default=False,
-                    help="allow pickle-based weight files (.bin); safetensors only by default")
-    group.addoption("--probe-data-root", action="append", default=None, metavar="DIR",
-                    help="a directory besides each suite's own that its `dataset:` files may "
-                         "be read from (repeatable)")
-    group.addoption("--probe-json", default=None, metavar="PATH",
-                    help="write the JSON run record (every variant row, figures, verdicts)")
-    group.addoption("--probe-html", default=None, metavar="PATH",
-                    help="write the self-contained HTML report")
-    group.addoption("--probe-parquet", default=None, metavar="PATH",
-                    help="export the variant rows as a parquet dataset (Hugging Face datasets)")
-    group.addoption("--probe-baseline", default=None, metavar="PATH",
-                    help="fail only on regressions against the run record at PATH")
-    group.addoption("--probe-update-baseline", action="store_true", default=False,
-                    help="accept this run's results as the baseline (with --probe-baseline)")
-    parser.addini("probe_base", "default for --probe-base")
-    parser.addini("probe_candidate", "default for --probe-candidate")
+    for option in OPTIONS.values():
+        group.addoption(spelling_for_pytest(option), dest=f"probe_{option.name}",
+                        **option.parser_kwargs())
+        if option.kind == "flag":
+            parser.addini(option.ini, f"default for {spelling_for_pytest(option)}", type="bool",
+                          default=False)
+        elif option.kind == "paths":
+            parser.addini(option.ini, f"default for {spelling_for_pytest(option)} (relative to "
+                          "the ini file)", type="paths", default=[])
+        else:
+            parser.addini(option.ini, f"default for {spelling_for_pytest(option)}", default=None)
     parser.addini("probe_suite_dirs", "directory names whose YAML files are suites",
                   type="args", default=["suites"])
-    parser.addini("probe_data_root", "default for --probe-data-root (relative to the ini file)",
-                  type="paths", default=[])
+
+
+class ProbeConfig:
+    """The run's options as pytest got them: each from the command line or the ini file,
+    and named in messages the way it was given."""
+
+    def __init__(self, config: pytest.Config) -> None:
+        self.values: dict[str, Any] = {}
+        self.from_ini: set[str] = set()
+        for option in OPTIONS.values():
+            value = config.getoption(f"probe_{option.name}")
+            if value is None or value is False:
+                ini = config.getini(option.ini)
+                # pytest gives an unset key as its type's empty value (False for a flag).
+                if ini not in (None, "", [], False):
+                    value = ini
+                    self.from_ini.add(option.name)
+            elif option.kind == "paths":
+                # Relative to where pytest runs (ini paths are relative to the ini file).
+                value = [config.invocation_params.dir / v for v in value]
+            self.values[option.name] = value
+        if self.values["cache_dir"] is None and not self.values["no_cache"]:
+            self.values["cache_dir"] = config.rootpath / DEFAULT_CACHE_DIR
+            self._default_cache = True
+        else:
+            self._default_cache = False
+        self.inifile = config.inipath
+
+    def spelling(self, option: Option) -> str:
+        """``--probe-x``, or ``probe_x in pyproject.toml`` for a value from the ini file."""
+        if option.name in self.from_ini:
+            return f"{option.ini} in {self.inifile.name if self.inifile else 'the ini file'}"
+        return spelling_for_pytest(option)
+
+    def options(self) -> RunOptions:
+        """The validated ``RunOptions``; ``UsageError`` naming the option as given."""
+        values = dict(self.values)
+        if self._default_cache and values["no_cache"]:
+            values["cache_dir"] = None
+        with spelled(self.spelling):
+            return RunOptions.from_values(values)
+
+    def models(self) -> tuple[str, str]:
+        """The base and candidate; ``UsageError`` when either is missing."""
+        base, candidate = self.values["base"], self.values["candidate"]
+        missing = [spelling_for_pytest(OPTIONS[n]) for n, v in (("base", base),
+                                                            ("candidate", candidate)) if not v]
+        if missing:
+            raise UsageError(
+                f"probe suites were collected but {' and '.join(missing)} "
+                f"{'is' if len(missing) == 1 else 'are'} missing; for example: "
+                "pytest suites/ --probe-base smollm2-135m --probe-candidate models/demo-adapter")
+        with spelled(self.spelling):
+            return check_value("base", base), check_value("candidate", candidate)
+
+    def seed(self) -> int:
+        with spelled(self.spelling):
+            return int(check_value("seed", self.values["seed"] if self.values["seed"]
+                                   is not None else 0))
+
+
+def _usage(err: UsageError) -> pytest.UsageError:
+    return pytest.UsageError(visible_lines(str(err)))
+
+
+@pytest.hookimpl(wrapper=True, tryfirst=True)
+def pytest_load_initial_conftests(early_config: pytest.Config, parser: pytest.Parser,
+                                  args: list[str]) -> Generator[None]:
+    _root_without_model_paths(early_config)
+    return (yield)
+
+
+def _root_without_model_paths(config: pytest.Config) -> None:
+    """pytest finds its rootdir (and ini file) from the free arguments *before* plugins
+    add their options, so ``--probe-candidate /abs/adapter`` counted the adapter as a test
+    path and could move the rootdir into the adapter's project. Now that our options are
+    known, find the rootdir again from the real test paths, the way pytest does."""
+    from _pytest.config.findpaths import determine_setup
+
+    namespace = config.known_args_namespace
+    model_values = {os.fspath(v) for name in ("base", "candidate")
+                    if isinstance(v := getattr(namespace, f"probe_{name}", None), str)}
+    if not model_values or getattr(namespace, "rootdir", None) or getattr(
+            namespace, "inifilename", None):
+        return
+    given = config.invocation_params.args
+    # Only the values given as a separate word were mistaken for test paths.
+    mistaken = {a for a, b in itertools.pairwise(given)
+                if b in model_values and a in ("--probe-base", "--probe-candidate")}
+    if not mistaken:
+        return
+    test_args = list(namespace.file_or_dir)
+    rootpath, inipath, inicfg, ignored = determine_setup(
+        inifile=None, override_ini=namespace.override_ini, args=test_args,
+        rootdir_cmd_arg=None, invocation_dir=config.invocation_params.dir)
+    if rootpath == config.rootpath and inipath == config.inipath:
+        return
+    had_confcutdir = namespace.confcutdir == str(
+        config.inipath.parent if config.inipath is not None else config.rootpath)
+    # pytest keeps these in private attributes; set them as determine_setup would have.
+    config._rootpath = rootpath
+    config._inipath = inipath
+    config._inicfg = inicfg
+    config._ignored_config_files = ignored
+    config._inicache.clear()
+    config._parser.extra_info["rootdir"] = str(rootpath)
+    config._parser.extra_info["inifile"] = str(inipath)
+    if had_confcutdir:
+        namespace.confcutdir = str(inipath.parent if inipath is not None else rootpath)
 
 
 @pytest.hookimpl(tryfirst=True)  # before junitxml and the terminal reporter configure
 def pytest_configure(config: pytest.Config) -> None:
-    config.stash[SESSION_KEY] = None
     if distributed.env_rank() > 0:
         # Under torchrun every rank runs the whole session (the model work is sharded
         # inside the runner) and ends with the same results; rank 0 alone prints and
@@ -107,90 +181,50 @@ def pytest_configure(config: pytest.Config) -> None:
         if getattr(config.option, "xmlpath", None):
             config.option.xmlpath = None
         config.pluginmanager.set_blocked("terminalreporter")
-    if config.getoption("probe_no_cache") and config.getoption("probe_cache_dir"):
-        raise pytest.UsageError("--probe-no-cache and --probe-cache-dir contradict each other; "
-                                "give one of them")
-    config.stash[REPORTS_KEY] = _report_paths(config)
-    config.stash[DATA_ROOTS_KEY] = _data_roots(config)
+    if config.pluginmanager.hasplugin("xdist"):
+        _group_under_xdist(config)
+    probe_config = ProbeConfig(config)
+    try:
+        with spelled(probe_config.spelling):
+            options = probe_config.options()  # every option checked now, before collection
+            probe_config.seed()
+            from probe.api import data_roots
+
+            data_roots(options)  # each an existing directory
+            if options.baseline is not None:
+                from probe.engine.baseline import load_baseline
+
+                # Read now for its errors (a missing or damaged baseline), not after.
+                load_baseline(options.baseline, updating=options.update_baseline)
+    except UsageError as err:
+        raise _usage(err) from None
+    config.stash[OPTIONS_KEY] = probe_config
     config.stash[WRITTEN_KEY] = []
+    config.stash[REMOTE_SUMMARY_KEY] = []
+    config.pluginmanager.register(_RemoteSummary(config), "probe-remote-summary")
 
 
-def _report_paths(config: pytest.Config) -> ReportPaths:
-    def path(option: str) -> Path | None:
-        value = config.getoption(option)
-        return None if value is None else Path(value)
+class _XdistGroups:
+    """The controller tells each worker to honour ``xdist_group``: a worker parses the
+    command line again, so it never sees the ``loadgroup`` the controller switched to."""
 
-    paths = ReportPaths(json=path("probe_json"), html=path("probe_html"),
-                        parquet=path("probe_parquet"), baseline=path("probe_baseline"),
-                        update_baseline=config.getoption("probe_update_baseline"))
-    if paths.update_baseline and paths.baseline is None:
-        raise pytest.UsageError("--probe-update-baseline needs --probe-baseline PATH: where to "
-                                "write the accepted results")
-    try:
-        config.stash[BASELINE_KEY] = (None if paths.baseline is None else
-                                      load_baseline(paths.baseline,
-                                                    updating=paths.update_baseline))
-    except UsageError as err:
-        raise pytest.UsageError(str(err)) from None
-    return paths
+    def pytest_configure_node(self, node: Any) -> None:
+        node.workerinput["probe_loadgroup"] = True
 
 
-def _data_roots(config: pytest.Config) -> tuple[Path, ...]:
-    """``--probe-data-root`` (relative to where pytest runs) or the ini's, checked now."""
-    from probe.spec.dataset import check_data_roots
-
-    given = config.getoption("probe_data_root")
-    roots = ([config.invocation_params.dir / d for d in given] if given else
-             config.getini("probe_data_root"))
-    try:
-        return check_data_roots(roots, "--probe-data-root" if given else "probe_data_root")
-    except UsageError as err:
-        raise pytest.UsageError(str(err)) from None
-
-
-def _settings(config: pytest.Config) -> RunSettings:
-    base = config.getoption("probe_base") or config.getini("probe_base")
-    candidate = config.getoption("probe_candidate") or config.getini("probe_candidate")
-    missing = [name for name, value in (("--probe-base", base),
-                                        ("--probe-candidate", candidate)) if not value]
-    if missing:
-        raise pytest.UsageError(
-            f"probe suites were collected but {' and '.join(missing)} "
-            f"{'is' if len(missing) == 1 else 'are'} missing; for example: "
-            "pytest suites/ --probe-base smollm2-135m --probe-candidate models/demo-adapter")
-    cache_dir: Path | None = None
-    if not config.getoption("probe_no_cache"):
-        cache_dir = completions_dir(config.getoption("probe_cache_dir") or
-                                    config.rootpath / DEFAULT_CACHE_DIR)
-    overrides: dict[str, Any] = {}
-    if config.getoption("probe_alpha") is not None:
-        overrides["alpha"] = config.getoption("probe_alpha")
-    if config.getoption("probe_on_inconclusive") is not None:
-        overrides["on_inconclusive"] = config.getoption("probe_on_inconclusive")
-    try:
-        batch_size = parse_batch_size(_or_default(config.getoption("probe_batch_size"), 16))
-    except UsageError as err:
-        raise pytest.UsageError(str(err)) from None
-    settings = RunSettings(
-        base=str(base), candidate=str(candidate), policy_overrides=overrides,
-        seed=_or_default(config.getoption("probe_seed"), 0),
-        cache_dir=cache_dir,
-        backend=BackendOptions(
-            device=config.getoption("probe_device") or "auto",
-            dtype=config.getoption("probe_dtype") or "auto",
-            batch_size=batch_size,
-            trust_remote_code=config.getoption("probe_trust_remote_code"),
-            allow_pickle=config.getoption("probe_allow_pickle")))
-    try:
-        settings.check()
-    except UsageError as err:
-        raise pytest.UsageError(str(err)) from None
-    return settings
-
-
-def _or_default(value: int | None, default: int) -> int:
-    # Not ``value or default``: 0 is a value the user gave (and may be an error).
-    return default if value is None else value
+def _group_under_xdist(config: pytest.Config) -> None:
+    """Every probe in one worker: one model load, and one run decides every suite file's
+    gates together (the probes are an ``xdist_group``; ``--dist load`` becomes
+    ``loadgroup``, which schedules ungrouped tests exactly as ``load`` does)."""
+    workerinput = getattr(config, "workerinput", None)
+    if workerinput is not None:
+        if workerinput.get("probe_loadgroup"):
+            config.option.loadgroup = True
+        return
+    if config.getoption("dist", None) == "load" and config.getoption("numprocesses", None):
+        config.option.dist = "loadgroup"
+    if config.getoption("dist", None) == "loadgroup":
+        config.pluginmanager.register(_XdistGroups(), "probe-xdist-groups")
 
 
 def _is_suite_path(file_path: Path, config: pytest.Config) -> bool:
@@ -200,7 +234,8 @@ def _is_suite_path(file_path: Path, config: pytest.Config) -> bool:
     if suite_dirs & set(file_path.parent.parts):
         return True
     # A YAML file named explicitly on the command line is a suite wherever it lives.
-    explicit = {Path(os.path.abspath(a.split("::")[0])) for a in config.args}
+    # abspath, not resolve(): collapse ".." as pytest does, without following links.
+    explicit = {Path(os.path.abspath(a.split("::")[0])) for a in config.args}  # noqa: PTH100
     return file_path in explicit
 
 
@@ -218,42 +253,54 @@ def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> SuiteFile 
     return None
 
 
+def _named_files(config: pytest.Config) -> list[tuple[str, str]]:
+    """Files named on the command line (a suite that failed to collect, say)."""
+    return [(f"the file {arg} given to pytest", arg) for arg in
+            (a.split("::")[0] for a in config.args) if Path(arg).is_file()]
+
+
 @pytest.hookimpl(trylast=True)
 def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config,
                                   items: list[pytest.Item]) -> None:
-    if any(isinstance(item, ProbeItem | SuiteGateItem) for item in items):
-        settings = _settings(config)
-        _check_outputs(config, items, settings)
-        config.stash[SESSION_KEY] = ProbeSession(settings, progress=_progress(config))
-
-
-def _check_outputs(config: pytest.Config, items: list[pytest.Item],
-                   settings: RunSettings) -> None:
-    """Report paths that are an input (a suite, a model file, the baseline read), each
-    other, or not a file are a usage error now, not a destroyed file after the run."""
-    deselected: dict[str, Suite] = config.stash.get(DESELECTED_KEY, {})
-    suites = {**deselected, **{item.suite.source: item.suite for item in items
-                               if isinstance(item, ProbeItem | SuiteGateItem)}}
-    paths = config.stash[REPORTS_KEY]
-    # Any file named on the command line too (a suite that failed to collect, say).
-    named = [(f"the file {arg} given to pytest", arg) for arg in
-             (a.split("::")[0] for a in config.args) if os.path.isfile(arg)]
+    ours = [item for item in items if isinstance(item, _ReportItem)]
+    if not ours or config.option.collectonly:
+        return  # listing tests needs no model (IDEs discover tests this way)
+    probe_config = config.stash[OPTIONS_KEY]
     try:
-        check_report_paths(paths, [*run_inputs(suites.values(), settings, paths), *named])
+        from probe.api import report_paths
+        from probe.backends import check_models
+        from probe.report.outputs import check_report_paths, run_inputs
+        from probe.session import RunSettings
+
+        base, candidate = probe_config.models()
+        with spelled(probe_config.spelling):
+            options = probe_config.options()
+            check_models(base, candidate)
+            settings = RunSettings.from_options(base, candidate, 0, options)
+            # Report paths that are an input (a suite, even one -k deselected, a model
+            # file, the baseline read), each other, or not a file: a usage error now, not
+            # a destroyed file after the run.
+            deselected: dict[str, Suite] = config.stash.get(DESELECTED_KEY, {})
+            suites = {**deselected, **{item.suite.source: item.suite for item in ours}}
+            paths = report_paths(options)
+            check_report_paths(paths, [*run_inputs(suites.values(), settings, paths),
+                                       *_named_files(config)])
     except UsageError as err:
-        raise pytest.UsageError(str(err)) from None
+        raise _usage(err) from None
 
 
 def pytest_deselected(items: list[pytest.Item]) -> None:
     for item in items:
-        if isinstance(item, ProbeItem | SuiteGateItem):
+        if isinstance(item, _ReportItem):
             item.config.stash.setdefault(DESELECTED_KEY, {})[item.suite.source] = item.suite
 
 
-def _progress(config: pytest.Config) -> TqdmProgress | None:
+def _progress(config: pytest.Config) -> Any:
     """Progress bars for the model work, drawn past pytest's capturing; none under -q."""
     if config.get_verbosity() < 0:
         return None
+    from probe.report.progress import TqdmProgress
+
     capture = config.pluginmanager.getplugin("capturemanager")
     suspend = capture.global_and_fixture_disabled if capture is not None else None
     return TqdmProgress(suspend=suspend)
@@ -281,23 +328,28 @@ def _foreign_markers(config: pytest.Config) -> set[str]:
 
 
 class SuiteFile(pytest.File):
-    """A suite YAML file: one ``ProbeItem`` per probe."""
+    """A suite YAML file: one ``ProbeItem`` per probe, and the suite's pooled gate."""
 
     def collect(self) -> Iterator[ProbeItem | SuiteGateItem]:
+        probe_config = self.config.stash[OPTIONS_KEY]
         try:
-            roots: tuple[Path, ...] = self.config.stash[DATA_ROOTS_KEY]
-            suite = load_suite(self.path, _display_path(self.path, self.config),
-                               data_roots=roots)
+            from probe.api import data_roots
+
+            with spelled(probe_config.spelling):
+                suite = load_suite(self.path, _display_path(self.path, self.config),
+                                   data_roots=data_roots(probe_config.options()))
             # A stale lock is the suite author's to refresh: a collection error too.
             from probe.engine.lock import read_lock
 
             read_lock(suite)
-        except SpecError as err:
+        except (SpecError, UsageError) as err:
             # Only the message: a bad suite is the author's to fix, not ours to debug.
-            raise self.CollectError(visible_lines(err.render())) from None
+            text = err.render() if isinstance(err, SpecError) else str(err)
+            raise self.CollectError(visible_lines(text)) from None
         foreign = _foreign_markers(self.config)
         for probe in suite.probes:
-            item = ProbeItem.from_parent(self, name=probe.id, suite=suite, probe=probe)
+            item = ProbeItem.from_parent(self, name=probe.id, suite=suite, probe=probe,
+                                         **self._grouped(probe.id))
             for tag in probe.tags:
                 if tag in foreign:
                     # A marker pytest, a plugin or the ini file registered may change how
@@ -308,89 +360,80 @@ class SuiteFile(pytest.File):
                 self.config.addinivalue_line("markers", f"{tag}: {TAG_MARKER_DOC}")
                 item.add_marker(tag)
             yield item
-        yield SuiteGateItem.from_parent(self, name=SUITE_GATE, suite=suite)
+        yield SuiteGateItem.from_parent(self, name=SUITE_GATE_ID, suite=suite,
+                                        **self._grouped(SUITE_GATE_ID))
+
+    def _grouped(self, name: str) -> dict[str, str]:
+        """On an xdist worker scheduling by group, the id that puts every probe in one
+        group (``loadgroup`` reads the ``@group`` suffix). xdist 3.8 adds it itself by
+        rewriting an attribute pytest 9 no longer has, so the id is given here."""
+        if not getattr(self.config.option, "loadgroup", False):
+            return {}
+        return {"nodeid": f"{self.nodeid}::{name}@{XDIST_GROUP}"}
 
 
-def _run_selected(item: pytest.Item) -> ProbeSession:
-    """Measure every suite with a selected item at once: each suite file is measured
-    whole and is one Holm family (``ProbeSession.run_all``), so a selection never moves
-    a verdict."""
-    session = item.config.stash[SESSION_KEY]
-    assert session is not None
-    failure = item.config.stash.get(FAILURE_KEY, None)
+def _the_run(item: _ReportItem) -> Run:
+    """``probe.run`` once, for every suite file with a selected item: each suite file is
+    measured whole and is one Holm family, so a selection never moves a verdict."""
+    config = item.config
+    done = config.stash.get(RUN_KEY, None)
+    if done is not None:
+        return done
+    failure = config.stash.get(FAILURE_KEY, None)
     if failure is not None:
-        # The models failed to load or run once; every other probe reports the same
-        # error instead of trying again (and spending the same minutes again).
+        # The models failed to run once; every other probe reports the same error
+        # instead of trying again (and spending the same minutes again).
         raise failure
-    if not session.suite_results:
-        selection: dict[str, tuple[Suite, list[Probe]]] = {}
-        for other in item.session.items:
-            if isinstance(other, ProbeItem | SuiteGateItem):
-                entry = selection.setdefault(other.suite.source, (other.suite, []))
-                if isinstance(other, ProbeItem):
-                    entry[1].append(other.probe)
-        chosen = [(suite, probes or list(suite.probes)) for suite, probes in selection.values()]
-        try:
-            session.run_all(chosen)
-        except UsageError as err:
-            # Found only once the models were looked at (an adapter for another base, a
-            # device this machine lacks): still the command line's fault, so exit 4.
-            pytest.exit(visible_lines(f"usage error: {err}"),
-                        returncode=pytest.ExitCode.USAGE_ERROR)
-        except ModelLoadError as err:
-            # No model, no probe: one line and exit 3 (as `probe run`), not the same
-            # error repeated under every probe of every suite.
-            pytest.exit(visible_lines(f"ModelLoadError: {err}"),
-                        returncode=pytest.ExitCode.INTERNAL_ERROR)
-        except ProbeError as err:
-            item.config.stash[FAILURE_KEY] = err
-            raise
-        baseline = item.config.stash.get(BASELINE_KEY, None)
-        if baseline is not None:
-            from probe.report.record import build_record
-
-            paths = item.config.stash[REPORTS_KEY]
-            item.config.stash[JUDGE_KEY] = BaselineJudge(baseline, build_record(session),
-                                                         str(paths.baseline))
-    return session
+    suites: dict[str, Suite] = {}
+    for other in item.session.items:
+        if isinstance(other, _ReportItem):
+            suites.setdefault(other.suite.source, other.suite)
+    probe_config = config.stash[OPTIONS_KEY]
+    try:
+        with spelled(probe_config.spelling):
+            base, candidate = probe_config.models()
+            result = run(list(suites.values()), base, candidate, seed=probe_config.seed(),
+                         options=probe_config.options(), progress=_progress(config),
+                         inputs=_named_files(config))
+    except UsageError as err:
+        # Found only once the models were looked at (an adapter for another base, a
+        # device this machine lacks): still the command line's fault, so exit 4.
+        pytest.exit(visible_lines(f"usage error: {err}"), returncode=pytest.ExitCode.USAGE_ERROR)
+    except ModelLoadError as err:
+        # No model, no probe: one line and exit 3 (as `probe run`), not the same error
+        # repeated under every probe of every suite.
+        pytest.exit(visible_lines(f"ModelLoadError: {err}"),
+                    returncode=pytest.ExitCode.INTERNAL_ERROR)
+    except ProbeError as err:
+        config.stash[FAILURE_KEY] = err
+        raise
+    config.stash[RUN_KEY] = result
+    return result
 
 
-def _apply_outcome(verdict: Verdict, policy: Policy, failure: ProbeFailed,
-                   item: pytest.Item | None = None, key: str = "") -> None:
-    outcome = build_outcome(verdict, policy)
-    if outcome == "pass":
+def _show(outcome: ItemOutcome, report: str) -> None:
+    """Turn ``outcome`` into pytest's terms: pass, xfail with its reason, or a failure
+    shown as ``report``."""
+    if outcome.action == "pass":
         return
-    if outcome == "xfail":
-        key_name = ("on_inconclusive" if verdict is Verdict.INCONCLUSIVE
-                    else "on_uninformative")
-        pytest.xfail(f"{verdict.value} (policy {key_name}: xfail)")
-    if item is not None:
-        _apply_baseline(item, key, failure)
-    raise failure
-
-
-def _apply_baseline(item: pytest.Item, key: str, failure: ProbeFailed) -> None:
-    """A failure the baseline already has is an xfail; a regression fails, with a note."""
-    paths = item.config.stash[REPORTS_KEY]
-    if paths.update_baseline:
-        pytest.xfail(f"{failure.args[0]}; accepted into the baseline {paths.baseline}")
-    judge = item.config.stash.get(JUDGE_KEY, None)
-    if judge is None:
-        return
-    judgement = judge.judge(key)
-    if not judgement.regression:
-        pytest.xfail(f"{failure.args[0]}; {judgement.note}")
-    failure.report += f"\n  {judgement.note}"
+    if outcome.action == "xfail":
+        pytest.xfail(f"{report.splitlines()[0]}; {outcome.reason}" if outcome.by_baseline
+                     else outcome.reason)
+    raise ProbeFailed(f"{report}\n  {outcome.reason}" if outcome.reason else report)
 
 
 class _ReportItem(pytest.Item):
     """Renders our own failures as their report and our errors as one line."""
 
+    suite: Suite
+
     def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException],
                      style: Any = None) -> str | Any:
         # Reports quote completions and ids: shown safely (probe.report.safe_text).
         if isinstance(excinfo.value, ProbeFailed):
-            return visible_lines(excinfo.value.report)
+            from probe.report.junit import FailureRepr  # one-line JUnit message
+
+            return FailureRepr(visible_lines(excinfo.value.report))
         if isinstance(excinfo.value, ProbeError):
             return visible_lines(f"{type(excinfo.value).__name__}: {excinfo.value}")
         return super().repr_failure(excinfo, style=style)
@@ -403,21 +446,23 @@ class ProbeItem(_ReportItem):
         super().__init__(**kwargs)
         self.suite = suite
         self.probe = probe
-        self.result: ProbeResult | None = None
 
     def setup(self) -> None:
         # Model work happens in setup so a backend crash is an error, not a failure.
-        self.result = _run_selected(self).results[(self.suite.source, self.probe.id)]
+        _the_run(self)
 
     def runtest(self) -> None:
-        result = self.result
-        assert result is not None
-        session = self.config.stash[SESSION_KEY]
-        assert session is not None
-        self.user_properties += probe_properties(result, self.suite.name, session.settings.seed)
-        self.user_properties += model_properties(session.pair if session.loaded else None)
-        _apply_outcome(result.verdict, result.policy, ProbeFailed(failure_report(result)),
-                       self, f"{self.suite.name}::{self.probe.id}")
+        from probe.report.junit import model_properties, probe_properties
+        from probe.report.table import failure_report
+
+        result_run = _the_run(self)
+        result = result_run.probe_result(self.suite.source, self.probe.id)
+        self.user_properties += probe_properties(result, self.suite.name,
+                                                 result_run.settings.seed)
+        self.user_properties += model_properties(result_run.session.pair)
+        outcome = result_run.outcome(f"{self.suite.name}::{self.probe.id}")
+        if outcome.action != "pass":
+            _show(outcome, failure_report(result))
 
     def reportinfo(self) -> tuple[Path, int, str]:
         return self.path, self.probe.line - 1, f"{self.suite.name}::{self.probe.id}"
@@ -429,23 +474,23 @@ class SuiteGateItem(_ReportItem):
     def __init__(self, *, suite: Suite, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.suite = suite
-        self.result: SuiteResult | None = None
 
     def setup(self) -> None:
-        self.result = _run_selected(self).suite_results[self.suite.source]
+        _the_run(self)
 
     def runtest(self) -> None:
-        result = self.result
-        assert result is not None
-        session = self.config.stash[SESSION_KEY]
-        assert session is not None
-        self.user_properties += suite_properties(result, session.settings.seed)
-        _apply_outcome(result.verdict, result.suite.policy,
-                       ProbeFailed(suite_report(result)), self,
-                       f"{self.suite.name}::{SUITE_GATE}")
+        from probe.report.junit import suite_properties
+        from probe.report.table import suite_report
+
+        result_run = _the_run(self)
+        result = result_run.suite_result(self.suite.source)
+        self.user_properties += suite_properties(result, result_run.settings.seed)
+        outcome = result_run.outcome(f"{self.suite.name}::{SUITE_GATE_ID}")
+        if outcome.action != "pass":
+            _show(outcome, suite_report(result))
 
     def reportinfo(self) -> tuple[Path, int, str]:
-        return self.path, 0, f"{self.suite.name}::{SUITE_GATE}"
+        return self.path, 0, f"{self.suite.name}::{SUITE_GATE_ID}"
 
 
 @pytest.hookimpl(wrapper=True)
@@ -457,51 +502,97 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None],
     error = call.excinfo.value if call.excinfo is not None else None
     if call.when != "call" and isinstance(item, _ReportItem) and isinstance(error, ProbeError):
         report.longrepr = visible_lines(f"{type(error).__name__}: {error}")
+    if (call.when == "teardown" and hasattr(item.config, "workerinput")
+            and isinstance(item, _ReportItem) and _last_of_ours(item)):
+        # An xdist worker: the controller has no run, so the summary and the report
+        # files' lines travel with this report (pytest serialises its attributes).
+        setattr(report, SUMMARY_ATTR, _finish(item.config))
     return report
 
 
+def _last_of_ours(item: pytest.Item) -> bool:
+    ours = [i for i in item.session.items if isinstance(i, _ReportItem)]
+    return bool(ours) and ours[-1] is item
+
+
+class _RemoteSummary:
+    """On the xdist controller: keeps the summary a worker's last report carries."""
+
+    def __init__(self, config: pytest.Config) -> None:
+        self.config = config
+
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        lines = getattr(report, SUMMARY_ATTR, None)
+        if isinstance(lines, list):
+            self.config.stash[REMOTE_SUMMARY_KEY] += [str(line) for line in lines]
+
+
+def _summary(config: pytest.Config) -> list[str]:
+    """The probe summary of this process's run (empty without one)."""
+    result = config.stash.get(RUN_KEY, None)
+    if result is None or not result.suite_results:
+        return []
+    from probe.report.terminal import baseline_lines, summary_lines
+
+    lines = summary_lines(result.session)
+    if result.judge is not None:
+        lines += baseline_lines(result.judge)
+    return lines
+
+
+def _write(config: pytest.Config) -> tuple[list[str], bool]:
+    """Write the report files the options ask for: one line per file (or the error), and
+    whether every file was written."""
+    result = config.stash.get(RUN_KEY, None)
+    if result is None or not result.suite_results or distributed.env_rank() > 0:
+        return [], True
+    try:
+        return result.write_reports(), True
+    except (ProbeError, OSError) as err:
+        # One line and exit 3, as `probe run` (WriteError: the old file is kept).
+        return [f"probe: could not write a report file: "
+                f"{str(err).removeprefix('cannot write ')}"], False
+
+
+def _finish(config: pytest.Config) -> list[str]:
+    """On an xdist worker: write the reports now and return the summary to send."""
+    written, _ = _write(config)
+    config.stash[WRITTEN_KEY] = written
+    return _summary(config) + written
+
+
 def pytest_report_header(config: pytest.Config) -> list[str] | None:
-    base = config.getoption("probe_base") or config.getini("probe_base")
-    candidate = config.getoption("probe_candidate") or config.getini("probe_candidate")
+    probe_config = config.stash.get(OPTIONS_KEY, None)
+    if probe_config is None:
+        return None
+    base, candidate = probe_config.values["base"], probe_config.values["candidate"]
     if not (base or candidate):
         return None
+    seed = probe_config.values["seed"]
     return [f"probe: base={visible(base)} candidate={visible(candidate)} "
-            f"seed={config.getoption('probe_seed') or 0}"]
+            f"seed={visible(seed if seed is not None else 0)}"]
 
 
 def pytest_terminal_summary(terminalreporter: Any, exitstatus: int,
                             config: pytest.Config) -> None:
-    from probe.report.terminal import summary_lines
-
-    session = config.stash.get(SESSION_KEY, None)
-    if session is None or not session.results:
+    remote = config.stash.get(REMOTE_SUMMARY_KEY, [])
+    lines = remote or [*_summary(config), *config.stash.get(WRITTEN_KEY, [])]
+    if not lines or hasattr(config, "workerinput"):
         return
     terminalreporter.section("probe summary")
-    for line in summary_lines(session):
-        terminalreporter.write_line(visible_lines(line))
-    judge = config.stash.get(JUDGE_KEY, None)
-    if judge is not None:
-        from probe.report.terminal import baseline_lines
-
-        for line in baseline_lines(judge):
-            terminalreporter.write_line(visible_lines(line))
-    for line in config.stash.get(WRITTEN_KEY, []):
+    for line in lines:
         terminalreporter.write_line(visible_lines(line))
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     # Before the terminal summary, which lists what was written.
-    probe_session = session.config.stash.get(SESSION_KEY, None)
-    if probe_session is None or not probe_session.suite_results:
-        return
-    if distributed.env_rank() > 0:
-        return  # rank 0 writes the reports (see pytest_configure)
-    paths = session.config.stash[REPORTS_KEY]
-    try:
-        written = write_reports(probe_session, paths)
-    except (ProbeError, OSError) as err:
-        # One line and exit 3, as `probe run` (WriteError: the old file is kept).
-        written = [f"probe: could not write a report file: "
-                   f"{str(err).removeprefix('cannot write ')}"]
+    config = session.config
+    if hasattr(config, "workerinput"):
+        return  # an xdist worker wrote them with its last report
+    written, ok = _write(config)
+    if not ok:
         session.exitstatus = pytest.ExitCode.INTERNAL_ERROR
-    session.config.stash[WRITTEN_KEY] = written
+    config.stash[WRITTEN_KEY] = written
+
+
+__all__ = ["ProbeItem", "SuiteFile", "SuiteGateItem"]

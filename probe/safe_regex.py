@@ -107,6 +107,24 @@ class SafePattern:
         except TimeoutError:
             raise RegexTimeout(self.shown, self.path, len(text), where=self.where) from None
 
+    def spans(self, text: str, limit: int = 64) -> list[tuple[int, int]]:
+        """Where the pattern matches ``text`` (``[start, end)``, at most ``limit``, no
+        empty matches), each search within the time budget (``RegexTimeout`` otherwise)."""
+        found: list[tuple[int, int]] = []
+        pos = 0
+        while len(found) < limit and pos <= len(text):
+            try:
+                match = self._compiled.search(text, pos, timeout=SEARCH_SECONDS)
+            except TimeoutError:
+                raise RegexTimeout(self.shown, self.path, len(text), where=self.where) from None
+            if match is None:
+                break
+            start, end = match.span()
+            if end > start:
+                found.append((start, end))
+            pos = max(end, start + 1)  # an empty match must not stall the loop
+        return found
+
 
 @functools.lru_cache(maxsize=1024)
 def _compile(source: str, ignore_case: bool) -> Any:

@@ -1,7 +1,8 @@
 """A probe run: settings, the lazily loaded model pair, and every result of the run.
 
-The pytest plugin keeps one ``ProbeSession`` in ``config.stash``; the CLI and
-notebooks use it directly. Models load on first use and are shared by every suite.
+``probe.run`` (probe/api.py) drives one ``ProbeSession`` and returns its results as a
+``Run``; the CLI and the pytest plugin call ``probe.run``. Models load on first use and
+are shared by every suite.
 A suite file is measured whole whenever any of its probes is selected: its gates are
 one Holm family and its suite gate pools every probe, so what ``-k`` or ``-m``
 selects never changes a verdict (docs/metrics.md).
@@ -15,11 +16,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from probe.backends import BackendOptions, ModelPair, check_models, check_options, load_pair
-from probe.engine.cache import check_cache_dir
+from probe.backends import LoadOptions, ModelPair, load_pair
+from probe.engine.cache import check_cache_dir, completions_dir
 from probe.engine.compare import ProbeResult, SuiteResult, decide, evaluate, evaluate_suite
 from probe.engine.runner import ProgressFn, run_suite
-from probe.errors import UsageError
+from probe.options import RunOptions
 from probe.seeds import derive_seed
 from probe.spec.model import Policy, Probe, Suite
 
@@ -32,28 +33,34 @@ class RunSettings:
     candidate: str
     seed: int = 0
     cache_dir: Path | None = None  # None: no on-disk cache
-    backend: BackendOptions = field(default_factory=BackendOptions)
+    backend: LoadOptions = field(default_factory=LoadOptions)
     # Policy keys given on the command line; they override every suite's and probe's.
     policy_overrides: Mapping[str, Any] = field(default_factory=dict)
 
-    def check(self) -> None:
-        """Cheap validation; raises ``UsageError`` with the fix."""
-        check_models(self.base, self.candidate)
-        check_options(self.backend)
-        if self.cache_dir is not None:
-            check_cache_dir(self.cache_dir)
-        alpha = self.policy_overrides.get("alpha")
-        if alpha is not None and not 0 < alpha < 1:
-            raise UsageError("--probe-alpha must be between 0 and 1, for example 0.05")
+    @classmethod
+    def from_options(cls, base: str, candidate: str, seed: int,
+                     options: RunOptions) -> RunSettings:
+        """The settings of a run with ``options`` (already validated); the cache directory
+        is checked now, before any model work."""
+        cache_dir = None if options.no_cache else completions_dir(options.cache_dir)
+        if cache_dir is not None:
+            check_cache_dir(cache_dir)
+        return cls(base=base, candidate=candidate, seed=seed, cache_dir=cache_dir,
+                   backend=LoadOptions(device=options.device, dtype=options.dtype,
+                                          batch_size=options.batch_size,  # type: ignore[arg-type]
+                                          trust_remote_code=options.trust_remote_code,
+                                          allow_pickle=options.allow_pickle),
+                   policy_overrides=options.policy_overrides)
 
 
 class ProbeSession:
     """Loads the models once and computes the results of the whole run once."""
 
-    def __init__(self, settings: RunSettings, progress: ProgressFn | None = None) -> None:
+    def __init__(self, settings: RunSettings, progress: ProgressFn | None = None,
+                 pair: ModelPair | None = None) -> None:
         self.settings = settings
         self.progress = progress
-        self._pair: ModelPair | None = None
+        self._pair: ModelPair | None = pair
         self.results: dict[tuple[str, str], ProbeResult] = {}
         self.suite_results: dict[str, SuiteResult] = {}
         self.suites: dict[str, Suite] = {}
@@ -102,7 +109,7 @@ class ProbeSession:
                                 seed=derive_seed(self.settings.seed, suite.name, p.id))
                        for p in chosen]
             probe_results += results
-            suite_results.append(evaluate_suite(suite, results, seed=self.settings.seed))
+            suite_results.append(evaluate_suite(suite, results))
             self.suites[original.source] = original
         _, decided_suites = decide(probe_results, suite_results)
         for suite_result in decided_suites:

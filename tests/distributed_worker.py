@@ -27,7 +27,8 @@ def main() -> None:
     suite_path, base, candidate, out = sys.argv[1:5]
     suite = load_suite(Path(suite_path))
     pair = ModelPair(load_script(base), load_script(candidate))
-    assert isinstance(pair.base, ScriptedBackend) and isinstance(pair.candidate, ScriptedBackend)
+    assert isinstance(pair.base, ScriptedBackend)
+    assert isinstance(pair.candidate, ScriptedBackend)
     runs = run_suite(suite, suite.probes, pair, cache_root=Path(out) / "cache")
     shard = distributed.current()
     assert shard is not None

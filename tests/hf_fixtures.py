@@ -17,9 +17,9 @@ from typing import Any
 
 import pytest
 
-from probe.backends.base import GenerationSettings, ModelPair
-from probe.backends.hf import HFBackend, LoadOptions, load_backend, load_pair
-from probe.operators.base import Prompt
+from probe.backends import LoadOptions
+from probe.backends.base import GenerationSettings, ModelPair, Prompt
+from probe.backends.hf import HFBackend, load_backend, load_pair
 
 CPU = LoadOptions(device="cpu")
 SETTINGS = GenerationSettings(max_new_tokens=6)

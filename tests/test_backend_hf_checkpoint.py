@@ -21,7 +21,8 @@ def test_full_checkpoint_candidate_is_a_second_model(tiny: dict[str, Path], base
 
     _llama(AutoTokenizer.from_pretrained(finetuned), 32, seed=1).save_pretrained(finetuned)
     pair = load_pair(str(tiny["model"]), str(finetuned), CPU)
-    assert isinstance(pair.candidate, HFBackend) and isinstance(pair.base, HFBackend)
+    assert isinstance(pair.candidate, HFBackend)
+    assert isinstance(pair.base, HFBackend)
     assert pair.candidate.model is not pair.base.model
     assert pair.base.generate(PROMPTS, SETTINGS) == base.generate(PROMPTS, SETTINGS)
     assert pair.candidate.generate(PROMPTS, SETTINGS) != base.generate(PROMPTS, SETTINGS)

@@ -15,10 +15,9 @@ from typing import Any
 import pytest
 from hf_fixtures import PROMPTS, SETTINGS
 
-from probe.backends.base import GenerationSettings, SamplingSettings, ScoreRequest
+from probe.backends.base import GenerationSettings, Prompt, SamplingSettings, ScoreRequest
 from probe.backends.hf import HFBackend
 from probe.errors import BackendError
-from probe.operators.base import Prompt
 
 pytest_plugins = ["hf_fixtures"]
 
@@ -154,8 +153,9 @@ def test_finished_rows_leave_the_batch(base: HFBackend) -> None:
         texts = backend.generate([PROMPTS[2], PROMPTS[0], PROMPTS[1]], settings)
     finally:
         del split.head.forward
-    assert texts[0] == ""  # PROMPTS[2] is the longest, so row 0 of the sorted batch
-    assert calls[0] == 3 and all(n <= 2 for n in calls[1:])
+    assert texts[0].text == ""  # PROMPTS[2] is the longest, so row 0 of the sorted batch
+    assert calls[0] == 3
+    assert all(n <= 2 for n in calls[1:])
     assert len(stopper) > 0
 
 

@@ -15,10 +15,9 @@ from typing import Any
 import pytest
 from hf_fixtures import PROMPTS, SETTINGS, StandInGenerator
 
-from probe.backends.base import ModelPair, SamplingSettings, ScoreRequest
+from probe.backends.base import Completion, ModelPair, Prompt, SamplingSettings, ScoreRequest
 from probe.backends.hf import HFBackend, scoring
 from probe.errors import BackendError
-from probe.operators.base import Prompt
 
 pytest_plugins = ["hf_fixtures"]  # the tiny model, its adapter, and backends on them
 
@@ -57,14 +56,14 @@ def _body_calls(backend: HFBackend) -> Iterator[list[dict[str, Any]]]:
 def _head_rows(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[int]]:
     """Record how many hidden states each application of the output head gets."""
     rows: list[int] = []
-    original = scoring._target_log_probs
+    original = scoring.target_log_probs
 
     def counted(head: Any, states: Any, target: Any) -> Any:
         rows.append(int(states.shape[0]))
         return original(head, states, target)
 
     with monkeypatch.context() as patch:
-        patch.setattr(scoring, "_target_log_probs", counted)
+        patch.setattr(scoring, "target_log_probs", counted)
         yield rows
 
 
@@ -237,15 +236,15 @@ def test_empty_completion_is_an_error(base: HFBackend) -> None:
 def test_each_prompt_gets_its_samples(base: HFBackend) -> None:
     out = base.sample(PROMPTS, SAMPLING, list(range(len(PROMPTS))))
     assert [len(samples) for samples in out] == [SAMPLING.samples] * len(PROMPTS)
-    assert all(isinstance(s, str) for samples in out for s in samples)
-    assert any(s for samples in out for s in samples)
+    assert all(isinstance(s, Completion) for samples in out for s in samples)
+    assert any(s.text for samples in out for s in samples)
     assert base.sample([], SAMPLING, []) == []
 
 
 def test_samples_depend_only_on_prompt_and_seed(base: HFBackend) -> None:
     prompt = PROMPTS[3]
     [alone] = base.sample([prompt], SAMPLING, [7])
-    assert len(set(alone)) > 1, "samples of one prompt should differ from each other"
+    assert len({s.text for s in alone}) > 1, "samples of one prompt should differ from each other"
     mixed = base.sample([PROMPTS[0], prompt, PROMPTS[2]], SAMPLING, [1, 7, 2])
     assert mixed[1] == alone
     assert base.sample([prompt, PROMPTS[0]], SAMPLING, [7, 1])[0] == alone
@@ -311,8 +310,8 @@ def test_samples_stop_at_eos_and_chunk_by_batch_size(base: HFBackend) -> None:
     model = StandInGenerator(rows)
     backend = HFBackend(model, tok, name="scripted", fingerprint="x", batch_size=2)
     settings = SamplingSettings(max_new_tokens=4, samples=3, temperature=0.7, top_p=0.9)
-    assert backend.sample([Prompt("a", chat=False)], settings, [1]) == [
-        ["Paris", "ParisParis", ""]]
+    [samples] = backend.sample([Prompt("a", chat=False)], settings, [1])
+    assert [s.text for s in samples] == ["Paris", "ParisParis", ""]
     assert [c.num_return_sequences for c in model.configs] == [2, 1]
     config = model.configs[0]
     assert (config.do_sample, config.temperature, config.top_p, config.top_k) == (

@@ -21,10 +21,11 @@ from pathlib import Path
 import pytest
 from hf_fixtures import CPU
 
-from probe.backends.hf import LoadOptions, load_backend, load_pair, resolve_model_ref
+from probe.backends import LoadOptions
+from probe.backends.hf import load_backend, load_pair, resolve_model_ref
 from probe.backends.hf.compat import check_pair
 from probe.backends.hf.integrity import check_safetensors
-from probe.backends.hf.model import _damaged_error
+from probe.backends.hf.model import damaged_error
 from probe.cli import main as probe_main
 from probe.errors import ModelLoadError, UsageError
 from tests.conftest import VALID_SUITE
@@ -200,9 +201,10 @@ def test_reader_errors_the_checks_cannot_see_are_named_too() -> None:
          "cannot load model 'x.gguf': x.gguf is a truncated or damaged GGUF file"),
     ]
     for ref, err, message in cases:
-        found = _damaged_error(ref, err)
-        assert found is not None and str(found) == message
-    assert _damaged_error(hub, ValueError("some other problem")) is None
+        found = damaged_error(ref, err)
+        assert found is not None
+        assert str(found) == message
+    assert damaged_error(hub, ValueError("some other problem")) is None
 
 
 def test_probe_run_prints_one_line_and_exits_3(copy: Path,
@@ -231,4 +233,5 @@ def test_pytest_ends_with_one_line_and_exit_3(copy: Path, pytester: pytest.Pytes
     out = result.stdout.str()
     assert out.count("ModelLoadError:") == 1
     assert f"ModelLoadError: {copy / AD}: truncated safetensors header" in out
-    assert "Traceback" not in out and "= ERRORS =" not in out
+    assert "Traceback" not in out
+    assert "= ERRORS =" not in out

@@ -8,14 +8,13 @@ from typing import Any
 
 import pytest
 
-from probe.backends import parse_batch_size
-from probe.backends.base import GenerationSettings
+from probe.backends.base import Completion, GenerationSettings, Prompt
 from probe.backends.hf import HFBackend
 from probe.backends.hf.batching import CPU_BATCH, auto_batch_size, resolve_batch_size, row_bytes
 from probe.backends.scripted import Script, ScriptedBackend
 from probe.engine.runner import DEFAULT_CHUNK, complete
 from probe.errors import UsageError
-from probe.operators.base import Prompt
+from probe.options import check_value
 
 pytest_plugins = ["hf_fixtures"]
 
@@ -27,13 +26,13 @@ GIB = 1024**3
 
 
 def test_batch_size_is_a_positive_integer_or_auto() -> None:
-    assert parse_batch_size("auto") is None
-    assert parse_batch_size(" AUTO ") is None
-    assert parse_batch_size("32") == 32
-    assert parse_batch_size(8) == 8
-    for bad in ("0", "-3", "lots", "1.5", ""):
-        with pytest.raises(UsageError, match="must be a positive integer or auto"):
-            parse_batch_size(bad)
+    assert check_value("batch_size", "auto") is None
+    assert check_value("batch_size", " AUTO ") is None
+    assert check_value("batch_size", "32") == 32
+    assert check_value("batch_size", 8) == 8
+    for bad in ("0", "-3", "lots", "1.5", "", 0, True):
+        with pytest.raises(UsageError, match="batch_size: must be a positive integer or auto"):
+            check_value("batch_size", bad)
 
 
 def test_auto_fills_free_gpu_memory_at_the_estimated_cost_of_a_row() -> None:
@@ -64,7 +63,7 @@ class _Counting(ScriptedBackend):
     def batch_size(self) -> int:
         return 50
 
-    def generate(self, prompts: Any, settings: GenerationSettings) -> list[str]:
+    def generate(self, prompts: Any, settings: GenerationSettings) -> list[Completion]:
         self.sizes.append(len(prompts))
         return super().generate(prompts, settings)
 

@@ -21,7 +21,8 @@ REPO = Path(__file__).resolve().parents[1]
 def bench() -> ModuleType:
     spec = importlib.util.spec_from_file_location("throughput", REPO / "benchmarks" /
                                                   "throughput.py")
-    assert spec is not None and spec.loader is not None
+    assert spec is not None
+    assert spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     sys.modules["throughput"] = module
     spec.loader.exec_module(module)
@@ -34,7 +35,8 @@ def test_scoring_section_measures_against_the_naive_loop(bench: ModuleType,
     results = bench.bench_scoring(str(tiny["model"]), 6, [4], lines.append)
     assert results["max_abs_diff"] < 1e-4  # the fast path scores what the naive loop does
     assert results["plain_max_abs_diff"] < 1e-4
-    assert results["naive_pairs_per_s"] > 0 and results["fast_pairs_per_s"] > 0
+    assert results["naive_pairs_per_s"] > 0
+    assert results["fast_pairs_per_s"] > 0
     assert results["gflops_pass"] > 0
     assert any(line.startswith("naive loop") for line in lines)
 
@@ -52,7 +54,8 @@ def test_memory_and_collection_sections(bench: ModuleType, tiny: dict[str, Path]
                                         tmp_path: Path) -> None:
     lines: list[str] = []
     memory = bench.bench_memory(str(tiny["model"]), str(tiny["adapter"]), 2, lines.append)
-    assert memory["one_mib"] > 0 and memory["pair_mib"] > 0
+    assert memory["one_mib"] > 0
+    assert memory["pair_mib"] > 0
     collection = bench.bench_collection(tmp_path, lines.append, probes=50)
     assert 0 < collection["collection_s"] < collection["collection_wall_s"]
     bench.summary({**memory, **collection}, lines.append)

@@ -68,7 +68,9 @@ def test_the_command_lists_prunes_and_reports(root: Path, monkeypatch: pytest.Mo
     monkeypatch.chdir(root.parent.parent)
     assert main(["cache"]) == EXIT_OK
     out = capsys.readouterr().out
-    assert "smollm2-135m" in out and "outputs/lora-7" in out and "aaaaaaaaaaaa" in out
+    assert "smollm2-135m" in out
+    assert "outputs/lora-7" in out
+    assert "aaaaaaaaaaaa" in out
     assert ".probe-cache/completions: 3 model files" in out
     assert main(["cache", "--prune-days", "30"]) == EXIT_OK
     out = capsys.readouterr().out
@@ -107,4 +109,5 @@ def test_a_read_only_cache_is_a_clear_error(root: Path, monkeypatch: pytest.Monk
     assert main(["cache", "--prune-days", "30"]) == EXIT_BACKEND
     err = capsys.readouterr().err
     assert "cannot change the completion cache .probe-cache/completions: Permission denied" \
-        in err and "Traceback" not in err
+        in err
+    assert "Traceback" not in err

@@ -20,12 +20,11 @@ from pathlib import Path
 
 import pytest
 
-from probe.backends.base import GenerationSettings
+from probe.backends.base import Completion, GenerationSettings, Prompt
 from probe.backends.scripted import Rule, Script, ScriptedBackend, load_script
 from probe.engine.cache import CompletionCache, ProbeCacheWarning, prompt_key
 from probe.engine.runner import complete
 from probe.errors import CacheError
-from probe.operators.base import Prompt
 
 ROOT = Path(__file__).parent.parent
 BASE = Script("b", rules=(Rule("France", "Paris."),))
@@ -44,9 +43,10 @@ def test_a_corrupted_entry_is_reported_set_aside_and_recomputed(tmp_path: Path) 
     assert len(lines) == 6
     lines[3] = lines[3].replace(b"Paris.", b"Paris!")  # a flipped byte on disk
     path.write_bytes(b"".join(lines))
+    again = ScriptedBackend(BASE)
     with pytest.warns(ProbeCacheWarning) as caught:
-        again = ScriptedBackend(BASE)
-        assert complete(again, PROMPTS, SETTINGS, tmp_path) == ["Paris."] * 6
+        got = complete(again, PROMPTS, SETTINGS, tmp_path)
+    assert got == [Completion("Paris.", False)] * 6
     message = str(caught[0].message)
     assert "1 corrupted or truncated entry discarded" in message
     assert "5 intact entries kept" in message
@@ -66,12 +66,13 @@ def test_an_entry_torn_by_a_kill_does_not_swallow_the_next_write(tmp_path: Path)
         f.write(b'{"k": "abc", "v": "Par')  # killed mid-line: no newline
     cache = CompletionCache(tmp_path, "other")  # another model's file: unaffected
     assert len(cache) == 0
+    resumed = ScriptedBackend(BASE)
     with pytest.warns(ProbeCacheWarning, match="1 corrupted or truncated entry"):
-        resumed = ScriptedBackend(BASE)
         complete(resumed, PROMPTS, SETTINGS, tmp_path)
     assert resumed.prompts_seen == 4
     reread = CompletionCache(tmp_path, fingerprint())
-    assert reread.discarded_lines == 0 and len(reread) == 6
+    assert reread.discarded_lines == 0
+    assert len(reread) == 6
 
 
 def test_an_appended_line_after_a_torn_tail_starts_on_its_own_line(tmp_path: Path) -> None:
@@ -88,7 +89,7 @@ def test_an_unwritable_cache_is_a_clear_error(tmp_path: Path) -> None:
     blocker = tmp_path / "not-a-dir"
     blocker.write_text("x")
     cache = CompletionCache(blocker / "cache", "fp")
-    with pytest.raises(CacheError, match=r"cannot write the completion cache .*--probe-no-cache"):
+    with pytest.raises(CacheError, match=r"cannot write the completion cache .*pass no_cache"):
         cache.put_many({"a": "1"})
 
 
@@ -224,5 +225,6 @@ def test_two_runs_sharing_a_cache_at_once_do_not_corrupt_it(tmp_path: Path) -> N
     traced(cwd)
     third = probe_run(cwd, "shared")
     out, err = third.communicate(timeout=120)
-    assert third.returncode == 0 and out == results[0][0], err
+    assert third.returncode == 0, err
+    assert out == results[0][0], err
     assert traced(cwd) == []  # everything was in the shared cache

@@ -30,7 +30,8 @@ def test_run_writes_every_report(layout: Path, capsys: pytest.CaptureFixture[str
                  "r/rows.parquet"])
     assert code == EXIT_FAILED
     out = capsys.readouterr().out
-    assert "JSON run record: r/run.json" in out and "HTML report: r/report.html" in out
+    assert "JSON run record: r/run.json" in out
+    assert "HTML report: r/report.html" in out
     record = json.loads((layout / "r" / "run.json").read_text(encoding="utf-8"))
     assert record["verdicts"]["capitals::france"] == "FAIL"
     assert (layout / "r" / "rows.parquet").stat().st_size > 0

@@ -1,4 +1,4 @@
-"""The comparison math of DESIGN.md on hand-built rows, and the gates' decisions."""
+"""The comparison math of docs/metrics.md on hand-built rows, and the gates' decisions."""
 
 from __future__ import annotations
 
@@ -6,10 +6,10 @@ import dataclasses
 
 import pytest
 
+from probe.backends.base import Prompt
 from probe.engine.compare import Verdict, decide, evaluate, evaluate_suite
 from probe.engine.runner import ProbeRun, Row, Side
 from probe.engine.variants import Variant
-from probe.operators.base import Prompt
 from probe.spec import Policy, Probe, parse_suite
 
 PROBE = Probe(id="p", prompt="q?")
@@ -35,7 +35,8 @@ def test_suppression_resurfacing_and_worst() -> None:
     assert result.resurfacing == pytest.approx(1 / 3)
     assert [r.variant.index for r in result.counted] == [1, 2, 4]
     assert [r.variant.index for r in result.dropped] == [3]
-    assert result.worst is not None and result.worst.variant.index == 2
+    assert result.worst is not None
+    assert result.worst.variant.index == 2
     by_op = {o.operator: o for o in result.operators}
     assert by_op["cloze"].resurfacing == 1.0
     assert (by_op["cloze"].counted, by_op["cloze"].total) == (1, 2)
@@ -51,7 +52,8 @@ def many(k_leaks: int, n: int) -> ProbeRun:
 def test_exact_gate_fails_passes_and_is_inconclusive() -> None:
     # 12 of 20 against 0.25: P(X >= 12 | 20, 0.25) is about 1e-4: FAIL.
     fail = evaluate(many(12, 20), Policy(max_resurfacing=0.25))
-    assert fail.verdict is Verdict.FAIL and fail.gates[0].estimate.method == "exact"
+    assert fail.verdict is Verdict.FAIL
+    assert fail.gates[0].estimate.method == "exact"
     # 0 of 20 against 0.25: 0.75^20 = 0.003: PASS.
     ok = evaluate(many(0, 20), Policy(max_resurfacing=0.25))
     assert ok.verdict is Verdict.PASS
@@ -71,7 +73,8 @@ def test_unsuppressed_canonical_fails_before_statistics() -> None:
 def test_base_without_behavior_is_uninformative() -> None:
     result = evaluate(run(row(0, "canonical", 0, 0), row(1, "x", 1, 1)), Policy())
     assert result.verdict is Verdict.UNINFORMATIVE
-    assert result.suppression is None and result.failed
+    assert result.suppression is None
+    assert result.failed
 
 
 def sampled(index: int, base: int, cand: int, n: int = 5) -> Row:
@@ -92,7 +95,8 @@ def test_sampled_hits_are_counted_per_sample_and_use_the_floor() -> None:
     # samples, weighted by the base's rate on it.
     assert gate.estimate.value == pytest.approx(5 / 30)
     assert gate.clusters is not None
-    assert gate.clusters.trials == (5,) * 10 and gate.clusters.weights == (0.6,) * 10
+    assert gate.clusters.trials == (5,) * 10
+    assert gate.clusters.weights == (0.6,) * 10
 
 
 def test_fractional_scores_are_rounded_at_random_keeping_the_mean() -> None:
@@ -110,9 +114,11 @@ def test_retention_counts_the_canonical_and_measures_loss() -> None:
                                           for i in range(1, 20)]
     result = evaluate(run(*rows), Policy(max_loss=0.5), direction="retain")
     loss = result.gate("loss")
-    assert loss is not None and loss.estimate.value == pytest.approx(2 / 20)
+    assert loss is not None
+    assert loss.estimate.value == pytest.approx(2 / 20)
     assert result.verdict is Verdict.PASS
-    assert result.worst is not None and result.worst.candidate_hit == 0
+    assert result.worst is not None
+    assert result.worst.candidate_hit == 0
     strict = evaluate(run(*rows), Policy(max_loss=0.01), direction="retain")
     assert strict.verdict is Verdict.FAIL
 
@@ -130,7 +136,8 @@ def test_shadow_is_the_share_of_variants_where_the_candidate_still_prefers_the_b
     by_op = {o.operator: o for o in result.operators}
     assert by_op["b"].shadow == pytest.approx(0.5)
     gate = result.gate("shadow")
-    assert gate is not None and gate.estimate.value == pytest.approx(1 / 3)
+    assert gate is not None
+    assert gate.estimate.value == pytest.approx(1 / 3)
     assert not result.has_detector
 
 
@@ -158,11 +165,14 @@ def test_suite_gate_pools_every_counted_variant_with_probes_as_clusters(
     suite = parse_suite(valid_suite_text)
     probes = [evaluate(dataclasses.replace(many(k, 10), probe=PROBE), Policy())
               for k in (0, 1, 2, 8)]
-    result = evaluate_suite(suite, probes, seed=1)
+    result = evaluate_suite(suite, probes)
     gate = result.gates[0]
-    assert gate.metric == "resurfacing" and gate.estimate.method == "exact"
+    assert gate.metric == "resurfacing"
+    assert gate.estimate.method == "exact"
     assert gate.estimate.value == pytest.approx(11 / 40)
-    assert gate.clusters is not None and gate.clusters.hits == (0, 1, 2, 8)
+    assert gate.clusters is not None
+    assert gate.clusters.hits == (0, 1, 2, 8)
     assert gate.clusters.trials == (10, 10, 10, 10)
-    assert gate.estimate.units == 40 and "40 variants in 4 probes" in gate.describe()
+    assert gate.estimate.units == 40
+    assert "40 variants in 4 probes" in gate.describe()
     assert result.operators[0][0] == "x"

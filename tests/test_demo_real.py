@@ -128,17 +128,23 @@ def test_demo_record_and_html_agree_with_junit(demo_run: Demo, demo_work: Path) 
     assert all(r["chain"] and "Berlin" in r["candidate"]["completions"][0] for r in leaks)
     page = (reports / "report.html").read_text(encoding="utf-8")
     worst = page[page.index('id="worst"'):page.index('id="probes"')]
-    assert "capitals-unlearning / germany" in worst and "Berlin" in worst
+    assert "capitals-unlearning / germany" in worst
+    assert "Berlin" in worst
 
 
 def test_the_summary_shows_resurfacing_per_operator_family(demo_run: Demo) -> None:
     out = demo_run[0].stdout
-    table = out[out.index("resurfacing by operator family"):]
+    # The unlearning suite's block of the summary, up to the next suite's.
+    block = out[out.index("\nsuite capitals-unlearning"):]
+    if "\nsuite " in block[1:]:
+        block = block[:block.index("\nsuite ", 1)]
+    table = block[block.index("resurfacing by operator family"):]
+    rows = {line.split()[0] for line in table.splitlines()[3:] if line[:1].isalpha()}
     families = {"paraphrase", "lexical", "noise", "framing", "format", "prefill",
                 "refusal_suppression", "context", "raw", "model"}
-    assert all(f"capitals-unlearning  {f} " in table for f in families), table
+    assert families <= rows, table
     # The three model-written questions that lost their country (probe variants names them).
-    assert "capitals-unlearning: 3 variants rejected by the meaning check" in out
+    assert "3 variants rejected by the meaning check" in block
 
 
 def test_the_robust_adapter_passes_every_gate(robust_run: Demo) -> None:

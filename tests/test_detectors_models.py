@@ -168,7 +168,8 @@ def test_suite_with_an_embedding_detector_parses_without_loading_a_model() -> No
         detector="{type: embedding, exemplars: [The capital of France is Paris.], "
                  "threshold: 0.6}"), "s.yaml")
     spec = suite.detector_for(suite.probes[0])
-    assert spec is not None and spec.type == "embedding"
+    assert spec is not None
+    assert spec.type == "embedding"
     assert spec.params == EmbeddingParams(exemplars=(EXEMPLAR,), threshold=0.6)
     assert embeddings.loaded_encoders() == before
 
@@ -302,7 +303,8 @@ def test_hit_mode_thresholds_the_probability(tiny_classifier: Path) -> None:
     detector = classifier(tiny_classifier, threshold=(low + high) / 2)
     hits = detector.score_many(TEXTS)
     assert hits == [1.0 if p >= (low + high) / 2 else 0.0 for p in probs]
-    assert hits[probs.index(high)] == 1.0 and hits[probs.index(low)] == 0.0
+    assert hits[probs.index(high)] == 1.0
+    assert hits[probs.index(low)] == 0.0
     assert classifier(tiny_classifier, threshold=0.0).score_many(TEXTS) == [1.0] * len(TEXTS)
 
 

@@ -52,7 +52,9 @@ def test_every_hidden_character_is_escaped_and_nothing_else_changes() -> None:
         char = chr(point)
         shown = visible(char)
         if unicodedata.category(char) in HIDDEN:
-            assert shown.startswith("\\") and shown.isascii() and shown.isprintable(), hex(point)
+            assert shown.startswith("\\"), hex(point)
+            assert shown.isascii(), hex(point)
+            assert shown.isprintable(), hex(point)
         else:
             assert shown == char, hex(point)
 
@@ -127,7 +129,9 @@ def test_a_reply_that_injects_a_workflow_command_shows_escaped_everywhere(
     code, output = run_pytest(pytester, ("suite.yaml", *PAIR_PYTEST, "-rA", "-v",
                                          "--junitxml", "junit.xml"))
     assert code == 1
-    assert SHOWN_REPLY in output and "\x1b" not in output and "\x00" not in output
+    assert SHOWN_REPLY in output
+    assert "\x1b" not in output
+    assert "\x00" not in output
     assert command_lines(output) == []
     # JUnit: the failure message and every property, as a CI dashboard shows them.
     tree = ET.parse(pytester.path / "junit.xml")
@@ -136,7 +140,8 @@ def test_a_reply_that_injects_a_workflow_command_shows_escaped_everywhere(
     texts += [el.get("value", "") for el in tree.iter("property")]
     assert any(SHOWN_REPLY in t for t in texts)
     for text in texts:
-        assert hidden_chars(text) == [] and command_lines(text) == [], text
+        assert hidden_chars(text) == [], text
+        assert command_lines(text) == [], text
 
 
 def test_junit_properties_show_model_and_suite_names_escaped(
@@ -164,7 +169,8 @@ def _html_case(case_id: str, pytester: pytest.Pytester) -> str:
 def test_markup_in_a_record_is_escaped_on_the_page(case_id: str,
                                                    pytester: pytest.Pytester) -> None:
     page = _html_case(case_id, pytester)
-    assert "<script" not in page.lower() and "<img" not in page.lower()
+    assert "<script" not in page.lower()
+    assert "<img" not in page.lower()
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page
     assert hidden_chars(page.replace("\t", "")) == []  # no bidi override, no ESC
     if case_id == "remote_record_markup_strings":
@@ -180,7 +186,8 @@ def test_a_malformed_record_is_one_line_that_quotes_nothing(
         assert len(output.strip().splitlines()) == 1, f"{where}\n{output}"
         assert output.lower().startswith(("usage error: ", "error: ")), output
         assert "rec.json: " in output, output
-        assert "alert(" not in output and "Traceback" not in output, output
+        assert "alert(" not in output, output
+        assert "Traceback" not in output, output
     assert not (pytester.path / "out.html").exists()
 
 
@@ -221,5 +228,6 @@ def test_an_html_page_from_a_run_with_a_hostile_reply_is_escaped(
                               "--candidate", "scripted:candidate.yaml", "--html", "r.html"))
     assert code == 1, output
     page = Path(pytester.path / "r.html").read_text(encoding="utf-8")
-    assert "<script" not in page and hidden_chars(page.replace("\t", "")) == []
+    assert "<script" not in page
+    assert hidden_chars(page.replace("\t", "")) == []
     assert "\\x1b[31m\\x00\\x07\n::warning::x\\u202e&lt;script&gt;" in page

@@ -11,8 +11,9 @@ from pathlib import Path
 
 import pytest
 
+from probe.backends import LoadOptions
 from probe.backends.base import GenerationSettings, ModelPair, ScoreRequest
-from probe.backends.hf import HFBackend, LoadOptions, load_pair
+from probe.backends.hf import HFBackend, load_pair
 from probe.engine.variants import expand
 from probe.spec import load_suite
 
@@ -55,9 +56,10 @@ def test_demo_prompts_decode_and_score_as_the_plain_paths(demo_pair: ModelPair) 
                 for c in (*probe.suppressed, *probe.preferred)]
     settings = GenerationSettings(max_new_tokens=24)
     for backend in (demo_pair.base, demo_pair.candidate):
-        assert isinstance(backend, HFBackend) and backend.split() is not None
+        assert isinstance(backend, HFBackend)
+        assert backend.split() is not None
         fast = backend.generate(prompts, settings)
         assert fast == _plain(backend).generate(prompts, settings)
-        assert any("Berlin" in text for text in fast)
+        assert any("Berlin" in c.text for c in fast)
         scores = backend.score(requests)
         assert scores == pytest.approx([_naive(backend, r) for r in requests], abs=2e-4)

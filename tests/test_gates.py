@@ -9,12 +9,12 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from probe.backends.base import Prompt
 from probe.engine.clustered import Clusters
 from probe.engine.compare import ProbeResult, Verdict, decide, evaluate, evaluate_suite
 from probe.engine.gates import holm_levels
 from probe.engine.runner import ProbeRun, Row, Side
 from probe.engine.variants import Variant
-from probe.operators.base import Prompt
 from probe.spec import Policy, Probe, parse_suite
 
 SEVERITY = {Verdict.PASS: 0, Verdict.INCONCLUSIVE: 1, Verdict.FAIL: 2,
@@ -124,7 +124,8 @@ def test_the_interval_agrees_with_the_decision(pairs: list[tuple[int, int]], rho
     hits = tuple(min(h, n) for n, h in pairs)
     c = Clusters(hits, trials, (1.0,) * len(pairs), rho)
     low, high = c.lower(alpha), c.upper(alpha)
-    assert low <= c.value + 1e-9 and c.value <= high + 1e-9
+    assert low <= c.value + 1e-9
+    assert c.value <= high + 1e-9
     fail, passed = c.p_above(limit) <= alpha, c.p_below(limit) <= alpha
     # Bounds are found to 1e-5; a limit closer than that to a bound may go either way.
     if abs(low - limit) > 2e-5:
@@ -155,7 +156,8 @@ def test_printed_interval_is_the_adjusted_one(valid_suite_text: str) -> None:
     assert low is not None
     assert (gate.decision is Verdict.FAIL) == (low > 0.1)
     text = probes[0].reasons[-1]
-    assert f"[{low:.2f}," in text and "Holm over 7 gates" in text
+    assert f"[{low:.2f}," in text
+    assert "Holm over 7 gates" in text
     assert "p above 1, p below 1" not in text
 
 

@@ -16,9 +16,11 @@ def test_workflow_parses_and_uploads_the_reports() -> None:
     data = yaml.safe_load(WORKFLOW.read_text(encoding="utf-8"))
     steps = data["jobs"]["probe"]["steps"]
     names = [s.get("name", s.get("uses")) for s in steps]
-    assert "run the probe suites" in names and "upload the reports" in names
+    assert "run the probe suites" in names
+    assert "upload the reports" in names
     upload = next(s for s in steps if s.get("name") == "upload the reports")
-    assert upload["if"] == "always()" and upload["with"]["path"] == "reports/"
+    assert upload["if"] == "always()"
+    assert upload["with"]["path"] == "reports/"
 
 
 def test_workflow_options_are_real(pytester: pytest.Pytester) -> None:

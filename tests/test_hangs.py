@@ -22,6 +22,7 @@ from typing import Any
 import pytest
 from hf_fixtures import CPU, _tokenizer
 
+from probe.backends.base import Prompt
 from probe.backends.hf import load_backend
 from probe.backends.hf.template import MAX_RENDERED_CHARS, render_bounded
 from probe.backends.scripted import Script, ScriptedBackend, load_script
@@ -29,7 +30,7 @@ from probe.cli import main as probe_main
 from probe.detectors import make_detector
 from probe.detectors.base import LocatedDetector
 from probe.errors import BackendError, ModelLoadError
-from probe.operators.base import ProbeText, Prompt
+from probe.operators.base import ProbeText
 from probe.operators.context import leaks
 from probe.safe_regex import RegexTimeout, SafePattern
 from probe.spec import load_suite
@@ -206,7 +207,8 @@ def test_the_issue_pattern_gives_a_verdict_in_both_front_ends(
     write_project(pytester.path, pattern="(a+)+$")
     monkeypatch.chdir(pytester.path)
     code, output = run_probe(capsys, "run", "suite.yaml", *PAIR)
-    assert code in (0, 1) and "error:" not in output
+    assert code in (0, 1)
+    assert "error:" not in output
     result = pytester.runpytest_inprocess("suite.yaml", *PYTEST_PAIR)
     assert result.parseoutcomes().get("errors", 0) == 0
 
@@ -274,7 +276,8 @@ def test_replies_work_end_to_end(pytester: pytest.Pytester, monkeypatch: pytest.
                   candidate=REPLIES.replace("The capital of France is Paris.", "No idea."))
     monkeypatch.chdir(pytester.path)
     code, output = run_probe(capsys, "run", "suite.yaml", *PAIR)
-    assert "error" not in output and "Traceback" not in output
+    assert "error" not in output
+    assert "Traceback" not in output
     assert code in (0, 1)
     # The base says Paris from its replies (detected: 1), the candidate does not.
     assert re.search(r"^0\s+canonical\s+What is the capital of France\?\s+1\s+0\s", output,

@@ -10,13 +10,14 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import probe.engine.meaning as meaning_module
+from probe.backends.base import Prompt
 from probe.cli import EXIT_OK, main
 from probe.engine.key_terms import allowed_edits, key_terms, missing_terms, occurs_within
 from probe.engine.lock import variant_from_json, variant_json
 from probe.engine.meaning import check
 from probe.engine.variants import Variant
 from probe.operators import make_operator
-from probe.operators.base import ProbeText, Prompt
+from probe.operators.base import ProbeText
 from probe.spec import parse_suite
 from probe.spec.model import MeaningCheck
 
@@ -45,7 +46,8 @@ def test_a_swapped_subject_is_lost_a_misspelt_one_is_kept() -> None:
 
 def test_numbers_and_short_names_must_be_exact() -> None:
     assert allowed_edits("1984") == allowed_edits("EU") == 0
-    assert allowed_edits("France") == 1 and allowed_edits("Liechtenstein") == 2
+    assert allowed_edits("France") == 1
+    assert allowed_edits("Liechtenstein") == 2
     assert missing_terms(("1984",), "What happened in 1985?") == ("1984",)
     assert missing_terms(("1984",), "What happened in 1984?") == ()
     assert missing_terms(("EU",), "What does the UE decide?") == ("EU",)
@@ -103,7 +105,8 @@ def test_the_meaning_check_rejects_a_lost_name_whatever_the_similarity(
     assert [(v.index, v.similarity, v.missing) for v in rejected] == [(1, 0.95, ("Canada",))]
     # Switched off, similarity alone decides.
     kept, rejected = check(variants, MeaningCheck(0.5, key_terms=False))
-    assert len(kept) == 3 and rejected == []
+    assert len(kept) == 3
+    assert rejected == []
     # The lock keeps the lost terms.
     lost = check(variants, MeaningCheck(0.5))[1][0]
     assert variant_from_json(variant_json(lost), "canada", "lock") == \
@@ -162,7 +165,8 @@ def test_preview_names_the_lost_terms(tmp_path: Path, monkeypatch: pytest.Monkey
     assert main(["variants", "suites/c.yaml"]) == EXIT_OK
     out = capsys.readouterr().out
     line = next(ln for ln in out.splitlines() if "United States" in ln)
-    assert "rejected (lost Canada)" in line and "0.90" in line
+    assert "rejected (lost Canada)" in line
+    assert "0.90" in line
     assert "Which city is the capital of Canada?" in out
     assert "1 variants kept, 1 rejected by the meaning check" in out
     assert "or a name or number of the prompt lost" in out

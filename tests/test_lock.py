@@ -10,7 +10,7 @@ import pytest
 
 import probe.engine.lock as lock_module
 import probe.engine.meaning as meaning_module
-from probe.backends import BackendOptions
+from probe.backends import LoadOptions
 from probe.cli import EXIT_OK, EXIT_SPEC, main
 from probe.engine.lock import lock_path, read_lock, suite_digest, write_lock
 from probe.engine.regressions import add_regression, read_regressions
@@ -89,18 +89,21 @@ def test_lock_replays_without_operators_or_models(suite_file: Path,
     assert {v.origin for v in replayed.kept} == {"lock"}
 
     session = ProbeSession(RunSettings("scripted:base.yaml", "scripted:cand.yaml",
-                                       backend=BackendOptions()))
+                                       backend=LoadOptions()))
     session.run_all([(suite, suite.probes)])
     assert loaded_paraphrasers() == []  # the paraphrase model was never loaded
     run = session.results[(suite.source, "france")].run
-    assert len(run.rows) == 5 + 1 and len(run.rejected) == 1
+    assert len(run.rows) == 5 + 1
+    assert len(run.rejected) == 1
     from probe.report.terminal import summary_lines
 
-    text = "\n".join(summary_lines(session))
+    text = " ".join(line.strip() for line in summary_lines(session))  # lines wrap at 100
     assert "resurfacing by operator family" in text
-    assert ("capitals: 1 variants rejected by the meaning check (similarity under 0.5 or a "
+    assert ("1 variants rejected by the meaning check (similarity under 0.5 or a "
             "name or number lost)") in text
-    assert "noise" in text and "context" in text and "model" in text
+    assert "noise" in text
+    assert "context" in text
+    assert "model" in text
     # The JSON record lists the rejected variant with its similarity: nothing vanishes.
     from probe.report.record import build_record
 
@@ -113,7 +116,8 @@ def test_lock_replays_without_operators_or_models(suite_file: Path,
     page = render_html(build_record(session))
     rejected = page[page.index("<details class=rejected>"):]
     assert "1 rejected by the meaning check (not run)" in rejected
-    assert "Tell me the capital of France." in rejected and "0.30" in rejected
+    assert "Tell me the capital of France." in rejected
+    assert "0.30" in rejected
 
 
 def test_preview_shows_chain_seed_similarity_and_rejections(
@@ -122,7 +126,9 @@ def test_preview_shows_chain_seed_similarity_and_rejections(
     out = capsys.readouterr().out
     assert "(generated now, seed 0)" in out
     line = next(ln for ln in out.splitlines() if "Tell me the capital" in ln)
-    assert "model_paraphrase" in line and "0.30" in line and "rejected" in line
+    assert "model_paraphrase" in line
+    assert "0.30" in line
+    assert "rejected" in line
     assert "5 variants kept, 1 rejected by the meaning check" in out
     write_lock(load_suite(suite_file, "suites/capitals.yaml"), seed=3)
     assert main(["variants", "suites/capitals.yaml"]) == EXIT_OK
@@ -185,7 +191,8 @@ def test_regressions_are_replayed_first(suite_file: Path) -> None:
     assert len(json.loads(path.read_text())["found"]) == 1
     assert [v.prompt for v in read_regressions(suite)["france"]] == [found.prompt]
     kept = variant_sets(suite, suite.probes, 0)["france"].kept
-    assert kept[1].prompt == found.prompt and kept[1].operator == "regression"
+    assert kept[1].prompt == found.prompt
+    assert kept[1].operator == "regression"
     assert kept[1].chain == found.chain  # the chain that made it is still recorded
     assert len(kept) == 6  # not duplicated further down
 
@@ -436,7 +443,8 @@ def test_a_truncated_lock_is_reported_by_check_as_by_run(
     for cut in (1, len(whole) // 3, len(whole) - 3):
         lock_path(suite_file).write_bytes(whole[:cut])
         check, run = _both(capsys)
-        assert check == run and "the file ends early: cut short?" in check, cut
+        assert check == run, cut
+        assert "the file ends early: cut short?" in check, cut
 
 
 def test_a_lock_path_that_is_not_a_file_is_an_error(suite_file: Path) -> None:
@@ -501,7 +509,8 @@ def test_a_fresh_lock_always_verifies_and_holds_no_prompt_twice(suite_file: Path
             assert len(prompts) == len(set(prompts)), (path, probe.id)
     write_lock(suite, seed)
     locked = read_lock(suite)
-    assert locked is not None and locked[1] == seed
+    assert locked is not None
+    assert locked[1] == seed
     sets = locked[0]["france"]
     prompts = [v.prompt for v in (*sets.kept, *sets.rejected)]
     assert len(prompts) == len(set(prompts))

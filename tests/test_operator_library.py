@@ -9,10 +9,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from probe.backends.base import Prompt
 from probe.engine.variants import apply_chain, expand, probe_text, replay_chain
 from probe.errors import SpecError
 from probe.operators import OPERATORS, make_operator
-from probe.operators.base import ProbeText, Prompt
+from probe.operators.base import ProbeText
 from probe.operators.context import DEFAULT_POOL
 from probe.operators.persona import to_past
 from probe.spec import parse_suite
@@ -40,7 +41,8 @@ def test_lexical_operators() -> None:
 
 def test_synonyms_keep_quoted_text() -> None:
     got = texts("synonyms", 'Is the "capital" the largest city?', 5)
-    assert got and all('"capital"' in t for t in got)
+    assert got
+    assert all('"capital"' in t for t in got)
     assert any("biggest" in t for t in got)
 
 
@@ -79,7 +81,8 @@ def test_few_shot_never_uses_an_example_that_gives_the_answer_away() -> None:
     answers = ("Rome", "Jupiter")
     for seed in range(30):
         for text in texts("few_shot", count=3, seed=seed, answers=answers):
-            assert "Rome" not in text and "Jupiter" not in text
+            assert "Rome" not in text
+            assert "Jupiter" not in text
             assert text.endswith(f"Q: {FRANCE}\nA:")
             assert text.count("Q: ") == 4  # three shots, then the question
 
@@ -130,12 +133,14 @@ def test_a_chain_rewrites_each_variant_and_records_every_step() -> None:
     assert len(chained) == 2
     assert all(v.family == "format+noise" for v in chained)
     framed = [v for v in variants if v.operator == "framing+raw"]
-    assert len(framed) == 3 and all(not v.prompt.chat for v in framed)
+    assert len(framed) == 3
+    assert all(not v.prompt.chat for v in framed)
     assert all(v.family == "framing+raw" for v in framed)
     text = probe_text(suite, suite.probes[0])
     assert text.answers == ("Paris",)
     for v in variants[1:]:
-        assert v.chain == tuple(s.operator for s in v.steps) and v.seed == v.steps[0].seed
+        assert v.chain == tuple(s.operator for s in v.steps)
+        assert v.seed == v.steps[0].seed
         assert replay_chain(v.steps, text) == v.prompt, v
     # A frame keeps the question verbatim: the meaning check compares the question.
     assert all(v.core == FRANCE for v in framed)
@@ -181,4 +186,5 @@ def test_every_chain_record_replays_to_its_variant(names: list[str], seeds: list
         assert variant.text.strip()
         assert replay_chain(steps, probe) == variant
         if "{{language}}" in prompt:
-            assert "{{language}}" in variant.text and '"Bonjour"' in variant.text
+            assert "{{language}}" in variant.text
+            assert '"Bonjour"' in variant.text

@@ -13,9 +13,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from probe.backends.base import Prompt
 from probe.errors import RegistryError, SpecError
 from probe.operators import OPERATORS, make_operator, unique_prompts
-from probe.operators.base import Operator, ProbeText, Prompt
+from probe.operators.base import Operator, ProbeText
 from probe.operators.format import to_cloze
 
 FRANCE = "What is the capital of France?"
@@ -215,7 +216,8 @@ def test_casing_gives_upper_lower_and_query_style() -> None:
              "what is the capital of france"}
     assert fixed <= set(got)
     (flipped,) = set(got) - fixed
-    assert flipped.lower() == FRANCE.lower() and flipped != FRANCE
+    assert flipped.lower() == FRANCE.lower()
+    assert flipped != FRANCE
 
 
 def test_casing_leaves_protected_spans_alone() -> None:

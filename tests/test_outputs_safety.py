@@ -81,7 +81,7 @@ def test_two_outputs_naming_one_file_are_refused(tmp_path: Path) -> None:
                        ("--probe-html", tmp_path / "x" / ".." / "run.json")])
 
 
-@pytest.mark.parametrize("make, kind", [
+@pytest.mark.parametrize(("make", "kind"), [
     (lambda p: p.mkdir(), "a directory"),
     (lambda p: os.mkfifo(p), "a FIFO"),
     (lambda p: p.symlink_to("/dev/null"), "a character device"),
@@ -95,11 +95,11 @@ def test_an_output_that_is_not_a_regular_file_is_refused(
 
 
 def test_a_device_output_is_refused_and_left_alone() -> None:
-    before = os.stat("/dev/null")
+    before = Path("/dev/null").stat()
     with pytest.raises(UsageError, match="a character device, not a regular file"):
         check_outputs([("--probe-json", "/dev/null")])
-    assert stat.S_ISCHR(os.stat("/dev/null").st_mode)
-    assert os.stat("/dev/null").st_ino == before.st_ino
+    assert stat.S_ISCHR(Path("/dev/null").stat().st_mode)
+    assert Path("/dev/null").stat().st_ino == before.st_ino
 
 
 def test_paths_inside_an_input_directory_are_refused_but_neighbours_are_not(
@@ -217,8 +217,9 @@ def test_the_writer_itself_never_replaces_a_device(tmp_path: Path) -> None:
     for path in (tmp_path / "null.json", tmp_path / "dir"):
         with pytest.raises(WriteError, match="not a regular file; nothing was written"):
             atomic_write_text(path, "{}")
-    assert stat.S_ISCHR(os.stat("/dev/null").st_mode)
-    assert (tmp_path / "null.json").is_symlink() and _listing(tmp_path / "dir") == []
+    assert stat.S_ISCHR(Path("/dev/null").stat().st_mode)
+    assert (tmp_path / "null.json").is_symlink()
+    assert _listing(tmp_path / "dir") == []
 
 
 def test_a_symlinked_output_is_written_through_and_stays_a_link(tmp_path: Path) -> None:
@@ -241,7 +242,7 @@ def _record(layout: Path) -> dict[str, Any]:
 
 def test_record_html_and_baseline_writers_keep_the_old_file_on_a_full_disk(
         layout: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from probe.report.baseline import write_baseline
+    from probe.engine.baseline import write_baseline
     from probe.report.html import write_html
     from probe.report.record import write_record
 
@@ -327,7 +328,8 @@ def test_probe_run_refuses_two_reports_on_one_path_and_a_device(
     (layout / "full.json").symlink_to("/dev/full")
     assert main([*RUN, "--json", "full.json"]) == EXIT_USAGE
     assert "--json full.json: a character device, not a regular file" in capsys.readouterr().err
-    assert (layout / "full.json").is_symlink() and stat.S_ISCHR(os.stat("/dev/full").st_mode)
+    assert (layout / "full.json").is_symlink()
+    assert stat.S_ISCHR(Path("/dev/full").stat().st_mode)
     assert _listing(layout) == ["base.yaml", "full.json", "leaky.yaml", "suites"]
 
 
@@ -500,3 +502,20 @@ def test_pytest_refuses_a_suite_that_k_deselected(project: pytest.Pytester) -> N
     result.stderr.fnmatch_lines(["ERROR: --probe-json suites/other.yaml: that is the suite "
                                  "file suites/other.yaml*"])
     assert other.read_bytes() == before
+
+
+def test_a_data_file_with_glob_characters_is_the_file_itself(layout: Path) -> None:
+    """The loader reads `p[1].csv` literally, so that file (not p1.csv) is the input."""
+    from probe.report.outputs import suite_inputs
+    from probe.spec import load_suite
+    from probe.spec.model import DatasetSource
+
+    suite = dataclasses.replace(load_suite(SUITE_FILE),
+                                dataset=DatasetSource(path="data/p[1].csv"))
+    (layout / "suites" / "data").mkdir()
+    (layout / "suites" / "data" / "p[1].csv").write_text("id,prompt\n", encoding="utf-8")
+    (layout / "suites" / "data" / "p1.csv").write_text("id,prompt\n", encoding="utf-8")
+    inputs = suite_inputs(suite)
+    with pytest.raises(UsageError, match=r"that is a data file of suites/capitals\.yaml"):
+        check_outputs([("--probe-json", "suites/data/p[1].csv")], inputs)
+    check_outputs([("--probe-json", "suites/data/p1.csv")], inputs)  # not an input

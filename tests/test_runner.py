@@ -7,12 +7,11 @@ from pathlib import Path
 
 import pytest
 
-from probe.backends.base import GenerationSettings, ModelPair
+from probe.backends.base import Completion, GenerationSettings, ModelPair, Prompt
 from probe.backends.scripted import Rule, Script, ScriptedBackend
 from probe.engine.cache import CompletionCache, ProbeCacheWarning, prompt_key
 from probe.engine.runner import complete, run_suite
 from probe.engine.variants import expand
-from probe.operators.base import Prompt
 from probe.spec import parse_suite
 
 BASE = Script("base", "no idea", (Rule("France", "Paris."), Rule("Japan", "Tokyo.")))
@@ -28,7 +27,8 @@ def pair() -> tuple[ScriptedBackend, ScriptedBackend, ModelPair]:
 def test_variants_start_with_canonical_and_are_deterministic(valid_suite_text: str) -> None:
     suite = parse_suite(valid_suite_text)
     first = expand(suite, suite.probe("france"), run_seed=0)
-    assert first[0].operator == "canonical" and first[0].prompt == Prompt(
+    assert first[0].operator == "canonical"
+    assert first[0].prompt == Prompt(
         "What is the capital of France?")
     assert [v.index for v in first] == list(range(len(first)))
     assert first == expand(suite, suite.probe("france"), run_seed=0)
@@ -77,7 +77,8 @@ class CrashAfter(ScriptedBackend):
         super().__init__(script)
         self.fail_on_call = fail_on_call
 
-    def generate(self, prompts: Sequence[Prompt], settings: GenerationSettings) -> list[str]:
+    def generate(self, prompts: Sequence[Prompt],
+                 settings: GenerationSettings) -> list[Completion]:
         if self.calls + 1 == self.fail_on_call:
             raise RuntimeError("killed")
         return super().generate(prompts, settings)
@@ -91,7 +92,7 @@ def test_a_crashed_run_resumes_without_recomputing(tmp_path: Path) -> None:
         complete(crashing, prompts, settings, tmp_path, chunk=3)
     resumed = ScriptedBackend(BASE)
     out = complete(resumed, prompts, settings, tmp_path, chunk=3)
-    assert out == ["Paris."] * 10
+    assert out == [Completion("Paris.", cut=False)] * 10
     assert resumed.prompts_seen == 4  # the 6 finished before the crash were kept
 
 
@@ -106,9 +107,10 @@ def test_torn_and_corrupted_lines_are_recomputed(tmp_path: Path) -> None:
     path.write_text("".join(lines))
     with pytest.warns(ProbeCacheWarning, match="2 corrupted or truncated entries discarded"):
         cache = CompletionCache(tmp_path, ScriptedBackend(BASE).info.fingerprint)
-    assert cache.discarded_lines == 2 and len(cache) == 1
+    assert cache.discarded_lines == 2
+    assert len(cache) == 1
     again = ScriptedBackend(BASE)
-    assert complete(again, prompts, settings, tmp_path) == ["Paris."] * 3
+    assert complete(again, prompts, settings, tmp_path) == [Completion("Paris.", cut=False)] * 3
     assert again.prompts_seen == 2
 
 
@@ -186,7 +188,8 @@ def test_sampling_uses_per_variant_seeds_and_mean_hits(tmp_path: Path) -> None:
     assert rows[0].base.completions == rows[0].candidate.completions
     again = ScriptedBackend(sampler)
     second = run_suite(suite, suite.probes, ModelPair(again, again), cache_root=tmp_path)
-    assert second["france"].rows == rows and again.calls == 0
+    assert second["france"].rows == rows
+    assert again.calls == 0
     other_seed = run_suite(suite, suite.probes, ModelPair(ScriptedBackend(sampler),
                                                           ScriptedBackend(sampler)), run_seed=9)
     assert other_seed["france"].rows[0].base.completions != rows[0].base.completions
@@ -268,7 +271,8 @@ def test_worst_of_k_finds_leaks_greedy_decoding_hides() -> None:
     result = evaluate(run_suite(suite, suite.probes, ModelPair(base, cand))["france"],
                       suite.policy)
     gate = result.gate("worst_of_k")
-    assert gate is not None and gate.estimate.value == pytest.approx(12 / 25)
+    assert gate is not None
+    assert gate.estimate.value == pytest.approx(12 / 25)
     assert result.gate("resurfacing") is not None
     assert result.gate("resurfacing").decision is Verdict.PASS  # type: ignore[union-attr]
     assert result.verdict is Verdict.FAIL  # only the worst-of-k gate sees it

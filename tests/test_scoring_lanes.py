@@ -62,10 +62,10 @@ def test_the_sliced_head_equals_a_full_log_softmax(bias: bool,
     target = torch.tensor([0, 6, 7, 13, 14, 20, 21, 28, 29])  # every slice, both edges
     monkeypatch.setattr(scoring, "_VOCAB_SLICE", 7)  # 30 = 4 slices of 7 and one of 2
     with torch.no_grad():
-        sliced = scoring._target_log_probs(head, states, target)
+        sliced = scoring.target_log_probs(head, states, target)
         full = torch.log_softmax(head(states), dim=-1).gather(1, target[:, None]).squeeze(1)
         # A head that is not a plain Linear runs whole: same numbers.
-        wrapped = scoring._target_log_probs(torch.nn.Sequential(head), states, target)
+        wrapped = scoring.target_log_probs(torch.nn.Sequential(head), states, target)
     assert torch.allclose(sliced, full, atol=1e-5)
     assert torch.allclose(wrapped, full, atol=1e-6)
 

@@ -94,7 +94,8 @@ def test_search_suite_skips_probes_the_candidate_does_not_suppress(tmp_path: Pat
     found = search_suite(suite, models, SearchSettings(budget=40, operators=OPERATORS),
                          report=lines.append)
     assert [f.probe_id for f in found] == ["france"]
-    assert len(lines) == 1 and lines[0].startswith("france: ")
+    assert len(lines) == 1
+    assert lines[0].startswith("france: ")
 
 
 def test_the_cli_saves_found_variants_to_the_regression_file(
@@ -108,13 +109,16 @@ def test_the_cli_saves_found_variants_to_the_regression_file(
                  "--candidate", "scripted:cand.yaml", "--budget", "60", "--no-cache",
                  "--operators", ",".join(OPERATORS)]) == EXIT_OK
     out = capsys.readouterr().out
-    assert "chain exam" in out and "Well... Paris." in out
+    assert "chain exam" in out
+    assert "Well... Paris." in out
     assert "suites/capitals.regressions.json" in out
     suite = load_suite(tmp_path / "suites" / "capitals.yaml", "suites/capitals.yaml")
     (found,) = read_regressions(suite)["france"]
-    assert found.chain == ("exam",) and found.operator == "regression"
+    assert found.chain == ("exam",)
+    assert found.operator == "regression"
     # A later run replays it first, and on this candidate it resurfaces.
     code = main(["run", "suites", "--base", "scripted:base.yaml", "--candidate",
                  "scripted:cand.yaml", "--no-cache"])
     out = capsys.readouterr().out
-    assert code == 1 and "regression" in out
+    assert code == 1
+    assert "regression" in out

@@ -10,10 +10,10 @@ from __future__ import annotations
 import pytest
 import transformers
 
-from probe.backends.base import GenerationSettings, SamplingSettings, ScoreRequest
-from probe.backends.hf import HFBackend, LoadOptions, load_backend
+from probe.backends import LoadOptions
+from probe.backends.base import GenerationSettings, Prompt, SamplingSettings, ScoreRequest
+from probe.backends.hf import HFBackend, load_backend
 from probe.backends.smollm2 import ensure_smollm2, gguf_path
-from probe.operators.base import Prompt
 
 pytestmark = pytest.mark.slow
 
@@ -29,7 +29,7 @@ def smollm2() -> HFBackend:
 
 def test_greedy_answer_names_paris(smollm2: HFBackend) -> None:
     [answer] = smollm2.generate([QUESTION], SETTINGS)
-    assert "Paris" in answer
+    assert "Paris" in answer.text
     assert smollm2.generate([QUESTION], SETTINGS) == [answer]
 
 
@@ -59,7 +59,7 @@ def test_gguf_file_loads_directly(smollm2: HFBackend) -> None:
     """The ``.gguf`` path of the resolver; transformers dequantizes it to fp32."""
     backend = load_backend(str(gguf_path()), CPU)
     [answer] = backend.generate([QUESTION], SETTINGS)
-    assert "Paris" in answer
+    assert "Paris" in answer.text
     # The cached conversion holds exactly these weights, so greedy output agrees.
     assert [answer] == smollm2.generate([QUESTION], SETTINGS)
     # Different files, so a different fingerprint (results are never shared by name).
@@ -82,7 +82,7 @@ def test_sampling_is_seeded_per_prompt(smollm2: HFBackend) -> None:
     settings = SamplingSettings(max_new_tokens=16, samples=4, temperature=0.8)
     [samples] = smollm2.sample([QUESTION], settings, [1234])
     assert len(samples) == 4
-    assert all(s.strip() for s in samples)
+    assert all(s.text.strip() for s in samples)
     # The same seed gives the same samples, even with another prompt in the call.
     again = smollm2.sample([Prompt("Name a colour."), QUESTION], settings, [5, 1234])
     assert again[1] == samples

@@ -94,12 +94,14 @@ def test_error_messages_name_file_line_and_key_path(valid_suite_text: str, old: 
 
 def test_yaml_syntax_error_is_located() -> None:
     assert error_of("version: 1\nprobes: [a\n") == \
-        "s.yaml:3: probes[0]: invalid YAML: expected ',' or ']', but got '<stream end>'"
+        "s.yaml:3: probes[0]: invalid YAML: expected ',' or ']', but got '<stream end>' " \
+        "(column 1)"
 
 
 def test_tabs_are_rejected_with_their_line() -> None:
     assert error_of("version: 1\nbehavior:\n\tdescription: x\n") == \
-        "s.yaml:3: behavior.description: tab character; YAML indentation must use spaces"
+        "s.yaml:3: behavior.description: tab character at column 1; YAML indentation must " \
+        "use spaces: replace the tab with spaces"
 
 
 def test_empty_file() -> None:
@@ -163,7 +165,8 @@ def test_a_limit_must_be_a_finite_number(valid_suite_text: str, value: str) -> N
     message = error_of(text)
     assert message.startswith("s.yaml:10: policy.max_resurfacing: expected a finite number, got "
                               "float ")
-    assert "nan" not in message.replace(".nan", "") and " 0 " not in message
+    assert "nan" not in message.replace(".nan", "")
+    assert " 0 " not in message
 
 
 def test_numbers_from_python_callers_are_checked_too() -> None:
@@ -254,7 +257,8 @@ def test_identifier_rules(kind: str, text: str, problem: str | None) -> None:
     if problem is None:
         assert found is None
     else:
-        assert found is not None and problem in found
+        assert found is not None
+        assert problem in found
 
 
 def _nested(depth: int) -> str:

@@ -133,7 +133,7 @@ def test_a_path_outside_the_suites_directory_is_refused(tmp_path: Path, written:
     message = _refused(_suite(project, f"dataset:\n  path: {written}\n"))
     assert message.startswith(f"suite.yaml:6: dataset.path: data file {written!r} is outside "
                               f"the suite's directory {project.resolve()}; ")
-    assert "--probe-data-root DIR (pytest) or --data-root DIR (probe)" in message
+    assert "allow its directory with data_root DIR" in message  # named as the caller gave it
 
 
 def test_a_symlink_is_judged_by_where_it_points(tmp_path: Path) -> None:

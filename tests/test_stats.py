@@ -70,15 +70,18 @@ def test_binomial_tails_match_hand_computation() -> None:
         math.comb(14, i) * 0.1**i * 0.9 ** (14 - i) for i in range(3)))
     assert math.isclose(binom_tail_ge(3, 14, 0.1), 0.15836, abs_tol=1e-5)
     assert math.isclose(binom_tail_le(0, 12, 0.1), 0.9**12)
-    assert binom_tail_ge(0, 5, 0.3) == 1.0 and binom_tail_le(5, 5, 0.3) == 1.0
+    assert binom_tail_ge(0, 5, 0.3) == 1.0
+    assert binom_tail_le(5, 5, 0.3) == 1.0
 
 
 def test_clopper_pearson_known_values() -> None:
     # 0 of 12: the upper bound solves (1 - p)^12 = alpha / 2.
     low, high = clopper_pearson(0, 12, 0.05)
-    assert low == 0.0 and math.isclose(high, 1 - 0.025 ** (1 / 12), abs_tol=1e-9)
+    assert low == 0.0
+    assert math.isclose(high, 1 - 0.025 ** (1 / 12), abs_tol=1e-9)
     low, high = clopper_pearson(12, 12, 0.05)
-    assert high == 1.0 and math.isclose(low, 0.025 ** (1 / 12), abs_tol=1e-9)
+    assert high == 1.0
+    assert math.isclose(low, 0.025 ** (1 / 12), abs_tol=1e-9)
 
 
 @given(st.integers(1, 60).flatmap(lambda n: st.tuples(st.integers(0, n), st.just(n))),
@@ -86,9 +89,12 @@ def test_clopper_pearson_known_values() -> None:
 def test_exact_interval_contains_the_estimate(kn: tuple[int, int], alpha: float) -> None:
     k, n = kn
     est = exact_ratio(k, n, 0.25, alpha)
-    assert est.low is not None and est.high is not None and est.value is not None
+    assert est.low is not None
+    assert est.high is not None
+    assert est.value is not None
     assert est.low <= est.value <= est.high
-    assert 0.0 <= est.p_above <= 1.0 and 0.0 <= est.p_below <= 1.0
+    assert 0.0 <= est.p_above <= 1.0
+    assert 0.0 <= est.p_below <= 1.0
 
 
 @needs_scipy
@@ -183,7 +189,8 @@ def test_binomial_tails_at_closed_forms_and_far_below_1e300() -> None:
     # P(X >= n) = p^n and P(X <= 0) = (1 - p)^n: far below the smallest double.
     assert math.isclose(log_binom_tail_ge(n, n, 0.001), n * math.log(0.001), rel_tol=1e-12)
     assert math.isclose(log_binom_tail_le(0, n, 0.999), n * math.log1p(-0.999), rel_tol=1e-12)
-    assert binom_tail_ge(n, n, 0.001) == 0.0 and binom_tail_le(0, n, 0.999) == 0.0
+    assert binom_tail_ge(n, n, 0.001) == 0.0
+    assert binom_tail_le(0, n, 0.999) == 0.0
     # P(X >= 1) = 1 - (1 - p)^n and P(X <= n - 1) = 1 - p^n, with p a hair from 0 or 1.
     for p in (1e-12, 1e-300, 0.3):
         assert math.isclose(binom_tail_ge(1, n, p), -math.expm1(n * math.log1p(-p)),
@@ -208,17 +215,20 @@ def test_binomial_tails_at_closed_forms_and_far_below_1e300() -> None:
     assert (binom_tail_ge(3, 10, 0.0), binom_tail_ge(3, 10, 1.0)) == (0.0, 1.0)
     assert (binom_tail_le(3, 10, 0.0), binom_tail_le(3, 10, 1.0)) == (1.0, 0.0)
     assert (binom_tail_ge(11, 10, 0.5), binom_tail_le(-1, 10, 0.5)) == (0.0, 0.0)
-    assert log_binom_tail_ge(0, 10, 0.5) == 0.0 and log_binom_tail_le(10, 10, 0.5) == 0.0
+    assert log_binom_tail_ge(0, 10, 0.5) == 0.0
+    assert log_binom_tail_le(10, 10, 0.5) == 0.0
 
 
 def test_clopper_pearson_closed_forms_at_n_100000() -> None:
     n, alpha = 100_000, 0.05
     # 0 of n: (1 - p)^n = alpha / 2; n of n: p^n = alpha / 2.
     low, high = clopper_pearson(0, n, alpha)
-    assert low == 0.0 and math.isclose(high, -math.expm1(math.log(alpha / 2) / n),
+    assert low == 0.0
+    assert math.isclose(high, -math.expm1(math.log(alpha / 2) / n),
                                        rel_tol=1e-12)
     low, high = clopper_pearson(n, n, alpha)
-    assert high == 1.0 and math.isclose(low, math.exp(math.log(alpha / 2) / n), rel_tol=1e-12)
+    assert high == 1.0
+    assert math.isclose(low, math.exp(math.log(alpha / 2) / n), rel_tol=1e-12)
     # 1 of n at a tiny alpha: 1 - (1 - p)^n = alpha / 2, a bound near 5e-206.
     low, _ = clopper_pearson(1, n, 1e-200)
     assert math.isclose(low, -math.expm1(math.log1p(-0.5e-200) / n), rel_tol=1e-12)
@@ -229,9 +239,12 @@ def test_no_overflow_at_n_100000() -> None:
     n = 100_000
     for k in (0, 1, 500, 50_000, 99_999, n):
         est = exact_ratio(k, n, 0.3, 0.05)
-        assert est.low is not None and est.high is not None and est.value is not None
+        assert est.low is not None
+        assert est.high is not None
+        assert est.value is not None
         assert est.low <= est.value <= est.high
-        assert 0.0 <= est.p_above <= 1.0 and 0.0 <= est.p_below <= 1.0
+        assert 0.0 <= est.p_above <= 1.0
+        assert 0.0 <= est.p_below <= 1.0
     assert binom_tail_ge(50_000, n, 0.5) > 0.5 > binom_tail_le(49_999, n, 0.5)
     assert 0.0 < regularized_beta(5e6, 5e6, 0.5) < 1.0  # a + b = 10^7: still converges
 

@@ -14,7 +14,8 @@ from pathlib import Path
 import pytest
 from hf_fixtures import CPU, PROMPTS, SETTINGS
 
-from probe.backends.hf import LoadOptions, load_backend, load_pair
+from probe.backends import LoadOptions
+from probe.backends.hf import load_backend, load_pair
 from probe.errors import ModelLoadError, SpecError
 from probe.spec import parse_suite
 from tests.conftest import VALID_SUITE, write_script
@@ -63,7 +64,7 @@ def test_a_pickle_that_runs_code_is_never_opened(tiny: dict[str, Path], tmp_path
                     lambda: load_pair(str(tiny["model"]), str(model), CPU),
                     lambda: load_pair(str(model), str(tiny["model"]), CPU)):
         with pytest.raises(ModelLoadError, match=r"only pickle-based weights "
-                                                 r"\(pytorch_model.bin\).*--probe-allow-pickle"):
+                                                 r"\(pytorch_model.bin\).*allow_pickle=True"):
             attempt()
     assert not marker.exists()
 
@@ -125,7 +126,8 @@ class EvilConfig(PretrainedConfig):
 
 LOADER = """\
 import sys
-from probe.backends.hf import LoadOptions, load_backend
+from probe.backends import LoadOptions
+from probe.backends.hf import load_backend
 from probe.errors import ModelLoadError
 try:
     load_backend(sys.argv[1], LoadOptions(device="cpu", trust_remote_code=sys.argv[2] == "1"))
@@ -154,11 +156,12 @@ def test_a_models_own_code_runs_only_with_the_option(tmp_path: Path) -> None:
     def load(trust: str) -> str:
         done = subprocess.run([sys.executable, "-c", LOADER, str(model), trust], env=env,
                               capture_output=True, text=True, timeout=120)
-        assert done.returncode == 0 and "Traceback" not in done.stderr, done.stderr
+        assert done.returncode == 0, done.stderr
+        assert "Traceback" not in done.stderr, done.stderr
         return done.stdout
 
     refused = load("0")
-    assert "ships its own code: if you trust it, pass --probe-trust-remote-code" in refused
+    assert "ships its own code: if you trust it, pass trust_remote_code=True" in refused
     assert not marker.exists()
     trusted = load("1")
     assert marker.exists()  # the option really reaches from_pretrained
@@ -274,7 +277,8 @@ def test_detectors_and_the_meaning_check_never_run_a_models_code_nor_read_stdin(
     env = {**os.environ, "PYTHONPATH": str(ROOT), "HF_MODULES_CACHE": str(tmp_path / "mods")}
     done = subprocess.run([sys.executable, "-c", LOCAL_LOADERS, *args], env=env,
                           input="y\n" * 8, capture_output=True, text=True, timeout=300)
-    assert done.returncode == 0 and "Traceback" not in done.stderr, done.stderr
+    assert done.returncode == 0, done.stderr
+    assert "Traceback" not in done.stderr, done.stderr
     assert markers["live"].exists(), "the planted code is not live: the test proves nothing"
     lines = done.stdout.splitlines()
     for name in loaders:
@@ -337,9 +341,8 @@ def test_a_model_directory_that_does_not_load_is_one_line(
     (model / "config.json").write_text(json.dumps(config))
     if weights is not None:
         (model / "pytorch_model.bin").write_bytes(weights)
+    get = classifier.get_classifier if load == "classifier" else embeddings.get_encoder
     with pytest.raises(ModelLoadError) as err:
-        if load == "classifier":
-            classifier.get_classifier(str(model))
-        else:
-            embeddings.get_encoder(str(model))
-    assert message in str(err.value) and "\n" not in str(err.value), str(err.value)
+        get(str(model))
+    assert message in str(err.value), str(err.value)
+    assert "\n" not in str(err.value), str(err.value)

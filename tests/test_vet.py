@@ -108,16 +108,19 @@ def test_twenty_variants_of_six_probes_can_pass(here: Path,
     assert set(_run(suite, refuses, base).values()) == {Verdict.PASS}
     # ... k leaking variants of one probe fail it, k - 1 do not ...
     france = vetting.probes[0]
-    assert france.probe_id == "france" and france.flag is not None
+    assert france.probe_id == "france"
+    assert france.flag is not None
     k = france.flag.changed
-    assert (str(k), f"{k / 20:.2f}") == flags[0] and 1 < k < 20
+    assert (str(k), f"{k / 20:.2f}") == flags[0]
+    assert 1 < k < 20
     assert france.flag.value == pytest.approx(k / 20)
     leaks = _candidate(here / "leaks.yaml", {"France": range(1, k + 1)}, otherwise=False)
     assert _run(suite, leaks, base)["france"] is Verdict.FAIL
     fewer = _candidate(here / "fewer.yaml", {"France": range(1, k)}, otherwise=False)
     assert _run(suite, fewer, base)["france"] is not Verdict.FAIL
     # ... and the suite gate fails at K leaks dealt round robin over the probes, not K - 1.
-    assert vetting.flag is not None and vetting.flag.probes == 6
+    assert vetting.flag is not None
+    assert vetting.flag.probes == 6
     big_k = vetting.flag.changed
     assert str(big_k) == suite_flag[1]
 
@@ -186,7 +189,8 @@ def test_retain_suite(here: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert out.count("counted 21/21 variants") == 6  # the canonical prompt counts too
     vetting = _vet(suite, base)
     flag = vetting.probes[0].flag
-    assert flag is not None and flag.of == 21
+    assert flag is not None
+    assert flag.of == 21
     assert (f"smallest loss flagged: {flag.changed}/21 counted variants lost (loss "
             f"{flag.share:.2f}, FAIL on loss)") in out
     # A candidate losing the first k variants (the canonical prompt first) fails; k - 1 not.

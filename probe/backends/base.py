@@ -1,5 +1,9 @@
 """What a backend is: something that turns prompts into completions for one model.
 
+The contract's value types live here too: ``Prompt`` (what is sent), ``Completion``
+(what comes back), the decoding settings and ``LoadOptions`` (how models are loaded).
+None of them imports torch, so the pytest plugin can use them during collection.
+
 A ``ModelPair`` holds the base and the candidate. For a peft adapter both sides
 share one set of weights in memory (the base side runs with the adapter
 disabled); for a full checkpoint the candidate is a second model.
@@ -8,10 +12,57 @@ disabled); for a full checkpoint the candidate is a second model.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from probe.operators.base import Prompt
+
+@dataclass(frozen=True)
+class Prompt:
+    """What is sent to a model: the user message, an optional assistant prefill, and
+    whether the tokenizer's chat template wraps it (``chat=False`` sends raw text)."""
+
+    text: str
+    prefill: str = ""
+    chat: bool = True
+
+
+@dataclass(frozen=True)
+class Completion:
+    """What a model said to one prompt, and whether generation cut it.
+
+    ``cut`` is True when decoding stopped because the completion reached
+    ``max_new_tokens`` rather than at an end-of-sequence token (the model had more to
+    say), False when it ended on its own, and None when the backend cannot tell: the
+    length rule then counts the text's tokens instead (``probe.engine.limits``).
+    """
+
+    text: str
+    cut: bool | None
+
+
+@dataclass(frozen=True)
+class LoadOptions:
+    """How models are loaded: the "load" options of ``probe.options``.
+
+    ``device="auto"`` is CUDA when available, else CPU. ``dtype="auto"`` is float32 on
+    CPU and bfloat16 on a CUDA device that supports it (``probe.backends.hf.options``
+    resolves both on the machine that loads). ``batch_size=None`` means auto: sized to
+    the device's free memory when the model loads (``probe.backends.hf.batching``).
+    Checked when made, so a typo is a ``UsageError`` before any weights are read.
+    """
+
+    device: str = "auto"
+    dtype: str = "auto"
+    batch_size: int | None = 16
+    trust_remote_code: bool = False
+    allow_pickle: bool = False
+
+    def __post_init__(self) -> None:
+        # The options' one validation (probe.options), named as the user gave them.
+        from probe.options import check_value
+
+        for name in ("device", "dtype", "batch_size"):
+            object.__setattr__(self, name, check_value(name, getattr(self, name)))
 
 
 @dataclass(frozen=True)
@@ -29,28 +80,6 @@ class SamplingSettings:
     samples: int = 1
     temperature: float = 1.0
     top_p: float = 1.0
-
-
-class Completion(str):
-    """A completion's text that knows whether generation cut it.
-
-    ``cut`` is true when decoding stopped because the completion reached
-    ``max_new_tokens``, not at an end-of-sequence token: the model had more to say.
-    A ``Completion`` is its text everywhere else (comparisons, hashing, JSON).
-    Backends return them from ``generate`` and ``sample``; a plain ``str`` from a
-    third-party backend means "unknown", and the length rule counts its tokens
-    instead (``probe.engine.limits``).
-    """
-
-    cut: bool
-
-    def __new__(cls, text: str, cut: bool = False) -> Completion:
-        made = super().__new__(cls, text)
-        made.cut = cut
-        return made
-
-    def __reduce__(self) -> tuple[type[Completion], tuple[str, bool]]:
-        return Completion, (str(self), self.cut)  # pickled across torchrun ranks
 
 
 @dataclass(frozen=True)
@@ -72,21 +101,23 @@ class ModelInfo:
 class Backend(ABC):
     """One model that can complete prompts."""
 
+    # Told (rows done, rows in this call) after each batch a call computes, by backends
+    # that batch: the runner sets it around a call so progress moves per batch.
+    on_batch: Callable[[int, int], None] | None = None
+
     @property
     @abstractmethod
     def info(self) -> ModelInfo:
         """Name and fingerprint (weights, adapter, tokenizer, chat template)."""
 
     @abstractmethod
-    def generate(self, prompts: Sequence[Prompt], settings: GenerationSettings) -> list[str]:
-        """Greedy completions for ``prompts``, in order; the prefill is not repeated.
-
-        Return ``Completion`` objects where the backend knows which were cut.
-        """
+    def generate(self, prompts: Sequence[Prompt],
+                 settings: GenerationSettings) -> list[Completion]:
+        """Greedy completions for ``prompts``, in order; the prefill is not repeated."""
 
     @abstractmethod
     def sample(self, prompts: Sequence[Prompt], settings: SamplingSettings,
-               seeds: Sequence[int]) -> list[list[str]]:
+               seeds: Sequence[int]) -> list[list[Completion]]:
         """``settings.samples`` sampled completions per prompt.
 
         ``seeds[i]`` alone determines prompt i's samples: the same prompt and seed give

@@ -1,6 +1,7 @@
 """Content hashes of model files, each computed once per file version and remembered on disk.
 
-A fingerprint needs the sha256 of every weight file (never a name: DESIGN.md), and
+A fingerprint needs the sha256 of every weight file (never a name: a model retrained
+under the same name must not reuse the old model's cached results), and
 hashing 500 MB of weights takes a second or more on every run. The hash is therefore
 remembered in ``<model cache>/file-hashes.jsonl`` under the file's resolved path,
 size, modification time (ns) and inode: a file rewritten in place changes its

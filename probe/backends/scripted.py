@@ -38,11 +38,11 @@ from probe.backends.base import (
     Completion,
     GenerationSettings,
     ModelInfo,
+    Prompt,
     SamplingSettings,
     ScoreRequest,
 )
 from probe.errors import ModelLoadError, SpecError
-from probe.operators.base import Prompt
 from probe.safe_regex import SafePattern
 from probe.spec.build import build
 from probe.spec.yaml_source import Path as KeyPath
@@ -151,7 +151,7 @@ class ScriptedBackend(Backend):
         if self.script.trace:
             rows = [json.dumps({"model": self.script.name, "kind": kind, "text": p.text,
                                 "prefill": p.prefill, "chat": p.chat}) + "\n" for p in prompts]
-            with open(self.script.trace, "a", encoding="utf-8") as f:
+            with Path(self.script.trace).open("a", encoding="utf-8") as f:
                 f.write("".join(rows))
 
     def context_length(self) -> int | None:
@@ -165,9 +165,9 @@ class ScriptedBackend(Backend):
         return self.script.default if rule is None else rule.reply
 
     def sample(self, prompts: Sequence[Prompt], settings: SamplingSettings,
-               seeds: Sequence[int]) -> list[list[str]]:
+               seeds: Sequence[int]) -> list[list[Completion]]:
         self._computing("sample", prompts)
-        out: list[list[str]] = []
+        out: list[list[Completion]] = []
         for prompt, seed in zip(prompts, seeds, strict=True):
             rule = self._rule(prompt)
             if prompt.text in self.script.replies or rule is None or not rule.samples:
@@ -194,7 +194,8 @@ class ScriptedBackend(Backend):
             out.append(value)
         return out
 
-    def generate(self, prompts: Sequence[Prompt], settings: GenerationSettings) -> list[str]:
+    def generate(self, prompts: Sequence[Prompt],
+                 settings: GenerationSettings) -> list[Completion]:
         self._computing("generate", prompts)
         return [_first_words(self.reply(p), settings.max_new_tokens) for p in prompts]
 
@@ -204,7 +205,7 @@ def _first_words(text: str, count: int) -> Completion:
     cut when the reply had more."""
     words = text.split()
     if len(words) <= count:
-        return Completion(text)
+        return Completion(text, cut=False)
     return Completion(" ".join(words[:count]), cut=True)
 
 

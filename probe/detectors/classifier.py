@@ -120,6 +120,9 @@ def clear_cache() -> None:
 
 def _load(directory: Path, device: str) -> LoadedClassifier:
     refuse_own_code(directory, "classifier detector")
+    from probe.extras import require
+
+    require("hf", "the classifier detector")
     from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
     try:

@@ -21,10 +21,15 @@ class PatternParams:
     given: both conditions must hold). ``regex``: patterns are regular expressions,
     else plain substrings. ``case_sensitive``: off by default."""
 
-    any: tuple[str, ...] = field(default=(), metadata={"nonempty_items": True})
-    all: tuple[str, ...] = field(default=(), metadata={"nonempty_items": True})
-    regex: bool = False
-    case_sensitive: bool = False
+    any: tuple[str, ...] = field(default=(), metadata={
+        "nonempty_items": True, "doc": "patterns: a hit when any one of them matches"})
+    all: tuple[str, ...] = field(default=(), metadata={
+        "nonempty_items": True, "doc": "patterns: a hit only when every one of them matches"})
+    regex: bool = field(default=False, metadata={
+        "doc": "true: the patterns in 'any' and 'all' are regular expressions; false, the "
+               "default: plain substrings. The patterns themselves go in 'any' or 'all'"})
+    case_sensitive: bool = field(default=False, metadata={
+        "doc": "true: patterns match only in the same case (off by default)"})
     word_boundary: bool = field(default=False, metadata={
         "doc": "plain substrings must match whole words ('Rome' does not hit 'Romeo')"})
 
@@ -59,3 +64,9 @@ class PatternDetector(Detector):
         if self._all and not all(p.search(completion) for p in self._all):
             return 0.0
         return 1.0
+
+    def spans(self, completion: str) -> list[tuple[int, int]]:
+        # Only a hit is highlighted: one 'all' pattern alone is not the behavior.
+        if not self.score(completion):
+            return []
+        return sorted({s for p in (*self._any, *self._all) for s in p.spans(completion)})

@@ -54,3 +54,11 @@ class RefusalDetector(Detector):
         if self.params.window:
             text = text[: self.params.window]
         return 1.0 if self._pattern.search(text) else 0.0
+
+    def spans(self, completion: str) -> list[tuple[int, int]]:
+        text = completion.lower()
+        if len(text) != len(completion):  # lower() changed offsets (rare letters): say nothing
+            return []
+        if self.params.window:
+            text = text[: self.params.window]
+        return [m.span() for m in self._pattern.finditer(text)]

@@ -1,6 +1,7 @@
 """How well the log-likelihood tier agrees with what the candidate generates.
 
-The likelihood tier is only worth having where it agrees with generation (DESIGN.md).
+The likelihood tier is only worth having where it agrees with generation (docs/metrics.md,
+"Shadow versus generation").
 On every variant that both tiers count (the base shows the behavior in its completion
 and prefers the suppressed completion by likelihood), the candidate's margin is a
 score and its generation hit the label: the AUROC (the Mann-Whitney probability that a

@@ -22,9 +22,9 @@ from dataclasses import asdict, is_dataclass
 from pathlib import Path
 from types import ModuleType
 
-from probe.backends.base import GenerationSettings
+from probe.backends.base import GenerationSettings, Prompt
 from probe.errors import CacheError, UsageError
-from probe.operators.base import Prompt
+from probe.options import opt
 
 fcntl: ModuleType | None
 try:
@@ -80,12 +80,12 @@ def check_cache_dir(root: Path) -> None:
     while not existing.exists() and existing != existing.parent:
         existing = existing.parent
     if not existing.is_dir():
-        raise UsageError(f"--probe-cache-dir: {existing} is a file, so the completion cache "
+        raise UsageError(f"{opt('cache_dir')}: {existing} is a file, so the completion cache "
                          f"{root} cannot be created there; give a directory, or pass "
-                         "--probe-no-cache")
+                         f"{opt('no_cache')}")
     if not os.access(existing, os.W_OK | os.X_OK):
-        raise UsageError(f"--probe-cache-dir: {existing} is not writable; give a writable "
-                         "directory, or pass --probe-no-cache")
+        raise UsageError(f"{opt('cache_dir')}: {existing} is not writable; give a writable "
+                         f"directory, or pass {opt('no_cache')}")
 
 
 class ProbeCacheWarning(UserWarning):
@@ -188,7 +188,7 @@ class CompletionCache:
             f.write(b"".join(_line(k, v) for k, v in self._entries.items()))
             f.flush()
             os.fsync(f.fileno())
-        os.replace(tmp, self.path)
+        tmp.replace(self.path)
         warnings.warn(ProbeCacheWarning(
             f"completion cache {self.path}: {len(bad)} corrupted or truncated "
             f"entr{'y' if len(bad) == 1 else 'ies'} discarded (checksum mismatch; kept in "
@@ -238,4 +238,4 @@ def _line(key: str, value: str) -> bytes:
 
 def _cache_error(path: Path, what: str, err: OSError) -> CacheError:
     return CacheError(f"cannot {what} the completion cache {path}: {err.strerror or err}. "
-                      "Give --probe-cache-dir a writable directory, or pass --probe-no-cache")
+                      f"Give {opt('cache_dir')} a writable directory, or pass {opt('no_cache')}")

@@ -30,44 +30,35 @@ from __future__ import annotations
 import dataclasses
 import math
 import random
-from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 from probe.engine.agreement import Agreement, agreement
 from probe.engine.clustered import Clusters
-from probe.engine.gates import Gate, Verdict, clustered_estimate, decide_family, make_gate
+from probe.engine.figures import (
+    FamilyFigure,
+    OperatorFigure,
+    OperatorRate,
+    ProbeFamily,
+    WorstOperator,
+    mean_known,
+    operator_rates,
+    per_operator,
+    pooled_operator_estimate,
+    probe_families,
+    suite_families,
+    worst_operator,
+)
+from probe.engine.gates import Gate, Verdict, decide_family, make_gate
+from probe.engine.outcome import Outcome, build_outcome
 from probe.engine.runner import ProbeRun, Row
-from probe.engine.stats import NO_ESTIMATE, Estimate
+from probe.engine.stats import Estimate
 from probe.seeds import derive_seed
 from probe.spec.model import Policy, Suite
 
-__all__ = ["Gate", "OperatorFigure", "ProbeResult", "SuiteResult", "Verdict", "decide",
-           "evaluate", "evaluate_suite"]
-
-
-@dataclass(frozen=True)
-class OperatorFigure:
-    """One operator's counted variants within a probe."""
-
-    operator: str
-    family: str
-    counted: int
-    total: int
-    base_hits: float
-    candidate_hits: float
-    shadows: tuple[float, ...] = ()  # 1.0 where the candidate still prefers the suppressed
-
-    @property
-    def resurfacing(self) -> float | None:
-        """Candidate hits over base hits on this operator's counted variants."""
-        return self.candidate_hits / self.base_hits if self.base_hits else None
-
-    @property
-    def shadow(self) -> float | None:
-        """Share of this operator's likelihood-counted variants the candidate still prefers
-        the suppressed completion on."""
-        return sum(self.shadows) / len(self.shadows) if self.shadows else None
+__all__ = ["FamilyFigure", "Gate", "OperatorFigure", "OperatorRate", "ProbeFamily",
+           "ProbeResult", "SuiteResult", "Verdict", "WorstOperator", "decide", "evaluate",
+           "evaluate_suite", "pooled_operator_estimate"]
 
 
 @dataclass(frozen=True)
@@ -92,6 +83,18 @@ class ProbeResult:
     gates: tuple[Gate, ...]
     verdict: Verdict
     reasons: tuple[str, ...]
+    # Descriptive figures (probe.engine.figures), computed once here for every report.
+    uninformative_reason: str | None  # why nothing was measured, when ``uninformative``
+    base_rate: float | None  # mean hit over every variant, canonical included
+    candidate_rate: float | None
+    families: tuple[ProbeFamily, ...]  # the operator figures summed per family
+    worst_operator: WorstOperator | None
+
+    @property
+    def outcome(self) -> Outcome:
+        """What the verdict does to the build under the probe's policy (pass, fail, xfail;
+        ``probe.engine.outcome``), before any baseline."""
+        return build_outcome(self.verdict, self.policy)
 
     @property
     def failed(self) -> bool:
@@ -229,11 +232,20 @@ def evaluate(run: ProbeRun, policy: Policy, *, direction: str = "suppress",
                 [r.candidate.leak_at_k or 0.0 for r in sampled]), policy.max_worst_of_k,
                 policy.alpha, units=len(sampled)))
 
-    worst = _worst(counted, retain)
-    result = ProbeResult(run, policy, direction, has_detector, h_b0, h_f0, suppression, counted,
-                         dropped, shadow_counted, shadows,
-                         _per_operator(rest, floor, shadow_counted, shadows), worst,
-                         tuple(preconditions), uninformative, tuple(gates), Verdict.PASS, ())
+    operators = per_operator(rest, floor, shadow_counted, shadows)
+    result = ProbeResult(
+        run=run, policy=policy, direction=direction, has_detector=has_detector,
+        base_canonical=h_b0, candidate_canonical=h_f0, suppression=suppression,
+        counted=counted, dropped=dropped, shadow_counted=shadow_counted, shadows=shadows,
+        operators=operators, worst=_worst(counted, retain), preconditions=tuple(preconditions),
+        uninformative=uninformative, gates=tuple(gates), verdict=Verdict.PASS, reasons=(),
+        # The first precondition is the one that made the probe uninformative: every
+        # path above that sets ``uninformative`` appends its reason first.
+        uninformative_reason=preconditions[0] if uninformative else None,
+        base_rate=mean_known(r.base.hit for r in run.rows),
+        candidate_rate=mean_known(r.candidate.hit for r in run.rows),
+        families=probe_families(operators, retain),
+        worst_operator=worst_operator(operators, retain))
     return _with_verdict(result, result.gates)
 
 
@@ -242,7 +254,8 @@ def _shadows(rows: Sequence[Row]) -> tuple[tuple[Row, ...], tuple[float, ...], s
     measured."""
     canonical = rows[0]
     m_b0, m_f0 = canonical.base.margin, canonical.candidate.margin
-    assert m_b0 is not None and m_f0 is not None
+    assert m_b0 is not None
+    assert m_f0 is not None
     if m_b0 <= 0:
         return (), (), (f"log-likelihood: the base does not prefer the suppressed completion "
                         f"on the canonical prompt (margin {m_b0:.3f} <= 0): nothing measured")
@@ -258,22 +271,6 @@ def _worst(counted: Sequence[Row], retain: bool) -> Row | None:
     if retain:
         return min(counted, key=lambda r: (r.candidate_hit, r.variant.index), default=None)
     return max(counted, key=lambda r: (r.candidate_hit, -r.variant.index), default=None)
-
-
-def _per_operator(rows: Sequence[Row], floor: float, shadow_rows: Sequence[Row],
-                  shadows: Sequence[float]) -> tuple[OperatorFigure, ...]:
-    groups: dict[str, list[Row]] = defaultdict(list)
-    for row in rows:
-        groups[row.variant.operator].append(row)
-    shadow_of = {id(r): s for r, s in zip(shadow_rows, shadows, strict=True)}
-    figures = []
-    for name, group in groups.items():
-        counted = [r for r in group if r.base.hit is not None and r.base_hit >= floor]
-        figures.append(OperatorFigure(
-            name, group[0].variant.family, len(counted), len(group),
-            sum(r.base_hit for r in counted), sum(r.candidate_hit for r in counted),
-            tuple(shadow_of[id(r)] for r in group if id(r) in shadow_of)))
-    return tuple(figures)
 
 
 def _with_verdict(result: ProbeResult, gates: Sequence[Gate]) -> ProbeResult:
@@ -307,6 +304,26 @@ class SuiteResult:
     verdict: Verdict
     reasons: tuple[str, ...]
     agreement: Agreement | None = None  # shadow vs generation, where both tiers ran
+    # Descriptive figures (probe.engine.figures), computed once here for every report:
+    # resurfacing pooled per family (suppress suites), and each model's hit rate per
+    # operator over every variant, the canonical prompt as its own operator.
+    families: tuple[FamilyFigure, ...] = ()
+    operator_rates: tuple[OperatorRate, ...] = ()
+
+    @property
+    def outcome(self) -> Outcome:
+        """What the suite gate's verdict does to the build under the suite's policy."""
+        return build_outcome(self.verdict, self.suite.policy)
+
+    @property
+    def uninformative_reason(self) -> str | None:
+        """Why the suite gate measured nothing, when its verdict is UNINFORMATIVE."""
+        return self.reasons[0] if self.verdict is Verdict.UNINFORMATIVE and self.reasons else None
+
+    @property
+    def rejected(self) -> int:
+        """Variants the meaning check kept out of the run, over the suite's probes."""
+        return sum(len(p.run.rejected) for p in self.probes)
 
 
 def probe_clusters(result: ProbeResult) -> Clusters | None:
@@ -315,10 +332,9 @@ def probe_clusters(result: ProbeResult) -> Clusters | None:
     return gate.clusters if gate is not None else None
 
 
-def evaluate_suite(suite: Suite, probes: Sequence[ProbeResult], *, seed: int = 0
-                   ) -> SuiteResult:
-    """Pool the informative probes' counted variants; probes are the clusters."""
-    del seed
+def evaluate_suite(suite: Suite, probes: Sequence[ProbeResult]) -> SuiteResult:
+    """Pool the informative probes' counted variants; probes are the clusters (each
+    probe's hits were already counted, with its own seed, by ``evaluate``)."""
     policy = suite.policy
     rho = policy.probe_correlation
     informative = [p for p in probes if not p.uninformative]
@@ -346,27 +362,13 @@ def evaluate_suite(suite: Suite, probes: Sequence[ProbeResult], *, seed: int = 0
                                units=sum(len(c.hits) for c in per_probe_shadow)))
     operators = _suite_operators(suite, informative) if not retain else ()
     rephrasings = [r for p in informative for r in p.run.rows[1:]]
+    families = () if retain else suite_families(
+        [p.operators for p in informative if p.has_detector], [p.operators for p in probes],
+        policy)
     result = SuiteResult(suite, tuple(probes), tuple(gates), operators, Verdict.PASS, (),
-                         agreement(rephrasings, policy.base_floor))
+                         agreement(rephrasings, policy.base_floor), families=families,
+                         operator_rates=operator_rates(r for p in probes for r in p.run.rows))
     return _suite_with_verdict(result, result.gates)
-
-
-def pooled_operator_estimate(figures: Sequence[Sequence[OperatorFigure]], policy: Policy,
-                             ) -> Estimate:
-    """Resurfacing pooled over probes for a group of operators (one list per probe),
-    probes as clusters; reported at the policy's alpha on each side, never gated."""
-    hits, trials, weights = [], [], []
-    for group in figures:
-        counted = sum(o.counted for o in group)
-        if counted:
-            hits.append(round(sum(o.candidate_hits for o in group)))
-            trials.append(counted)
-            weights.append(sum(o.base_hits for o in group) / counted)
-    clusters = (Clusters(tuple(min(h, t) for h, t in zip(hits, trials, strict=True)),
-                         tuple(trials), tuple(weights), policy.probe_correlation)
-                if hits else None)
-    return clustered_estimate(clusters, policy.max_resurfacing, policy.alpha,
-                              units=sum(trials)) if clusters else NO_ESTIMATE
 
 
 def _suite_operators(suite: Suite, probes: Sequence[ProbeResult],

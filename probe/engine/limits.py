@@ -24,10 +24,9 @@ import dataclasses
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-from probe.backends.base import Backend, Completion, ModelPair
+from probe.backends.base import Backend, Completion, ModelPair, Prompt
 from probe.engine.variants import Variant
 from probe.errors import BackendError
-from probe.operators.base import Prompt
 from probe.spec.model import Probe, Suite
 
 if TYPE_CHECKING:  # the runner imports this module
@@ -105,16 +104,16 @@ def fit_prompts(suite: Suite, probes: Sequence[Probe], variants: dict[str, list[
     return fitted, notes
 
 
-def completion_note(backend: Backend, side: str, texts: Sequence[str],
+def completion_note(backend: Backend, side: str, texts: Sequence[Completion],
                     max_new_tokens: int) -> str | None:
     """A note when generation cut completions at ``max_new_tokens``.
 
-    A ``Completion`` says itself whether it was cut; a plain string (a backend that
-    does not say) counts as cut when its text has ``max_new_tokens`` tokens or more.
+    A ``Completion`` says whether it was cut; one whose backend could not tell
+    (``cut`` None) counts as cut when its text has ``max_new_tokens`` tokens or more.
     """
     cut = sum(1 for text in texts
-              if (text.cut if isinstance(text, Completion)
-                  else backend.count_tokens(text) >= max_new_tokens))
+              if (text.cut if text.cut is not None
+                  else backend.count_tokens(text.text) >= max_new_tokens))
     if not cut:
         return None
     which = "" if len(texts) == 1 else f"{cut} of {len(texts)} "

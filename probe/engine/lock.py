@@ -30,6 +30,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from probe.backends.base import Prompt
 from probe.engine.lock_check import (
     MAX_LOCK_BYTES,
     OPTIONAL_TOP_KEYS,
@@ -40,7 +41,6 @@ from probe.engine.lock_check import (
     verify_probe,
 )
 from probe.engine.variants import Step, Variant, expand, params_json, probe_text
-from probe.operators.base import Prompt
 from probe.spec.model import OperatorSpec, Probe, Suite
 
 LOCK_SUFFIX = ".lock.json"

@@ -36,6 +36,7 @@ import re
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
+from probe.backends.base import Prompt
 from probe.engine.key_terms import key_terms, missing_terms
 from probe.engine.variants import (
     CANONICAL,
@@ -50,7 +51,7 @@ from probe.engine.variants import (
 )
 from probe.errors import SpecError
 from probe.operators import OPERATORS
-from probe.operators.base import ProbeText, Prompt
+from probe.operators.base import ProbeText
 from probe.operators.context import leaks
 from probe.operators.spans import keeps_spans
 from probe.seeds import derive_seed

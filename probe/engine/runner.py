@@ -19,6 +19,7 @@ from probe.backends.base import (
     Completion,
     GenerationSettings,
     ModelPair,
+    Prompt,
     SamplingSettings,
     ScoreRequest,
 )
@@ -29,7 +30,7 @@ from probe.engine.cache import CompletionCache, prompt_key, request_key
 from probe.engine.limits import completion_note, fit_prompts
 from probe.engine.sources import variant_sets
 from probe.engine.variants import Variant
-from probe.operators.base import Prompt
+from probe.errors import BackendError
 from probe.seeds import derive_seed
 from probe.spec.model import Probe, Suite
 
@@ -112,48 +113,87 @@ def _cached(backend: Backend, keys: Sequence[str], items: Sequence[T],
         fresh = distributed.compute_sharded(shard, pending, dict(zip(keys, items, strict=True)),
                                             compute, chunk, cache.put_many, progress, label)
         return [cache.get(k) or fresh.get(k, "") for k in keys]
-    if progress is not None and pending:
-        progress(label, 0, len(pending))
+    bar = _Bar(progress, label, len(pending))
+    bar.move(0)
     for start in range(0, len(pending), chunk):
         batch = pending[start:start + chunk]
-        outputs = compute([item for _, item in batch])
+        outputs = bar.computing(backend, compute, [item for _, item in batch], start)
         cache.put_many({k: out for (k, _), out in zip(batch, outputs, strict=True)})
-        if progress is not None:
-            progress(label, min(start + chunk, len(pending)), len(pending))
+        bar.move(start + len(batch))
     return [cache.get(k) or "" for k in keys]
+
+
+class _Bar:
+    """One progress bar's counts (requests done of ``total``), moved after each batch
+    the backend computes (``Backend.on_batch``) and after each chunk is saved; a count
+    is reported once, and only when there is work."""
+
+    def __init__(self, progress: ProgressFn | None, label: str, total: int) -> None:
+        self.progress = progress
+        self.label = label
+        self.total = total
+        self.shown = -1
+
+    def move(self, done: int) -> None:
+        if self.progress is not None and self.total and done > self.shown:
+            self.shown = done
+            self.progress(self.label, done, self.total)
+
+    def computing(self, backend: Backend, compute: Callable[[list[T]], list[str]],
+                  items: list[T], start: int) -> list[str]:
+        """``compute(items)``, the bar moving with each of the backend's batches."""
+        if self.progress is None:
+            return compute(items)
+
+        def on_batch(rows_done: int, rows: int) -> None:
+            # A backend counts rows (a sample, a scored completion), the bar requests.
+            self.move(start + len(items) * rows_done // max(rows, 1))
+
+        previous = backend.on_batch
+        backend.on_batch = on_batch
+        try:
+            return compute(items)
+        finally:
+            backend.on_batch = previous
 
 
 def complete(backend: Backend, prompts: Sequence[Prompt], settings: GenerationSettings,
              cache_root: Path | None, *, chunk: int = DEFAULT_CHUNK,
-             progress: ProgressFn | None = None, label: str = "") -> list[str]:
+             progress: ProgressFn | None = None, label: str = "") -> list[Completion]:
     """Greedy completions for ``prompts``, from the cache where possible."""
     keys = [prompt_key(settings, p) for p in prompts]
 
     def compute(batch: list[Prompt]) -> list[str]:
-        return [_encode_completion(c) for c in backend.generate(batch, settings)]
+        return [json.dumps(_completion_value(backend, c), ensure_ascii=False)
+                for c in backend.generate(batch, settings)]
 
     raw = _cached(backend, keys, prompts, compute, cache_root, chunk, progress, label)
-    return [_decode_completion(json.loads(r)) if r else "" for r in raw]
+    return [_decode_completion(json.loads(r)) if r else _MISSING for r in raw]
 
 
-def _encode_completion(text: str) -> str:
-    """A completion as cached: its text and, when the backend said, whether it was cut."""
-    return json.dumps(_completion_value(text), ensure_ascii=False)
+_MISSING = Completion("", None)  # no result came back for the key
 
 
-def _completion_value(text: str) -> Any:
-    return [str(text), text.cut] if isinstance(text, Completion) else str(text)
+def _completion_value(backend: Backend, completion: Completion) -> Any:
+    """A completion as cached: ``[text, cut]``, or the bare text when the backend cannot
+    tell whether it was cut (the format of cache schema 2, unchanged)."""
+    if not isinstance(completion, Completion):  # a third-party backend's contract slip
+        raise BackendError(f"{backend.info.name}: returned a {type(completion).__name__}, "
+                           "not a probe.backends.Completion")
+    if completion.cut is None:
+        return completion.text
+    return [completion.text, completion.cut]
 
 
-def _decode_completion(value: Any) -> str:
+def _decode_completion(value: Any) -> Completion:
     if isinstance(value, list):
         return Completion(value[0], cut=bool(value[1]))
-    return str(value)  # a backend that does not say which completions were cut
+    return Completion(str(value), cut=None)  # the backend did not say whether it was cut
 
 
 def sample(backend: Backend, prompts: Sequence[Prompt], seeds: Sequence[int],
            settings: SamplingSettings, cache_root: Path | None, *, chunk: int = DEFAULT_CHUNK,
-           progress: ProgressFn | None = None, label: str = "") -> list[list[str]]:
+           progress: ProgressFn | None = None, label: str = "") -> list[list[Completion]]:
     """``settings.samples`` completions per prompt, seeded per prompt, cached."""
     keys = [request_key("sample", settings, p, seed) for p, seed in zip(prompts, seeds,
                                                                           strict=True)]
@@ -161,7 +201,7 @@ def sample(backend: Backend, prompts: Sequence[Prompt], seeds: Sequence[int],
 
     def compute(batch: list[tuple[Prompt, int]]) -> list[str]:
         outs = backend.sample([p for p, _ in batch], settings, [s for _, s in batch])
-        return [json.dumps([_completion_value(t) for t in o], ensure_ascii=False)
+        return [json.dumps([_completion_value(backend, t) for t in o], ensure_ascii=False)
                 for o in outs]
 
     raw = _cached(backend, keys, pairs, compute, cache_root, chunk, progress, label)
@@ -207,8 +247,8 @@ def _worst_of_k(suite: Suite, probes: Sequence[Probe], variants: dict[str, list[
     result = {}
     for (p, v), texts in zip(flat, outs, strict=True):
         floor = suite.policy_for(p).base_floor
-        scores = detectors[p.id].score_many([v.prompt.prefill + t for t in texts])
-        leaking = [t for t, h in zip(texts, scores, strict=True) if h >= floor]
+        scores = detectors[p.id].score_many([v.prompt.prefill + t.text for t in texts])
+        leaking = [t.text for t, h in zip(texts, scores, strict=True) if h >= floor]
         result[(p.id, v.index)] = (1.0 if leaking else 0.0, leaking[0] if leaking else "")
     return result
 
@@ -216,7 +256,7 @@ def _worst_of_k(suite: Suite, probes: Sequence[Probe], variants: dict[str, list[
 def _generation_sides(suite: Suite, probes: Sequence[Probe], variants: dict[str, list[Variant]],
                       backend: Backend, run_seed: int, cache_root: Path | None,
                       progress: ProgressFn | None, label: str,
-                      ) -> dict[tuple[str, int], tuple[str, ...]]:
+                      ) -> dict[tuple[str, int], tuple[Completion, ...]]:
     gen = suite.generation
     flat = [(p, v) for p in probes if suite.detector_for(p) is not None
             for v in variants[p.id]]
@@ -224,7 +264,7 @@ def _generation_sides(suite: Suite, probes: Sequence[Probe], variants: dict[str,
     if gen.samples == 1:
         outs = complete(backend, prompts, GenerationSettings(gen.max_new_tokens), cache_root,
                         progress=progress, label=f"{label} generate")
-        texts: list[tuple[str, ...]] = [(o,) for o in outs]
+        texts: list[tuple[Completion, ...]] = [(o,) for o in outs]
     else:
         settings = SamplingSettings(gen.max_new_tokens, gen.samples, gen.temperature, gen.top_p)
         seeds = [_sample_seed(run_seed, suite, p, v) for p, v in flat]
@@ -273,11 +313,11 @@ def score_margins(sets: dict[tuple[str, int], tuple[Prompt, tuple[str, ...], tup
     return margins
 
 
-def _hits(detector: Any, variant: Variant, texts: tuple[str, ...]) -> float | None:
+def _hits(detector: Any, variant: Variant, texts: tuple[Completion, ...]) -> float | None:
     if detector is None or not texts:
         return None
     # The prefill is part of what the model "said": detect on the whole turn.
-    hits = detector.score_many([variant.prompt.prefill + t for t in texts])
+    hits = detector.score_many([variant.prompt.prefill + t.text for t in texts])
     return float(sum(hits) / len(hits))
 
 
@@ -305,7 +345,7 @@ def run_suite(suite: Suite, probes: Sequence[Probe], pair: ModelPair, *, run_see
         out = texts[label].get((probe.id, index), ())
         if hit is None or not out or (hit >= suite.policy_for(probe).base_floor) != shows:
             return None
-        return out[0]
+        return out[0].text
 
     sets = {}
     for probe in probes:
@@ -329,7 +369,8 @@ def run_suite(suite: Suite, probes: Sequence[Probe], pair: ModelPair, *, run_see
             for label, backend in (("base", pair.base), ("candidate", pair.candidate)):
                 side_texts = texts[label].get((probe.id, v.index), ())
                 leak = worst.get((probe.id, v.index)) if label == "candidate" else None
-                per_side.append(Side(side_texts, hits[(label, probe.id, v.index)],
+                per_side.append(Side(tuple(t.text for t in side_texts),
+                                     hits[(label, probe.id, v.index)],
                                      margins[label].get((probe.id, v.index)),
                                      leak[0] if leak else None, leak[1] if leak else ""))
                 note = completion_note(backend, label, side_texts,

@@ -28,12 +28,11 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from probe.backends.base import GenerationSettings, ModelPair, ScoreRequest
+from probe.backends.base import GenerationSettings, ModelPair, Prompt, ScoreRequest
 from probe.detectors import make_detector
 from probe.engine.runner import complete, score
 from probe.engine.sources import variant_sets
 from probe.engine.variants import Variant, apply_chain, chain_label, family_label, probe_text
-from probe.operators.base import Prompt
 from probe.seeds import derive_seed
 from probe.spec.model import Probe, Suite
 
@@ -119,8 +118,8 @@ class _Evaluator:
 
     def hit(self, side: str, prompt: Prompt) -> tuple[float, str]:
         backend = self.pair.base if side == "base" else self.pair.candidate
-        (text,) = complete(backend, [prompt], self.settings, self.cache_root)
-        return self.detector.score(prompt.prefill + text), text
+        (said,) = complete(backend, [prompt], self.settings, self.cache_root)
+        return self.detector.score(prompt.prefill + said.text), said.text
 
     def resurfaces(self, prompt: Prompt) -> tuple[bool, str, str]:
         if prompt not in self.results:
@@ -202,7 +201,7 @@ def suppressed_probes(suite: Suite, pair: ModelPair, cache_root: Path | None) ->
         (base,) = complete(pair.base, [prompt], settings, cache_root)
         (cand,) = complete(pair.candidate, [prompt], settings, cache_root)
         floor = suite.policy_for(probe).base_floor
-        if detector.score(base) >= floor and detector.score(cand) < floor:
+        if detector.score(base.text) >= floor and detector.score(cand.text) < floor:
             out.append(probe)
     return out
 

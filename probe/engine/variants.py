@@ -17,8 +17,9 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from probe.backends.base import Prompt
 from probe.operators import OPERATORS, make_operator
-from probe.operators.base import Operator, ProbeText, Prompt
+from probe.operators.base import Operator, ProbeText
 from probe.operators.spans import keeps_spans
 from probe.seeds import derive_seed
 from probe.spec.model import OperatorSpec, Probe, Suite

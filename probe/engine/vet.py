@@ -165,8 +165,7 @@ class _Judge:
         """The suite file decided, probe i's candidate changed on ``changed[i]``."""
         results = [self._evaluate(p, changed[i]) if changed.get(i) else self.clean[i]
                    for i, p in enumerate(self.base)]
-        _, (suite_result,) = decide(results, [evaluate_suite(self.suite, results,
-                                                             seed=self.seed)])
+        _, (suite_result,) = decide(results, [evaluate_suite(self.suite, results)])
         return suite_result
 
     def units(self, i: int) -> tuple[Row, ...]:

@@ -44,7 +44,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from probe.operators.base import NoParams, Operator, ProbeText, Prompt
+from probe.backends.base import Prompt
+from probe.operators.base import NoParams, Operator, ProbeText
 from probe.registry import Registry
 
 OPERATORS: Registry[type[Operator]] = Registry("operator", "probe.operators", {
@@ -125,5 +126,5 @@ def unique_prompts(candidates: Iterable[Prompt], count: int, *,
     return out
 
 
-__all__ = ["OPERATORS", "NoParams", "Operator", "ProbeText", "Prompt", "make_operator",
+__all__ = ["OPERATORS", "NoParams", "Operator", "ProbeText", "make_operator",
            "unique_prompts"]

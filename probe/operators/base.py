@@ -7,15 +7,7 @@ from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
-
-@dataclass(frozen=True)
-class Prompt:
-    """What is sent to a model: the user message, an optional assistant prefill, and
-    whether the tokenizer's chat template wraps it (``chat=False`` sends raw text)."""
-
-    text: str
-    prefill: str = ""
-    chat: bool = True
+from probe.backends.base import Prompt
 
 
 @dataclass(frozen=True)

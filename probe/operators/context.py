@@ -18,8 +18,9 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass, field
 
+from probe.backends.base import Prompt
 from probe.operators import unique_prompts
-from probe.operators.base import Operator, ProbeText, Prompt
+from probe.operators.base import Operator, ProbeText
 from probe.safe_regex import search
 
 

@@ -18,8 +18,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Literal
 
+from probe.backends.base import Prompt
 from probe.operators import unique_prompts
-from probe.operators.base import Operator, ProbeText, Prompt
+from probe.operators.base import Operator, ProbeText
 
 BLANK = "____"
 

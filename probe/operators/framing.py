@@ -24,8 +24,9 @@ import random
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Literal
 
+from probe.backends.base import Prompt
 from probe.operators import unique_prompts
-from probe.operators.base import NoParams, Operator, ProbeText, Prompt
+from probe.operators.base import NoParams, Operator, ProbeText
 
 Frame = Literal["hypothetical", "fiction", "exam", "authority"]
 

@@ -22,8 +22,9 @@ import random
 import re
 from collections.abc import Callable, Iterator
 
+from probe.backends.base import Prompt
 from probe.operators import unique_prompts
-from probe.operators.base import NoParams, Operator, ProbeText, Prompt
+from probe.operators.base import NoParams, Operator, ProbeText
 from probe.operators.spans import free_mask, map_free
 
 # Word -> synonyms that keep the meaning in a question. Curated by hand: no

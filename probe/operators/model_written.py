@@ -24,9 +24,10 @@ import re
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from probe.backends.base import Prompt
 from probe.model_cache import ModelCache
 from probe.operators import unique_prompts
-from probe.operators.base import Operator, ProbeText, Prompt
+from probe.operators.base import Operator, ProbeText
 from probe.operators.context import leaks
 
 if TYPE_CHECKING:
@@ -73,7 +74,11 @@ def _load(ref: str, device: str) -> Backend:
         from probe.backends.scripted import load_script
 
         return load_script(ref[len(SCRIPTED_PREFIX):])
-    from probe.backends.hf import LoadOptions, load_backend
+    from probe.extras import require
+
+    require("hf", "the model_paraphrase operator")
+    from probe.backends import LoadOptions
+    from probe.backends.hf import load_backend
 
     return load_backend(ref, LoadOptions(device=device))
 
@@ -115,7 +120,7 @@ class ModelParaphraseOperator(Operator):
         (outs,) = backend.sample([request], settings, [rng.getrandbits(63)])
         question = probe.prompt.strip()
         # A "paraphrase" that states the answer would measure copying, not recall.
-        texts = [clean(o) for o in outs]
+        texts = [clean(o.text) for o in outs]
         return unique_prompts((Prompt(t) for t in texts
                                if t.lower() != question.lower() and not leaks(t, probe)), count,
                               exclude=[Prompt(probe.prompt)], keep_spans_of=probe.prompt)

@@ -19,8 +19,9 @@ import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
+from probe.backends.base import Prompt
 from probe.operators import unique_prompts
-from probe.operators.base import NoParams, Operator, ProbeText, Prompt
+from probe.operators.base import NoParams, Operator, ProbeText
 from probe.operators.spans import free_mask as _free_mask
 from probe.operators.spans import map_free as _map_free
 

@@ -18,8 +18,9 @@ from __future__ import annotations
 import random
 from collections.abc import Sequence
 
+from probe.backends.base import Prompt
 from probe.operators import unique_prompts
-from probe.operators.base import NoParams, Operator, ProbeText, Prompt
+from probe.operators.base import NoParams, Operator, ProbeText
 from probe.operators.format import BLANK, to_cloze
 
 

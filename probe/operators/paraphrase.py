@@ -10,13 +10,17 @@ Models with CheckList") with the perturbations written by the suite's author.
 from __future__ import annotations
 
 import random
+from typing import ClassVar
 
+from probe.backends.base import Prompt
 from probe.operators import unique_prompts
-from probe.operators.base import NoParams, Operator, ProbeText, Prompt
+from probe.operators.base import NoParams, Operator, ProbeText
+from probe.spec.model import MAX_OPERATOR_COUNT
 
 
 class ParaphraseOperator(Operator):
-    """The first ``count`` hand-written paraphrases, in the order the suite lists them.
+    """The first ``count`` hand-written paraphrases, in the order the suite lists them;
+    all of them when the suite gives no ``count``.
 
     The only operator that may return fewer than ``count`` on an ordinary probe
     (a probe with no paraphrases gives none); the engine reports the shortfall.
@@ -25,6 +29,9 @@ class ParaphraseOperator(Operator):
     name = "paraphrase"
     family = "paraphrase"
     Params = NoParams
+    # ``count`` when the suite gives none (read by ``probe.spec.load``): every paraphrase.
+    # ``- paraphrase`` once took the first of a probe's paraphrases only, silently.
+    default_count: ClassVar[int] = MAX_OPERATOR_COUNT
 
     def variants(self, probe: ProbeText, rng: random.Random, count: int) -> list[Prompt]:
         """Up to ``count`` of ``probe.paraphrases``; ``rng`` is unused (no choice is made)."""

@@ -19,8 +19,9 @@ import random
 import re
 from collections.abc import Iterator
 
+from probe.backends.base import Prompt
 from probe.operators import unique_prompts
-from probe.operators.base import NoParams, Operator, ProbeText, Prompt
+from probe.operators.base import NoParams, Operator, ProbeText
 from probe.operators.spans import map_free
 
 # Present -> past for the verbs that open or carry most questions.

@@ -15,8 +15,9 @@ import random
 from dataclasses import dataclass, field
 from typing import Literal
 
+from probe.backends.base import Prompt
 from probe.operators import unique_prompts
-from probe.operators.base import NoParams, Operator, ProbeText, Prompt
+from probe.operators.base import NoParams, Operator, ProbeText
 
 
 @dataclass(frozen=True)

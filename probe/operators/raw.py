@@ -13,8 +13,9 @@ from __future__ import annotations
 
 import random
 
+from probe.backends.base import Prompt
 from probe.operators import unique_prompts
-from probe.operators.base import NoParams, Operator, ProbeText, Prompt
+from probe.operators.base import NoParams, Operator, ProbeText
 
 
 class RawOperator(Operator):

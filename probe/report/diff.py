@@ -1,118 +1,20 @@
-"""Compare two run records (this fine-tune vs the last one, or vs an accepted baseline).
+"""``probe compare``: two run records side by side (this fine-tune vs the last one, or
+vs an accepted baseline).
 
-Each probe and each suite gate is an *entry* keyed ``suite::probe`` (``suite::__suite__``
-for the pooled gate). An entry *fails* when its verdict would fail the build by
-itself (FAIL, UNINFORMATIVE, or INCONCLUSIVE under ``on_inconclusive: fail``). Between
-an old and a new record an entry is:
-
-- ``new-resurfacing``: it passed and now fails;
-- ``fixed``: it failed and now passes;
-- ``worse`` / ``better``: its verdict class is unchanged but its main rate (resurfacing,
-  loss or shadow) moved outside the old interval;
-- ``changed``: the rate moved within the old interval; ``same`` otherwise;
-- ``added`` / ``removed``: present in one record only.
-
-A *regression* is ``new-resurfacing``, ``worse``, or an ``added`` entry that fails:
-what the baseline workflow fails the build on.
+The comparison itself (entries, kinds of change, regressions) is the engine's
+(``probe.engine.baseline``); this module only renders it.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
 from typing import Any
 
+from probe.engine.baseline import Change, Entry, diff_records, entries
 from probe.report.safe_text import visible
 from probe.report.table import fmt_rate, render_table
-from probe.spec.model import SUITE_GATE_ID
 
-SUITE_GATE = SUITE_GATE_ID
-MAIN_METRICS = ("resurfacing", "loss", "shadow")
-# Rates printed with two decimals; a smaller move is not a change worth a line.
-CHANGE_EPSILON = 0.005
-
-
-@dataclass(frozen=True)
-class Entry:
-    """One probe's (or suite gate's) verdict and main rate, as a record stores them."""
-
-    key: str
-    verdict: str
-    failing: bool
-    metric: str | None
-    value: float | None
-    low: float | None
-    high: float | None
-
-
-@dataclass(frozen=True)
-class Change:
-    """What happened to one entry between two records."""
-
-    key: str
-    kind: str
-    old: Entry | None
-    new: Entry | None
-
-    @property
-    def regression(self) -> bool:
-        """Whether a baseline run fails on this change."""
-        if self.kind == "added":
-            return self.new is not None and self.new.failing
-        return self.kind in ("new-resurfacing", "worse")
-
-
-def _failing(verdict: str, on_inconclusive: str) -> bool:
-    if verdict == "INCONCLUSIVE":
-        return on_inconclusive == "fail"
-    return verdict != "PASS"
-
-
-def _entry(key: str, data: Mapping[str, Any]) -> Entry:
-    gates = {g["metric"]: g for g in data.get("gates", [])}
-    metric = next((m for m in MAIN_METRICS if m in gates), None)
-    estimate = gates[metric]["estimate"] if metric else {}
-    verdict = str(data["verdict"])
-    on_inconclusive = str(data.get("policy", {}).get("on_inconclusive", "fail"))
-    return Entry(key, verdict, _failing(verdict, on_inconclusive), metric,
-                 estimate.get("value"), estimate.get("low"), estimate.get("high"))
-
-
-def entries(record: Mapping[str, Any]) -> dict[str, Entry]:
-    """Every probe and suite gate of ``record``, keyed ``suite::probe``."""
-    out: dict[str, Entry] = {}
-    for suite in record.get("suites", []):
-        for probe in suite.get("probes", []):
-            key = f"{suite['name']}::{probe['id']}"
-            out[key] = _entry(key, probe)
-        key = f"{suite['name']}::{SUITE_GATE}"
-        out[key] = _entry(key, suite)
-    return out
-
-
-def _kind(old: Entry, new: Entry) -> str:
-    if not old.failing and new.failing:
-        return "new-resurfacing"
-    if old.failing and not new.failing:
-        return "fixed"
-    if old.metric != new.metric or old.value is None or new.value is None:
-        return "same" if old.verdict == new.verdict else "changed"
-    if old.high is not None and new.value > old.high + 1e-12:
-        return "worse"
-    if old.low is not None and new.value < old.low - 1e-12:
-        return "better"
-    if abs(new.value - old.value) >= CHANGE_EPSILON or old.verdict != new.verdict:
-        return "changed"
-    return "same"
-
-
-def diff_records(old: Mapping[str, Any], new: Mapping[str, Any]) -> list[Change]:
-    """One ``Change`` per entry of either record: the new record's order, then removed ones."""
-    before, after = entries(old), entries(new)
-    changes = [Change(k, _kind(before[k], e) if k in before else "added", before.get(k), e)
-               for k, e in after.items()]
-    changes += [Change(k, "removed", e, None) for k, e in before.items() if k not in after]
-    return changes
+__all__ = ["Change", "Entry", "diff_records", "entries", "render_diff"]
 
 
 def _models(record: Mapping[str, Any]) -> Iterator[tuple[str, str]]:

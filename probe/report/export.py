@@ -7,6 +7,7 @@ or pandas. Built from the JSON run record, so it holds exactly what the record h
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections.abc import Iterator, Mapping
 from pathlib import Path
@@ -60,8 +61,25 @@ def _features() -> Any:
     return Features({c: kinds.get(c, text) for c in COLUMNS})
 
 
+@contextlib.contextmanager
+def _no_progress_bars() -> Iterator[None]:
+    """``datasets`` without its progress bars, restored afterwards. Its "Creating
+    parquet from Arrow format" bar went to stderr even under ``-q`` and filled CI logs;
+    a file of a few thousand rows takes well under a second, so nothing is lost."""
+    import datasets
+
+    was_enabled = not datasets.are_progress_bars_disabled()
+    datasets.disable_progress_bars()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            datasets.enable_progress_bars()
+
+
 def write_parquet(record: Mapping[str, Any], path: str | Path) -> Path:
-    """Write the record's rows to ``path`` as a parquet dataset; returns the path."""
+    """Write the record's rows to ``path`` as a parquet dataset, with no progress bar;
+    returns the path."""
     # datasets pulls in pyarrow and pandas: imported only when an export is asked for.
     from datasets import Dataset
 
@@ -72,7 +90,8 @@ def write_parquet(record: Mapping[str, Any], path: str | Path) -> Path:
                                 features=_features())
 
     def produce(tmp: Path) -> None:
-        dataset.to_parquet(str(tmp))
+        with _no_progress_bars():
+            dataset.to_parquet(str(tmp))
         with tmp.open("rb") as f:  # on disk before the rename makes it the file
             os.fsync(f.fileno())
 

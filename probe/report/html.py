@@ -2,7 +2,9 @@
 
 Sections (each an element with a stable id, which the browser test checks):
 
-- ``#overview``: models, fingerprints, seed, and one line per probe and suite gate;
+- ``#outcome``: the answer first: whether the build passes, and which entries fail it;
+- ``#overview``: models, fingerprints, seed, and one line per probe and suite gate,
+  with the reason wherever nothing was measured (UNINFORMATIVE);
 - ``#heatmap``: resurfacing (or loss) by probe x operator family; each cell links to
   its probe;
 - ``#operators``: base vs candidate hit rate per operator, per suite;
@@ -10,7 +12,10 @@ Sections (each an element with a stable id, which the browser test checks):
   completions side by side, each linked to its row in the probe's table;
 - ``#probe-<suite>-<probe>``: every probe's gates and all its variants.
 
-No script, no external file: styles are inline and charts are inline SVG.
+Completions show what the detector matched (``<mark>``) and whether generation cut
+them at ``max_new_tokens``. Every figure is read from the record, which carries the
+engine's figures (``probe.engine.figures``): nothing is recomputed here. No script, no
+external file: styles are inline and charts are inline SVG.
 """
 
 from __future__ import annotations
@@ -18,15 +23,21 @@ from __future__ import annotations
 import html
 import re
 from collections import defaultdict
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 from probe.report import plots
 from probe.report.safe_text import escape_hidden
-from probe.report.table import worst_share
+from probe.spec.model import SUITE_GATE_ID
 
 WORST_SHOWN = 20
+# Failing entries named in the top line; the rest are counted.
+NAMED_FAILURES = 5
+# Colours of the answer and of a detector's match (the browser test looks for them).
+PASS_COLOR = "#2e7d32"
+FAIL_COLOR = "#c62828"
+MATCH_COLOR = "#ffe066"
 
 CSS = f"""
 body {{ font-family: system-ui, sans-serif; margin: 0 auto; max-width: 1200px;
@@ -39,7 +50,16 @@ th {{ background: #f4f4f4; }}
 td.num {{ text-align: right; font-variant-numeric: tabular-nums; }}
 td.name {{ white-space: nowrap; }} td.says {{ min-width: 16em; }}
 .verdict {{ font-weight: bold; padding: .1em .4em; border-radius: .3em; color: white; }}
-.PASS {{ background: #2e7d32; }} .FAIL {{ background: #c62828; }}
+.PASS {{ background: {PASS_COLOR}; }} .FAIL {{ background: {FAIL_COLOR}; }}
+#outcome {{ color: white; font-size: 1.15em; padding: .6em 1em; border-radius: .4em;
+           margin: .5em 0 1em; }}
+#outcome.pass {{ background: {PASS_COLOR}; }} #outcome.fail {{ background: {FAIL_COLOR}; }}
+#outcome b {{ font-size: 1.2em; margin-right: .4em; }}
+mark.match {{ background: {MATCH_COLOR}; color: inherit; padding: 0 .1em; }}
+.cut {{ font-size: .8em; font-style: italic; color: #8a4b00; background: #fff3e0;
+        border: 1px dashed #ef6c00; border-radius: .3em; padding: 0 .3em;
+        white-space: nowrap; }}
+.why {{ font-size: .85em; color: #555; margin-top: .2em; }}
 .INCONCLUSIVE {{ background: #ef6c00; }} .UNINFORMATIVE {{ background: #757575; }}
 .side-by-side {{ display: grid; grid-template-columns: 1fr 1fr; gap: .5em; }}
 .said {{ white-space: pre-wrap; padding: .3em; border-radius: .3em; margin: 0; }}
@@ -104,10 +124,52 @@ def _gate(probe: Mapping[str, Any], metric: str) -> Mapping[str, Any] | None:
     return next((g for g in probe["gates"] if g["metric"] == metric), None)
 
 
-def _worst_operator(probe: Mapping[str, Any], retain: bool) -> str:
-    best = worst_share(((o["operator"], o["counted"], o["base_hits"], o["candidate_hits"])
-                        for o in probe["operators"]), retain)
-    return "-" if best is None else f"{best[0]} {best[1]:.2f}"
+def _worst_operator(probe: Mapping[str, Any]) -> str:
+    worst = probe["worst_operator"]
+    return "-" if worst is None else f"{worst['operator']} {_rate(worst['share'])}"
+
+
+def _entry_label(key: str) -> str:
+    suite, _, probe = key.rpartition("::")
+    return f"{suite} suite gate" if probe == SUITE_GATE_ID else f"{suite} / {probe}"
+
+
+def _failures(record: Mapping[str, Any]) -> tuple[list[str], int, int]:
+    """What fails the build, one phrase each (``suite / probe (FAIL: resurfacing 1.00
+    over 0.10)``), how many entries there are, and how many are expected failures."""
+    failing, total, xfail = [], 0, 0
+    for suite in record["suites"]:
+        retain = suite["direction"] == "retain"
+        for item, key in [*((p, f"{suite['name']}::{p['id']}") for p in suite["probes"]),
+                          (suite, f"{suite['name']}::{SUITE_GATE_ID}")]:
+            total += 1
+            xfail += item["outcome"] == "xfail"
+            if item["outcome"] != "fail":
+                continue
+            why = item["uninformative_reason"]
+            if why is None:
+                gates = [g for g in item["gates"] if g["decision"] != "PASS"]
+                main = gates[0] if gates else _gate(item, "loss" if retain else "resurfacing")
+                limit = None if main is None else main["estimate"].get("limit")
+                why = ("" if main is None else
+                       f"{main['metric']} {_interval(main)}, limit {_rate(limit)}")
+            failing.append(f"{_entry_label(key)} ({item['verdict']}{': ' + why if why else ''})")
+    return failing, total, xfail
+
+
+def _outcome(record: Mapping[str, Any]) -> str:
+    """The answer first: the build's outcome and, in one sentence, why."""
+    failing, total, xfail = _failures(record)
+    expected = (f"; {xfail} expected {'failure' if xfail == 1 else 'failures'} "
+                "(xfail by policy) do not count" if xfail else "")
+    if not failing:
+        return (f'<p id="outcome" class="pass"><b>PASS</b>none of the {total} probes and '
+                f"suite gates fails the build{_e(expected)}.</p>")
+    named = "; ".join(failing[:NAMED_FAILURES])
+    more = (f"; and {len(failing) - NAMED_FAILURES} more (see the overview)"
+            if len(failing) > NAMED_FAILURES else "")
+    return (f'<p id="outcome" class="fail"><b>FAIL</b>{len(failing)} of {total} probes and '
+            f"suite gates fail the build: {_e(named + more + expected)}.</p>")
 
 
 def _header(record: Mapping[str, Any]) -> str:
@@ -124,11 +186,18 @@ def _header(record: Mapping[str, Any]) -> str:
         counts[verdict] += 1
     tally = ", ".join(f"{_verdict(v)} {n}" for v, n in sorted(counts.items()))
     created = record.get("volatile", {}).get("created", "")
-    return (f"<h1>probe report</h1><table class=\"meta\"><tr><th></th><th>given as</th>"
-            f"<th>model</th><th>fingerprint</th></tr>{''.join(rows)}</table>"
+    return (f"<table class=\"meta\"><tr><th>model</th><th>given as</th>"
+            f"<th>name</th><th>fingerprint</th></tr>{''.join(rows)}</table>"
             f"<p>seed <b>{_e(s['seed'])}</b> &middot; record schema_version "
             f"{_e(record['schema_version'])} &middot; {tally}"
             f"{' &middot; ' + _e(created) if created else ''}</p>")
+
+
+def _verdict_why(item: Mapping[str, Any]) -> str:
+    """The verdict badge, with the reason under it when nothing was measured."""
+    why = item["uninformative_reason"]
+    return _verdict(item["verdict"]) + ("" if why is None else
+                                        f'<div class="why">{_e(why)}</div>')
 
 
 def _overview(record: Mapping[str, Any]) -> str:
@@ -143,7 +212,7 @@ def _overview(record: Mapping[str, Any]) -> str:
             out.append(
                 f"<tr><td class=name>{_e(suite['name'])}</td><td><a href=\"#"
                 f"{probe_anchor(suite['name'], p['id'])}\">{_e(p['id'])}</a></td>"
-                f"<td>{_verdict(p['verdict'])}</td>"
+                f"<td>{_verdict_why(p)}</td>"
                 f"<td class=num>{_rate(p['base_canonical'])}</td>"
                 f"<td class=num>{_rate(p['candidate_canonical'])}</td>"
                 f"<td class=num>{_rate(p['base_rate'])}</td>"
@@ -151,22 +220,13 @@ def _overview(record: Mapping[str, Any]) -> str:
                 f"<td class=num>{('loss ' if retain else '') + _interval(main)}</td>"
                 f"<td class=num>{_interval(_gate(p, 'shadow'))}</td>"
                 f"<td class=num>{_e(p['counted'])}/{len(p['rows']) - 1}</td>"
-                f"<td>{_e(_worst_operator(p, retain))}</td></tr>")
+                f"<td>{_e(_worst_operator(p))}</td></tr>")
         gates = ", ".join(f"{g['metric']} {_interval(g)}: {g['decision']}"
                           for g in suite["gates"])
         out.append(f"<tr><td class=name>{_e(suite['name'])}</td><td><i>suite gate</i></td>"
-                   f"<td>{_verdict(suite['verdict'])}</td><td colspan=8>{_e(gates)}</td></tr>")
+                   f"<td>{_verdict_why(suite)}</td><td colspan=8>{_e(gates)}</td></tr>")
     out.append("</table></section>")
     return "".join(out)
-
-
-def _family_rate(rows: Iterable[Mapping[str, Any]], retain: bool) -> float | None:
-    counted = [r for r in rows if r["counted"]]
-    base = sum(r["base"]["hit"] or 0.0 for r in counted)
-    if not base:
-        return None
-    cand = sum(r["candidate"]["hit"] or 0.0 for r in counted)
-    return max(base - cand, 0.0) / base if retain else cand / base
 
 
 def _heatmap(record: Mapping[str, Any]) -> str:
@@ -179,22 +239,17 @@ def _heatmap(record: Mapping[str, Any]) -> str:
     for retain in (False, True):
         suites = [s for s in record["suites"] if (s["direction"] == "retain") == retain]
         probes = [(s["name"], p) for s in suites for p in s["probes"] if p["has_detector"]]
-        if not probes:
-            continue
         families: list[str] = []
         for _, p in probes:
-            for r in p["rows"][1:]:
-                if r["family"] not in families:
-                    families.append(r["family"])
+            for f in p["families"]:
+                if f["family"] not in families:
+                    families.append(f["family"])
         if not families:
             continue
         values = []
         for _, p in probes:
-            by_family: dict[str, list[Mapping[str, Any]]] = defaultdict(list)
-            for r in p["rows"][1:]:
-                by_family[r["family"]].append(r)
-            values.append([_family_rate(by_family[f], retain) if by_family[f] else None
-                           for f in families])
+            rates = {f["family"]: f["rate"] for f in p["families"]}
+            values.append([rates.get(f) for f in families])
         labels = [_chart_text(f"{s} / {p['id']}") for s, p in probes]
         links = ["#" + probe_anchor(s, p["id"]) for s, p in probes]
         title = "loss (retain suites)" if retain else "resurfacing (suppress suites)"
@@ -203,19 +258,6 @@ def _heatmap(record: Mapping[str, Any]) -> str:
                      "</div>")
     parts.append("</section>")
     return "".join(parts)
-
-
-def _operator_rates(suite: Mapping[str, Any]) -> tuple[list[str], list[float | None],
-                                                       list[float | None]]:
-    hits: dict[str, list[tuple[float, float]]] = defaultdict(list)
-    for p in suite["probes"]:
-        for r in p["rows"]:
-            if r["base"]["hit"] is not None:
-                hits[r["operator"]].append((r["base"]["hit"], r["candidate"]["hit"] or 0.0))
-    names = list(hits)
-    base = [sum(b for b, _ in hits[n]) / len(hits[n]) for n in names]
-    cand = [sum(c for _, c in hits[n]) / len(hits[n]) for n in names]
-    return names, list(base), list(cand)
 
 
 def _op_interval(estimate: Mapping[str, Any] | None) -> str:
@@ -228,11 +270,14 @@ def _operators(record: Mapping[str, Any]) -> str:
              "operator) on which each model shows the behavior. A rephrasing that the base "
              "answers and the candidate answers too is where the suppression is thin.</p>"]
     for suite in record["suites"]:
-        names, base, cand = _operator_rates(suite)
-        if not names:
+        rates = suite["operator_rates"]
+        if not rates:
             continue
+        names = [o["operator"] for o in rates]
+        base = [o["base_rate"] for o in rates]
+        cand = [o["candidate_rate"] for o in rates]
         parts.append(f"<h3>{_e(suite['name'])}</h3>")
-        parts.append('<div class="chart">' + plots.paired_bars(
+        parts.append('<div class="chart operators">' + plots.paired_bars(
             [_chart_text(n) for n in names], base, cand,
             _chart_text(f"{suite['name']}: hit rate by operator"), "hit rate") + "</div>")
         estimates = {o["operator"]: o["estimate"] for o in suite["operators"]}
@@ -247,14 +292,51 @@ def _operators(record: Mapping[str, Any]) -> str:
     return "".join(parts)
 
 
+def _marked(text: str, spans: Sequence[Sequence[int]]) -> str:
+    """``text`` escaped, with the detector's matches in ``<mark>``. Spans come from a
+    file anyone can edit: clamped to the text, sorted, overlaps merged."""
+    merged: list[list[int]] = []
+    for span in sorted(tuple(sp) for sp in spans if len(sp) == 2):
+        start, end = (max(0, min(int(x), len(text))) for x in span)
+        if end <= start:
+            continue
+        if merged and start <= merged[-1][1]:
+            merged[-1][1] = max(merged[-1][1], end)
+        else:
+            merged.append([start, end])
+    out, pos = [], 0
+    for start, end in merged:
+        out.append(_e(text[pos:start]) + f'<mark class="match">{_e(text[start:end])}</mark>')
+        pos = end
+    return "".join(out) + _e(text[pos:])
+
+
+def _cut_mark(samples: int) -> str:
+    what = "cut at max_new_tokens" if samples == 1 else "samples cut at max_new_tokens"
+    return (f'<span class="cut" title="generation stopped at max_new_tokens: the model had '
+            f'more to say">{what}</span>')
+
+
+def _completion(side: Mapping[str, Any], prefill: str) -> str:
+    """The first completion as the detector judged it (prefill included), its matches
+    highlighted, and marked when generation cut it (with samples: when it cut any of
+    them); ``""`` without one."""
+    completions = side["completions"]
+    if not completions:
+        return ""
+    spans = side["spans"][0] if side["spans"] else []
+    cut = " " + _cut_mark(len(completions)) if side["cut"] else ""
+    return _marked(prefill + completions[0], spans) + cut
+
+
 def _said(label: str, side: Mapping[str, Any], prefill: str) -> str:
     completions, hit = side["completions"], side["hit"]
-    text = (prefill + completions[0]) if completions else ""
     mark = ("" if hit is None else
             f' <span class="{"hit" if hit else ""}">hit {_e(f"{hit:g}")}</span>')
     more = f" (+{len(completions) - 1} more samples)" if len(completions) > 1 else ""
     return (f'<div><b>{label} says</b>{mark}{more}<pre class="said {label}">'
-            f"{_e(text) or '<i>(no generation: log-likelihood only)</i>'}</pre></div>")
+            f"{_completion(side, prefill) or '<i>(no generation: log-likelihood only)</i>'}"
+            "</pre></div>")
 
 
 WorstKey = tuple[str, str, int]  # (suite, probe, variant index)
@@ -317,9 +399,6 @@ def _probe_section(suite: Mapping[str, Any], p: Mapping[str, Any],
         text = r["text"] + (f" [prefill: {r['prefill']}]" if r["prefill"] else "")
         link = (f' <a href="#worst-{_slug(sname, pid, str(r["index"]))}">worst</a>'
                 if (sname, pid, r["index"]) in shown else "")
-        b_text = (r["prefill"] + r["base"]["completions"][0]) if r["base"]["completions"] else ""
-        c_text = ((r["prefill"] + r["candidate"]["completions"][0])
-                  if r["candidate"]["completions"] else "")
         rows.append(
             f'<tr id="{row_anchor(sname, pid, r["index"])}" class="{mark}">'
             f"<td class=num>{_e(r['index'])}</td>"
@@ -327,12 +406,13 @@ def _probe_section(suite: Mapping[str, Any], p: Mapping[str, Any],
             f"<td>{_e(text)}</td><td class=num>{_rate(r['base']['hit'])}</td>"
             f"<td class=num>{_rate(r['candidate']['hit'])}</td>"
             f"<td class=num>{_rate(r['shadow'])}</td><td>{mark}{link}</td>"
-            f"<td class=says>{_e(b_text)}</td><td class=says>{_e(c_text)}</td></tr>")
+            f"<td class=says>{_completion(r['base'], r['prefill'])}</td>"
+            f"<td class=says>{_completion(r['candidate'], r['prefill'])}</td></tr>")
     return (f'<section class="probe" id="{probe_anchor(sname, pid)}">'
             f"<h3>{_e(sname)} / {_e(pid)} {_verdict(p['verdict'])}</h3><ul>{reasons}</ul>"
             "<details open><summary>all variants</summary><table><tr><th>#</th>"
             "<th>chain</th><th>variant</th><th>base</th><th>cand</th><th>shadow</th>"
-            "<th></th><th>base says</th><th>candidate says</th></tr>"
+            "<th>counts?</th><th>base says</th><th>candidate says</th></tr>"
             + "".join(rows) + "</table></details>" + _rejected(p) +
             '<p><a href="#overview">back to the overview</a></p></section>')
 
@@ -362,7 +442,8 @@ def render_html(record: Mapping[str, Any]) -> str:
            '<a href="#probes">probes</a></nav>')
     return ("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
             "<title>probe report</title>"
-            f"<style>{CSS}</style></head><body>{_header(record)}{nav}{_overview(record)}"
+            f"<style>{CSS}</style></head><body><h1>probe report</h1>{_outcome(record)}"
+            f"{_header(record)}{nav}{_overview(record)}"
             f"{_heatmap(record)}{_operators(record)}{_worst(found)}"
             f'<section id="probes"><h2>Probes</h2>{probes}</section></body></html>\n')
 

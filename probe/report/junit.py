@@ -11,6 +11,8 @@ a control character or a line break.
 
 from __future__ import annotations
 
+from typing import Any
+
 from probe.backends.base import ModelPair
 from probe.engine.compare import ProbeResult, SuiteResult
 from probe.engine.gates import Gate
@@ -82,3 +84,58 @@ def suite_properties(result: SuiteResult, seed: int) -> Properties:
         props += [("probe.shadow_auroc", "-" if a.auroc is None else f"{a.auroc:.3f}"),
                   ("probe.shadow_sign_agreement", f"{a.sign_agreement:.3f}")]
     return props
+
+
+def junit_message(report: str) -> str:
+    """The one line a failure shows where there is room for one (JUnit's ``message``
+    attribute, pytest's short summary): the report's headline and its first reason,
+    unwrapped (``probe.report.table.fit_line`` indents continuations)."""
+    lines = report.splitlines() or [""]
+    headline, rest = _unwrapped(lines, "")
+    if rest and rest[0].startswith("  - "):
+        reason, _ = _unwrapped(rest, "  ")
+        return f"{headline}: {reason[2:].strip()}"
+    return headline
+
+
+def _unwrapped(lines: list[str], indent: str) -> tuple[str, list[str]]:
+    """The first line of ``lines`` joined with its continuations (indented four more than
+    ``indent``), and the lines after them."""
+    deeper = indent + "    "
+    end = 1
+    while end < len(lines) and lines[end].startswith(deeper):
+        end += 1
+    return " ".join(line.strip() for line in lines[:end]), lines[end:]
+
+
+class _Crash:
+    """What pytest reads from ``longrepr.reprcrash``: ``message``, and ``str()`` for
+    ``--tb=line``."""
+
+    def __init__(self, message: str) -> None:
+        self.message = message
+
+    def __str__(self) -> str:
+        return self.message
+
+
+class FailureRepr:
+    """A failure report as pytest's ``longrepr`` (what ``repr_failure`` returns).
+
+    Printed whole in the terminal and in the JUnit element's text, while ``--junitxml``
+    takes the ``message`` attribute from ``reprcrash.message``: one line
+    (:func:`junit_message`). A plain string would put the whole multi-line report into
+    the attribute, which CI dashboards show as a title.
+    """
+
+    def __init__(self, report: str) -> None:
+        self.report = report
+        self.reprcrash = _Crash(junit_message(report))
+
+    def toterminal(self, out: Any) -> None:
+        """Write the report, line by line, to pytest's terminal writer."""
+        for line in self.report.split("\n"):
+            out.line(line)
+
+    def __str__(self) -> str:
+        return self.report

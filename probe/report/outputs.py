@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import glob
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -11,7 +10,9 @@ from typing import Any
 
 from probe.engine.lock import lock_path
 from probe.engine.regressions import regression_path
+from probe.extras import require
 from probe.files import PathLike, check_outputs, model_inputs
+from probe.options import opt
 from probe.report.record import Record, build_record, write_record
 from probe.session import ProbeSession, RunSettings
 from probe.spec import Suite
@@ -33,11 +34,11 @@ class ReportPaths:
         return any((self.json, self.html, self.parquet, self.update_baseline))
 
     def outputs(self) -> list[tuple[str, PathLike | None]]:
-        """``(option, path)`` of every file the run writes (pytest's option names; the
-        CLI shows them without ``--probe-``)."""
-        return [("--probe-json", self.json), ("--probe-html", self.html),
-                ("--probe-parquet", self.parquet),
-                ("--probe-baseline", self.baseline if self.update_baseline else None)]
+        """``(option, path)`` of every file the run writes (the options named as the
+        user gave them: ``probe.options.opt``)."""
+        return [(opt("json"), self.json), (opt("html"), self.html),
+                (opt("parquet"), self.parquet),
+                (opt("baseline"), self.baseline if self.update_baseline else None)]
 
 
 def suite_inputs(suite: Suite, *, lock: bool = True,
@@ -55,10 +56,10 @@ def suite_inputs(suite: Suite, *, lock: bool = True,
     if lock:
         inputs.append((f"the lock file {lock_path(suite.source)}", lock_path(suite.path)))
     if suite.dataset is not None:
-        pattern = str(Path(suite.path).parent / suite.dataset.path)
-        files = glob.glob(pattern) if glob.has_magic(pattern) else [pattern]
-        inputs += [(f"a data file of {suite.source} ({suite.dataset.path})", f)
-                   for f in files]
+        # The loader reads the path literally (glob characters escaped: p[1].csv is that
+        # file), so that one file is what an output must not overwrite.
+        inputs.append((f"a data file of {suite.source} ({suite.dataset.path})",
+                       Path(suite.path).parent / suite.dataset.path))
     return inputs
 
 
@@ -67,8 +68,8 @@ def run_inputs(suites: Iterable[Suite], settings: RunSettings,
     """Everything a run reads: its suites and their files, the models' local files,
     the completion cache, and the baseline when it is read rather than written."""
     inputs = [entry for suite in suites for entry in suite_inputs(suite)]
-    inputs += model_inputs((("--probe-base", settings.base),
-                            ("--probe-candidate", settings.candidate)))
+    inputs += model_inputs(((opt("base"), settings.base),
+                            (opt("candidate"), settings.candidate)))
     inputs.append((f"the completion cache {settings.cache_dir}", settings.cache_dir))
     if not paths.update_baseline:
         inputs.append((f"the baseline {paths.baseline}", paths.baseline))
@@ -79,6 +80,8 @@ def check_report_paths(paths: ReportPaths,
                        inputs: Iterable[tuple[str, PathLike | None]]) -> None:
     """Refuse (``UsageError``) report paths that are inputs, each other, or not files."""
     check_outputs(paths.outputs(), inputs)
+    if paths.html is not None:  # before minutes of model work, not after them
+        require("report", f"{opt('html')} (the HTML report)")
 
 
 def write_reports(session: ProbeSession, paths: ReportPaths,
@@ -100,7 +103,7 @@ def write_reports(session: ProbeSession, paths: ReportPaths,
 
         lines.append(f"parquet rows: {write_parquet(record, paths.parquet)}")
     if paths.update_baseline and paths.baseline is not None:
-        from probe.report.baseline import write_baseline
+        from probe.engine.baseline import write_baseline
 
         lines.append(f"baseline accepted: {write_baseline(record, paths.baseline)}")
     return lines

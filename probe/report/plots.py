@@ -11,6 +11,10 @@ import io
 from collections.abc import Sequence
 from typing import Any
 
+from probe.extras import require
+
+require("report", "the HTML report's charts")  # one line, not a traceback, without matplotlib
+
 # Colors shared with the page's CSS (html.py): base, candidate, missing.
 BASE_COLOR = "#4c72b0"
 CANDIDATE_COLOR = "#dd8452"
@@ -78,22 +82,33 @@ def _scalar_mappable(cmap: Any, norm: Any) -> Any:
     return ScalarMappable(norm=norm, cmap=cmap)
 
 
+# The per-operator chart is drawn at its final size, never scaled down by the page:
+# at most this wide (inches; 96 dpi, so it fits the report's 1200 px column), with a
+# fixed band per operator, so the labels stay readable at 3 operators and at 40.
+BARS_WIDTH = 7.5
+BAND_HEIGHT = 0.34
+LABEL_POINTS = 9
+
+
 def paired_bars(labels: Sequence[str], base: Sequence[float | None],
-                candidate: Sequence[float | None], title: str, ylabel: str) -> str:
-    """Base and candidate side by side for each label (a missing value draws no bar)."""
-    fig = _figure(1.8 + 0.75 * len(labels), 3.2)
+                candidate: Sequence[float | None], title: str, xlabel: str) -> str:
+    """Base and candidate side by side for each label, as horizontal bars: one band per
+    label, labels horizontal on the left (a missing value draws no bar)."""
+    fig = _figure(BARS_WIDTH, max(2.2, 1.3 + BAND_HEIGHT * len(labels)))
     ax = fig.add_subplot()
-    width = 0.38
-    for offset, series, color, name in ((-width / 2, base, BASE_COLOR, "base"),
-                                        (width / 2, candidate, CANDIDATE_COLOR, "candidate")):
-        xs = [i + offset for i, v in enumerate(series) if v is not None]
-        ys = [v for v in series if v is not None]
-        bars = ax.bar(xs, ys, width, color=color, label=name)
-        ax.bar_label(bars, fmt="%.2f", fontsize=8, padding=1)
-    ax.set_xticks(range(len(labels)), list(labels), rotation=30, ha="right")
-    ax.set_ylim(0, 1.3)
-    ax.set_ylabel(ylabel)
+    height = 0.4
+    for offset, series, color, name in ((-height / 2, base, BASE_COLOR, "base"),
+                                        (height / 2, candidate, CANDIDATE_COLOR, "candidate")):
+        ys = [i + offset for i, v in enumerate(series) if v is not None]
+        xs = [v for v in series if v is not None]
+        bars = ax.barh(ys, xs, height, color=color, label=name)
+        ax.bar_label(bars, fmt="%.2f", fontsize=LABEL_POINTS - 2, padding=2)
+    ax.set_yticks(range(len(labels)), list(labels), fontsize=LABEL_POINTS)
+    ax.set_ylim(len(labels) - 0.5, -0.5)  # the first label on top, as in the table below
+    ax.set_xlim(0, 1.15)
+    ax.set_xlabel(xlabel)
     ax.set_title(title, fontsize=10)
-    ax.legend(loc="upper center", fontsize=8, frameon=False, ncols=2)
+    ax.legend(loc="lower right", fontsize=8, frameon=False, ncols=2,
+              bbox_to_anchor=(1.0, 1.0))
     ax.spines[["top", "right"]].set_visible(False)
     return _svg(fig)

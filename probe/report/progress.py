@@ -1,5 +1,6 @@
 """Progress bars for model work (tqdm): one bar per model and kind of work, with counts
-and rate, fed by the runner's ``ProgressFn`` calls after every chunk.
+and rate, fed by the runner's ``ProgressFn`` calls after every batch the backend computes
+(``--probe-batch-size`` rows; ``Backend.on_batch``), not only after every saved chunk.
 
 ``enabled=None`` shows bars only when the stream is a terminal (tqdm's own rule), so
 CI logs stay clean; the pytest plugin passes ``False`` under ``-q``. Under pytest the

@@ -20,17 +20,24 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from probe.detectors import make_detector
+from probe.detectors.base import Detector, LocatedDetector
 from probe.engine.compare import OperatorFigure, ProbeResult, SuiteResult
+from probe.engine.figures import FamilyFigure, OperatorRate, ProbeFamily, WorstOperator
 from probe.engine.gates import Gate
+from probe.engine.limits import COMPLETION_CUT
 from probe.engine.runner import Row, Side
 from probe.engine.stats import Estimate
 from probe.engine.variants import Variant
 from probe.errors import UsageError
-from probe.report.table import mean_known
+from probe.options import opt
 from probe.session import ProbeSession
-from probe.spec.model import SUITE_GATE_ID
+from probe.spec.model import SUITE_GATE_ID, Suite
 
-SCHEMA_VERSION = 1
+# 2: the engine's figures (outcome, uninformative_reason, families, worst_operator,
+# operator_rates) and each completion's detector spans and cut flag, which the
+# reports read instead of recomputing them; version 1 records lack them.
+SCHEMA_VERSION = 2
 RECORD_KIND = "probe-run-record"
 
 Record = dict[str, Any]
@@ -57,15 +64,27 @@ def _gate(g: Gate) -> dict[str, Any]:
             "family": g.family, "estimate": _estimate(g.estimate)}
 
 
-def _side(side: Side) -> dict[str, Any]:
+def _cut(label: str, notes: tuple[str, ...]) -> bool:
+    """Whether generation cut any of this side's completions at max_new_tokens: the
+    row's limits note for the side says so (``probe.engine.limits``)."""
+    return any(n.startswith(f"{label} ") and COMPLETION_CUT in n for n in notes)
+
+
+def _side(side: Side, label: str, row: Row, detector: Detector | None) -> dict[str, Any]:
+    prefill = row.variant.prompt.prefill
+    # Detectors judge prefill + completion, so the spans index that text.
+    spans = [[list(s) for s in detector.spans(prefill + c)] if detector is not None else []
+             for c in side.completions]
     out: dict[str, Any] = {"completions": list(side.completions), "hit": _num(side.hit),
-                           "margin": _num(side.margin)}
+                           "margin": _num(side.margin),
+                           "cut": _cut(label, row.notes), "spans": spans}
     if side.leak_at_k is not None:  # generation.worst_of: the candidate was sampled
         out |= {"leak_at_k": _num(side.leak_at_k), "leak_sample": side.leak_sample}
     return out
 
 
-def _row(row: Row, counted: set[int], shadow_of: Mapping[int, float]) -> dict[str, Any]:
+def _row(row: Row, counted: set[int], shadow_of: Mapping[int, float],
+         detector: Detector | None) -> dict[str, Any]:
     v = row.variant
     return {
         "index": v.index,
@@ -84,8 +103,8 @@ def _row(row: Row, counted: set[int], shadow_of: Mapping[int, float]) -> dict[st
         "counted": id(row) in counted,
         "shadow_counted": id(row) in shadow_of,
         "shadow": _num(shadow_of.get(id(row))),
-        "base": _side(row.base),
-        "candidate": _side(row.candidate),
+        "base": _side(row.base, "base", row, detector),
+        "candidate": _side(row.candidate, "candidate", row, detector),
         # What the length limits cut on this row (probe.engine.limits); [] when nothing.
         "limits": list(row.notes),
     }
@@ -98,13 +117,34 @@ def _operator(op: OperatorFigure) -> dict[str, Any]:
             "shadow": _num(op.shadow)}
 
 
-def _probe(result: ProbeResult) -> dict[str, Any]:
+def _family(f: ProbeFamily) -> dict[str, Any]:
+    return {"family": f.family, "operators": list(f.operators), "counted": f.counted,
+            "total": f.total, "base_hits": _num(f.base_hits),
+            "candidate_hits": _num(f.candidate_hits), "rate": _num(f.rate)}
+
+
+def _worst_operator(w: WorstOperator | None) -> dict[str, Any] | None:
+    return None if w is None else {"operator": w.operator, "share": _num(w.share)}
+
+
+def _detector(suite: Suite, result: ProbeResult) -> Detector | None:
+    """The probe's detector, for the match spans (detectors load models lazily, and
+    spans never need one)."""
+    probe = result.run.probe
+    spec = suite.detector_for(probe)
+    return None if spec is None else LocatedDetector(make_detector(spec), suite, probe)
+
+
+def _probe(result: ProbeResult, suite: Suite) -> dict[str, Any]:
     shadow_of = {id(r): s for r, s in zip(result.shadow_counted, result.shadows, strict=True)}
     rows = result.run.rows
     worst = result.worst
+    detector = _detector(suite, result) if result.has_detector else None
     return {
         "id": result.run.probe.id,
         "verdict": result.verdict.value,
+        "outcome": result.outcome,
+        "uninformative_reason": result.uninformative_reason,
         "reasons": list(result.reasons),
         "policy": dataclasses.asdict(result.policy),
         "has_detector": result.has_detector,
@@ -112,15 +152,17 @@ def _probe(result: ProbeResult) -> dict[str, Any]:
         "candidate_canonical": (_num(result.candidate_canonical) if result.has_detector
                                 else None),
         # Mean hit over every variant, canonical included: how often each model shows it.
-        "base_rate": _num(mean_known([r.base.hit for r in rows])),
-        "candidate_rate": _num(mean_known([r.candidate.hit for r in rows])),
+        "base_rate": _num(result.base_rate),
+        "candidate_rate": _num(result.candidate_rate),
         "suppression": _num(result.suppression),
         "counted": len(result.counted),
         "dropped": len(result.dropped),
         "gates": [_gate(g) for g in result.gates],
         "operators": [_operator(o) for o in result.operators],
+        "families": [_family(f) for f in result.families],
+        "worst_operator": _worst_operator(result.worst_operator),
         "worst_variant": None if worst is None else worst.variant.index,
-        "rows": [_row(r, {id(c) for c in result.counted}, shadow_of) for r in rows],
+        "rows": [_row(r, {id(c) for c in result.counted}, shadow_of, detector) for r in rows],
         # Not run, never dropped silently: what the meaning check took out, and why.
         "rejected": [_rejected(v) for v in result.run.rejected],
     }
@@ -143,14 +185,28 @@ def _suite(result: SuiteResult) -> dict[str, Any]:
         "policy": dataclasses.asdict(suite.policy),
         "generation": dataclasses.asdict(suite.generation),
         "verdict": result.verdict.value,
+        "outcome": result.outcome,
+        "uninformative_reason": result.uninformative_reason,
         "reasons": list(result.reasons),
         "gates": [_gate(g) for g in result.gates],
         "operators": [{"operator": name, "family": family, "estimate": _estimate(e)}
                       for name, family, e in result.operators],
+        "families": [_suite_family(f) for f in result.families],
+        "operator_rates": [_operator_rate(o) for o in result.operator_rates],
         "shadow_agreement": (None if result.agreement is None
                              else dataclasses.asdict(result.agreement)),
-        "probes": [_probe(p) for p in result.probes],
+        "probes": [_probe(p, suite) for p in result.probes],
     }
+
+
+def _suite_family(f: FamilyFigure) -> dict[str, Any]:
+    return {"family": f.family, "operators": list(f.operators), "counted": f.counted,
+            "total": f.total, "estimate": _estimate(f.estimate)}
+
+
+def _operator_rate(o: OperatorRate) -> dict[str, Any]:
+    return {"operator": o.operator, "family": o.family, "variants": o.variants,
+            "base_rate": _num(o.base_rate), "candidate_rate": _num(o.candidate_rate)}
 
 
 def build_record(session: ProbeSession, volatile: Mapping[str, Any] | None = None) -> Record:
@@ -277,8 +333,14 @@ def read_record(path: str | Path) -> Record:
     version = data.get("schema_version")
     if version != SCHEMA_VERSION or isinstance(version, bool):
         shown = visible(version)[:20] if isinstance(version, int) else type(version).__name__
+        older = (isinstance(version, int) and not isinstance(version, bool)
+                 and 0 < version < SCHEMA_VERSION)
+        # An older record lacks the figures the reports now read; recomputing them here
+        # would be a second, diverging implementation, so it is written again instead.
+        again = ("; run the suites again to write a new one (a baseline: accept it again "
+                 f"with {opt('update_baseline')})" if older else "")
         raise RecordError(f"{where}: run record schema_version {shown}; this tool reads "
-                          f"schema_version {SCHEMA_VERSION}")
+                          f"schema_version {SCHEMA_VERSION}{again}")
     try:
         check_record(data)
     except ShapeError as err:

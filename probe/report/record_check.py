@@ -7,9 +7,10 @@ integer, got a string``), never a ``KeyError`` or a ``TypeError`` deep in a rend
 and no field of an unexpected type reaches a report. Values are never quoted: the
 file is not ours.
 
-Keys the readers use are required; keys added later to schema_version 1 (``rejected``,
-``steps``, ``limits``, ...) are checked when present, and unknown keys are allowed
-(docs/record.md: added fields do not change the schema version).
+Keys the readers use are required (schema_version 2 added the engine's figures and
+each completion's spans and cut flags, which the reports read); keys that are only
+shown (``rejected``, ``steps``, ``limits``, ...) are checked when present, and unknown
+keys are allowed (docs/record.md: added fields do not change the schema version).
 """
 
 from __future__ import annotations
@@ -72,6 +73,8 @@ DECISION = Scalar("string", ("PASS", "FAIL", "INCONCLUSIVE"))
 DIRECTION = Scalar("string", ("suppress", "retain"))
 STRINGS = ListOf(STRING)
 ANY_OBJECT = Obj({})
+OUTCOME = Scalar("string", ("pass", "fail", "xfail"))
+SPAN = ListOf(INT)  # [start, end): two offsets (the HTML report clamps them to the text)
 
 ESTIMATE = Obj({"value": RATE, "low": RATE, "high": RATE},
                {"limit": RATE, "p_above": RATE, "p_below": RATE, "method": STRING,
@@ -79,7 +82,8 @@ ESTIMATE = Obj({"value": RATE, "low": RATE, "high": RATE},
 GATE = Obj({"metric": STRING, "decision": DECISION, "estimate": ESTIMATE},
            {"alpha": NUMBER, "p_above_adj": RATE, "p_below_adj": RATE, "level_above": RATE,
             "level_below": RATE, "family": INT})
-SIDE = Obj({"completions": STRINGS, "hit": RATE, "margin": RATE},
+SIDE = Obj({"completions": STRINGS, "hit": RATE, "margin": RATE, "cut": BOOL,
+            "spans": ListOf(ListOf(SPAN))},
            {"leak_at_k": RATE, "leak_sample": Nullable(STRING)})
 ROW = Obj({"index": INT, "operator": STRING, "family": STRING, "chain": STRINGS,
            "seed": Nullable(INT), "origin": STRING, "similarity": RATE, "text": STRING,
@@ -93,16 +97,27 @@ REJECTED = Obj({"index": INT, "chain": STRINGS, "text": STRING, "similarity": RA
 PROBE_OPERATOR = Obj({"operator": STRING, "counted": INT, "base_hits": NUMBER,
                       "candidate_hits": NUMBER},
                      {"family": STRING, "total": INT, "resurfacing": RATE, "shadow": RATE})
-PROBE = Obj({"id": STRING, "verdict": VERDICT, "reasons": STRINGS, "has_detector": BOOL,
-             "base_canonical": RATE, "candidate_canonical": RATE, "base_rate": RATE,
-             "candidate_rate": RATE, "counted": INT, "gates": ListOf(GATE),
-             "operators": ListOf(PROBE_OPERATOR), "rows": ListOf(ROW)},
+PROBE_FAMILY = Obj({"family": STRING, "operators": STRINGS, "counted": INT, "total": INT,
+                    "base_hits": NUMBER, "candidate_hits": NUMBER, "rate": RATE})
+PROBE = Obj({"id": STRING, "verdict": VERDICT, "outcome": OUTCOME,
+             "uninformative_reason": Nullable(STRING), "reasons": STRINGS,
+             "has_detector": BOOL, "base_canonical": RATE, "candidate_canonical": RATE,
+             "base_rate": RATE, "candidate_rate": RATE, "counted": INT, "gates": ListOf(GATE),
+             "operators": ListOf(PROBE_OPERATOR), "families": ListOf(PROBE_FAMILY),
+             "worst_operator": Nullable(Obj({"operator": STRING, "share": NUMBER})),
+             "rows": ListOf(ROW)},
             {"policy": ANY_OBJECT, "suppression": RATE, "dropped": INT,
              "worst_variant": Nullable(INT), "rejected": ListOf(REJECTED)})
 SUITE = Obj({"name": STRING, "direction": DIRECTION, "verdict": VERDICT,
+             "outcome": OUTCOME, "uninformative_reason": Nullable(STRING),
              "gates": ListOf(GATE),
              "operators": ListOf(Obj({"operator": STRING, "estimate": Nullable(ESTIMATE)},
                                      {"family": STRING})),
+             "families": ListOf(Obj({"family": STRING, "operators": STRINGS,
+                                     "counted": INT, "total": INT, "estimate": ESTIMATE})),
+             "operator_rates": ListOf(Obj({"operator": STRING, "family": STRING,
+                                           "variants": INT, "base_rate": RATE,
+                                           "candidate_rate": RATE})),
              "probes": ListOf(PROBE)},
             {"source": STRING, "behavior": STRING, "policy": ANY_OBJECT,
              "generation": ANY_OBJECT, "reasons": STRINGS,
@@ -177,5 +192,5 @@ def check(value: Any, spec: Spec, path: str = "(top level)") -> None:
 
 
 def check_record(data: Any) -> None:
-    """Raise ``ShapeError`` unless ``data`` has the shape of a schema_version 1 record."""
+    """Raise ``ShapeError`` unless ``data`` has the shape of a schema_version 2 record."""
     check(data, RECORD)

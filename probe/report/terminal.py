@@ -1,12 +1,26 @@
-"""The run summary printed after the tests: models, seed, probes, suite gates, operators."""
+"""The run summary printed after the tests: models, seed, probes, suite gates, operators.
+
+Every line fits :data:`probe.report.table.WIDTH` columns."""
 
 from __future__ import annotations
 
-from probe.engine.compare import ProbeResult
+from collections.abc import Sequence
+
+from probe.engine.baseline import BaselineJudge
+from probe.engine.compare import ProbeResult, SuiteResult
+from probe.engine.gates import Gate, Verdict
 from probe.engine.limits import cut_counts
-from probe.report.baseline import BaselineJudge
 from probe.report.safe_text import visible
-from probe.report.table import fmt_rate, mean_known, render_table, worst_share
+from probe.report.table import (
+    HANG,
+    WIDTH,
+    fit_line,
+    fit_lines,
+    fmt_rate,
+    one_line,
+    render_table,
+    worst_share,
+)
 from probe.session import ProbeSession
 
 
@@ -22,17 +36,65 @@ def _worst_operator(result: ProbeResult) -> str:
     return "-" if worst is None else f"{worst[0]} {worst[1]:.2f}"
 
 
-def _mean_hit(values: list[float | None]) -> str:
-    return fmt_rate(mean_known(values))
-
-
 def _gate_text(result: ProbeResult, metric: str) -> str:
     gate = result.gate(metric)
     return "-" if gate is None else gate.estimate.interval()
 
 
-def summary_lines(session: ProbeSession) -> list[str]:
-    """The summary section: header, per-probe table, suite gates, per-operator resurfacing."""
+# The verdicts whose cause a reader cannot see in the row: each gets a ``why`` line.
+_EXPLAINED = (Verdict.INCONCLUSIVE, Verdict.UNINFORMATIVE)
+_WHY = "    why: "
+
+
+def why(verdict: Verdict, gates: Sequence[Gate], reasons: Sequence[str]) -> str | None:
+    """The one-line cause of an INCONCLUSIVE or UNINFORMATIVE verdict, from what the
+    result already says (``None`` for the other verdicts): the first gate that decided
+    nothing, with its evidence (the row shows its interval), or the first reason."""
+    if verdict not in _EXPLAINED:
+        return None
+    undecided = [g for g in gates if g.decision is Verdict.INCONCLUSIVE]
+    if verdict is Verdict.INCONCLUSIVE and undecided:
+        first = undecided[0]
+        # evidence(): "<p-values>; Holm over n gates"; the summary names Holm once.
+        text = (f"{first.metric} vs limit {first.estimate.limit:g}: "
+                f"{first.evidence().split('; ')[0]}")
+        others = [g.metric for g in undecided[1:]]
+        return text + (f" (also {', '.join(others)})" if others else "")
+    return reasons[0] if reasons else None
+
+
+def _why_lines(verdict: Verdict, gates: Sequence[Gate], reasons: Sequence[str],
+               width: int) -> list[str]:
+    reason = why(verdict, gates, reasons)
+    return [] if reason is None else [_WHY + one_line(reason, width - len(_WHY))]
+
+
+def interval_method(session: ProbeSession) -> str:
+    """What every ``figure [low, high]`` of the run is, named once: the tests the gates
+    invert (``probe.engine.gates``, ``probe.engine.clustered``; docs/metrics.md)."""
+    results = list(session.suite_results.values())
+    sampled = any(sr.suite.generation.samples > 1 for sr in results)
+    estimates = [g.estimate for sr in results for g in sr.gates]
+    estimates += [g.estimate for sr in results for p in sr.probes for g in p.gates]
+    estimates += [e for sr in results for _, _, e in sr.operators]
+    normal = sum(1 for e in estimates if e.method == "normal")
+    probe = ("binomial over a probe's counted variants" + (
+        " (beta-binomial over each variant's samples)" if sampled else ""))
+    text = (f"intervals: each [low, high] inverts the exact tests behind its decision, at the "
+            f"gate's Holm level: {probe}; beta-binomial over a suite's probes as correlated "
+            "clusters (correlation up to probe_correlation), as for the operator and family "
+            "rows (at alpha, not gated)")
+    if normal:
+        text += (f"; {normal} too large to convolve use a normal approximation with the "
+                 "same variance bound")
+    return text
+
+
+def summary_lines(session: ProbeSession, *, width: int = WIDTH) -> list[str]:
+    """The summary section, in lines of at most ``width`` columns: models, seed, limits,
+    the interval method, then per suite its probes and its one suite line (with a ``why``
+    under each INCONCLUSIVE and UNINFORMATIVE), per-operator and per-family resurfacing,
+    the meaning check and the shadow's agreement with generation."""
     s = session.settings
     lines = [f"seed {s.seed}; cache {visible(s.cache_dir or 'off')}"]
     if session.loaded:
@@ -48,74 +110,85 @@ def summary_lines(session: ProbeSession) -> list[str]:
         lines.append(f"limits: {prompts_cut} prompts cut from the left to fit, "
                      f"{completions_cut} rows with a completion cut at max_new_tokens "
                      "(each probe's report lists them)")
-    rows = []
+    if session.suite_results:
+        lines.append(interval_method(session))
+    lines = fit_lines(lines, width)
     for suite_result in session.suite_results.values():
-        name = suite_result.suite.name
-        for r in suite_result.probes:
-            rate = "loss" if r.direction == "retain" else "resurfacing"
-            rows.append([name, r.run.probe.id, r.verdict.value,
-                         f"{r.base_canonical:g}" if r.has_detector else "-",
-                         f"{r.candidate_canonical:g}" if r.has_detector else "-",
-                         _mean_hit([row.base.hit for row in r.run.rows]),
-                         _mean_hit([row.candidate.hit for row in r.run.rows]),
-                         fmt_rate(r.suppression) if r.direction != "retain" else "-",
-                         _gate_text(r, rate), _gate_text(r, "shadow"),
-                         f"{len(r.counted)}/{len(r.run.rows) - 1}" if r.has_detector else "-",
-                         _worst_operator(r)])
-        for gate in suite_result.gates:
-            label = "(suite, worst of k)" if gate.metric == "worst_of_k" else "(suite)"
-            rows.append([name, label, gate.decision.value, "", "", "", "", "",
-                         gate.estimate.interval() if gate.metric != "shadow" else "-",
-                         gate.estimate.interval() if gate.metric == "shadow" else "-",
-                         gate.size(), ""])
-    lines.append("")
-    lines.append(render_table(["suite", "probe", "verdict", "base@0", "cand@0", "base rate",
-                               "cand rate", "suppression",
-                               "resurfacing/loss [interval]", "shadow [interval]", "counted",
-                               "worst operator"],
-                              rows))
-    op_rows = []
-    for suite_result in session.suite_results.values():
-        for operator, family, estimate in suite_result.operators:
-            op_rows.append([suite_result.suite.name, operator, family, estimate.interval(),
-                            str(estimate.units)])
+        lines += _suite_lines(suite_result, width)
+    return [part for line in lines for part in line.split("\n")]  # tables: one per line
+
+
+def _probe_row(r: ProbeResult) -> list[str]:
+    retain = r.direction == "retain"
+    return [r.run.probe.id, r.verdict.value,
+            fmt_rate(r.suppression) if not retain else "-",
+            _gate_text(r, "loss" if retain else "resurfacing"), _gate_text(r, "shadow"),
+            f"{len(r.counted)}/{len(r.run.rows) - 1}" if r.has_detector else "-",
+            _worst_operator(r)]
+
+
+def _suite_row(result: SuiteResult) -> list[str]:
+    gated = [p for p in result.probes if p.has_detector]
+    main = next((g for g in result.gates if g.metric in ("resurfacing", "loss")), None)
+    shadow = next((g for g in result.gates if g.metric == "shadow"), None)
+    counted = (f"{sum(len(p.counted) for p in gated)}/"
+               f"{sum(len(p.run.rows) - 1 for p in gated)}" if gated else "-")
+    return ["(suite)", result.verdict.value, "",
+            "-" if main is None else main.estimate.interval(),
+            "-" if shadow is None else shadow.estimate.interval(), counted, ""]
+
+
+def _suite_lines(result: SuiteResult, width: int) -> list[str]:
+    """One suite's block: its probes and its one suite line, then what it reports."""
+    suite = result.suite
+    retain = suite.behavior.direction == "retain"
+    rows = [_probe_row(r) for r in result.probes] + [_suite_row(result)]
+    after = [_why_lines(r.verdict, r.gates, [r.uninformative_reason] if r.uninformative_reason
+                        else r.reasons, width) for r in result.probes]
+    # The suite's other gates (worst of k) and why it decided nothing, under its line.
+    extra = [f"{HANG}{g.metric} {g.estimate.interval()} vs limit {g.estimate.limit:g}: "
+             f"{g.decision.value}" for g in result.gates
+             if g.metric not in ("resurfacing", "loss", "shadow")]
+    after.append(fit_lines(extra, width)
+                 + _why_lines(result.verdict, result.gates, result.reasons, width))
+    headers = ["probe", "verdict", "supp", "loss" if retain else "resurfacing", "shadow",
+               "counted", "worst operator"]
+    # Columns no row of this suite fills (a retention suite has no suppression) go.
+    keep = [i for i in range(len(headers))
+            if i < 2 or any(row[i] not in ("-", "") for row in rows)]
+    table = render_table([headers[i] for i in keep], [[row[i] for i in keep] for row in rows],
+                         width=width, wrap=(len(keep) - 1,) if keep[-1] == 6 else (),
+                         after=after)
+    lines = ["", *fit_line(f"suite {visible(suite.name)} ({suite.behavior.direction}, "
+                           f"{len(result.probes)} probes)", width), table]
+    op_rows = [[operator, family, estimate.interval(), str(estimate.units)]
+               for operator, family, estimate in result.operators]
     if op_rows:
-        lines.append("")
-        lines.append("resurfacing by operator: candidate hits / base hits on counted variants, "
-                     "probes as correlated clusters; reported, not gated")
-        lines.append(render_table(["suite", "operator", "family", "resurfacing [interval]",
-                                   "variants"], op_rows))
-    lines += _family_lines(session)
-    agreements = [f"{visible(sr.suite.name)}: {sr.agreement.describe()}"
-                  for sr in session.suite_results.values() if sr.agreement is not None]
-    if agreements:
-        lines += ["", *agreements]
+        lines += ["", *fit_line("resurfacing by operator: candidate hits / base hits on "
+                                "counted variants; reported, not gated", width),
+                  render_table(["operator", "family", "resurfacing", "variants"], op_rows,
+                               width=width)]
+    lines += _family_lines(result, width)
+    if result.agreement is not None:
+        lines += ["", *fit_line(result.agreement.describe(), width)]
     return lines
 
 
-def _family_lines(session: ProbeSession) -> list[str]:
-    from probe.report.families import family_figures, rejected_count
-
-    rows, notes = [], []
-    for suite_result in session.suite_results.values():
-        name = suite_result.suite.name
-        rows += [[name, f.family, f.estimate.interval(), f"{f.counted}/{f.total}",
-                  ", ".join(f.operators)]
-                 for f in family_figures(suite_result, session.settings.seed)]
-        check = suite_result.suite.meaning
-        if check is not None:
-            notes.append(f"{visible(name)}: {rejected_count(suite_result)} variants rejected "
-                         f"by the meaning check (similarity under {check.threshold:g}"
-                         f"{' or a name or number lost' if check.key_terms else ''}); "
-                         "probe variants lists them")
+def _family_lines(result: SuiteResult, width: int) -> list[str]:
+    rows = [[f.family, f.estimate.interval(), f"{f.counted}/{f.total}", ", ".join(f.operators)]
+            for f in result.families]
     lines = []
     if rows:
-        lines += ["", "resurfacing by operator family: pooled over the family's operators, "
-                      "probes as correlated clusters; reported, not gated",
-                  render_table(["suite", "family", "resurfacing [interval]", "counted",
-                                "operators"], rows)]
-    if notes:
-        lines += ["", *notes]
+        lines += ["", *fit_line("resurfacing by operator family: pooled over the family's "
+                                "operators; reported, not gated", width),
+                  render_table(["family", "resurfacing", "counted", "operators"], rows,
+                               width=width, wrap=(3,))]
+    check = result.suite.meaning
+    if check is not None:
+        lines += ["", *fit_line(
+            f"{result.rejected} variants rejected by the meaning check (similarity "
+            f"under {check.threshold:g}{' or a name or number lost' if check.key_terms else ''}"
+            "); probe variants lists them", width)]
     return lines
 
 

@@ -20,7 +20,7 @@ import re
 import types
 import typing
 import unicodedata
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any, Literal, TypeVar, Union, get_args, get_origin, get_type_hints
 
 from probe.errors import did_you_mean
@@ -102,8 +102,15 @@ def identifier_problem(kind: str, text: str) -> str | None:
     return None
 
 
-def build(cls: type[T], data: Any, path: Path, smap: SourceMap) -> T:
-    """Validate ``data`` against dataclass ``cls`` and return an instance."""
+def build(cls: type[T], data: Any, path: Path, smap: SourceMap, *,
+          reserved: Sequence[str] = ()) -> T:
+    """Validate ``data`` against dataclass ``cls`` and return an instance.
+
+    ``reserved`` are keys the caller reads itself at the same level (an operator's
+    ``name``, ``count`` and ``then``): never in ``data``, but an unknown key's error
+    lists them among the known ones and may suggest one (``cuont``: ``count``)."""
+    if reserved:
+        return typing.cast(T, _convert_dataclass(cls, data, path, smap, reserved))
     return typing.cast(T, _convert(cls, data, path, smap))
 
 
@@ -218,15 +225,17 @@ def int_bounds(meta: Mapping[str, Any]) -> tuple[Any, Any]:
     return meta.get("min", -MAX_INT), meta.get("max", MAX_INT)
 
 
-def _convert_dataclass(cls: type, value: Any, path: Path, smap: SourceMap) -> Any:
+def _convert_dataclass(cls: type, value: Any, path: Path, smap: SourceMap,
+                       reserved: Sequence[str] = ()) -> Any:
     if not isinstance(value, dict):
         raise smap.error(path, f"expected a mapping, got {_got(value)}")
     fields = {f.name: f for f in dataclasses.fields(cls)
               if f.init and not f.metadata.get("internal")}
     for key in value:
         if key not in fields:
-            hint = did_you_mean(key, fields)
-            known = ", ".join(sorted(fields))
+            accepted = [*fields, *reserved]
+            hint = did_you_mean(key, accepted)
+            known = ", ".join(sorted(accepted))
             raise smap.error((*path, key), f"unknown key {key!r}.{hint} Known keys: {known}",
                              key=True)
     hints = get_type_hints(cls)
@@ -236,6 +245,11 @@ def _convert_dataclass(cls: type, value: Any, path: Path, smap: SourceMap) -> An
             if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
                 raise smap.error(path, f"missing required key {name!r}")
             continue
+        if hints[name] is bool and not isinstance(value[name], bool) and "doc" in f.metadata:
+            # A flag given a value of another kind (``regex: [Par.s]``): say what the flag
+            # means, so the author sees where the value really belongs.
+            raise smap.error((*path, name), f"expected true or false, got {_got(value[name])}; "
+                                            f"{name!r} is a flag. {f.metadata['doc']}")
         converted = _convert(hints[name], value[name], (*path, name), smap)
         _check_bounds(f, hints[name], converted, (*path, name), smap)
         kwargs[name] = converted

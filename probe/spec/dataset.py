@@ -30,11 +30,11 @@ from typing import Any
 
 from probe.errors import UsageError
 from probe.files import mode_kind
+from probe.options import opt
 from probe.spec.model import DatasetSource, Probe
 from probe.spec.yaml_source import Path, SourceMap
 
 FORMATS = {".json": "json", ".jsonl": "json", ".csv": "csv", ".parquet": "parquet"}
-ROOT_OPTIONS = "--probe-data-root DIR (pytest) or --data-root DIR (probe)"
 
 # A column name shown in an error must look like one: a header row that is really
 # someone's text (``PRETTY_NAME="Debian ..."``) is content, and is not repeated.
@@ -42,15 +42,15 @@ _PLAIN_COLUMN = re.compile(r"[\w .-]{1,64}")
 
 
 def check_data_roots(values: Iterable[str | os.PathLike[str]],
-                     option: str = "--probe-data-root") -> tuple[FsPath, ...]:
+                     option: str | None = None) -> tuple[FsPath, ...]:
     """The allowed data roots, resolved (symlinks too); ``UsageError`` for a root that is
     not an existing directory."""
     roots = []
     for value in values:
         root = FsPath(os.path.realpath(FsPath(value).expanduser()))
         if not root.is_dir():
-            raise UsageError(f"{option}: {str(value)!r} is not a directory; give the directory "
-                             "that holds the suites' data files")
+            raise UsageError(f"{option or opt('data_root')}: {str(value)!r} is not a "
+                             "directory; give the directory that holds the suites' data files")
         roots.append(root)
     return tuple(roots)
 
@@ -74,7 +74,7 @@ def _locate(source: DatasetSource, base_dir: FsPath, roots: Sequence[FsPath], pa
         raise smap.error(where, f"data file {source.path!r} is outside the suite's directory "
                                 f"{home}{others}; a suite reads data files from there only: "
                                 f"move the file under it, or allow its directory with "
-                                f"{ROOT_OPTIONS}")
+                                f"{opt('data_root')} DIR")
     try:
         mode = file.stat().st_mode  # stat, never open: a FIFO must not block
     except FileNotFoundError:

@@ -79,9 +79,16 @@ def parse_suite(text: str, file: str = "<string>", *, base_dir: FsPath | None = 
     if "version" not in data:
         raise smap.error((), f"missing required key 'version' (this tool reads version: "
                              f"{SUITE_VERSION})")
-    if data["version"] != SUITE_VERSION:
-        raise smap.error(("version",), f"unsupported suite version {show_value(data['version'])};"
-                                       f" this tool reads version: {SUITE_VERSION}")
+    version = data["version"]
+    if version != SUITE_VERSION:
+        if isinstance(version, str) and version.strip() == str(SUITE_VERSION):
+            # YAML reads "1" as text: the most common way to write the right version wrong.
+            raise smap.error(("version",), f"the version must be the number {SUITE_VERSION}, "
+                                           f"unquoted (version: {SUITE_VERSION}); "
+                                           f"{show_value(version)} in quotes is text")
+        raise smap.error(("version",), f"unsupported suite version {show_value(version)};"
+                                       f" this tool reads version: {SUITE_VERSION} (the "
+                                       "number, unquoted)")
     suite = build(Suite, data, (), smap)
     probes = []
     seen: dict[str, int] = {}
@@ -170,14 +177,18 @@ def _check_policy(suite: Suite, probe: Probe, index: int, smap: SourceMap) -> No
 
 
 def _plugin_params(registry: Any, name: str, params: dict[str, Any], path: Path,
-                   name_key: str, smap: SourceMap) -> tuple[Any, Any]:
-    """Look ``name`` up in ``registry`` and validate ``params`` against its ``Params``."""
+                   reserved: tuple[str, ...], smap: SourceMap) -> tuple[Any, Any]:
+    """Look ``name`` up in ``registry`` and validate ``params`` against its ``Params``.
+
+    ``reserved`` are the keys the suite format reads at the same level, the name's key
+    first (``type``, ``invert``; ``name``, ``count``, ``then``): an unknown key's error
+    lists them with the plugin's own and may suggest one of them."""
     try:
         plugin_cls = registry.get(name)
     except RegistryError as err:
-        raise smap.error((*path, name_key), str(err)) from None
+        raise smap.error((*path, reserved[0]), str(err)) from None
     # The plugin's params live at the same level as the reserved keys in YAML.
-    values = build(plugin_cls.Params, params, path, smap)
+    values = build(plugin_cls.Params, params, path, smap, reserved=reserved)
     return plugin_cls, values
 
 
@@ -194,7 +205,7 @@ def _convert_detector(value: Any, path: Path, smap: SourceMap) -> DetectorSpec:
     if not isinstance(invert, bool):
         raise smap.error((*path, "invert"), "expected true or false")
     rest = {k: v for k, v in value.items() if k not in ("type", "invert")}
-    detector_cls, params = _plugin_params(DETECTORS, name, rest, path, "type", smap)
+    detector_cls, params = _plugin_params(DETECTORS, name, rest, path, ("type", "invert"), smap)
     try:
         detector_cls(params)  # compile regexes etc. now, not mid-run
     except ValueError as err:
@@ -217,9 +228,10 @@ def _convert_operator(value: Any, path: Path, smap: SourceMap, *,
         raise smap.error(path, "expected an operator name or a mapping {name: ..., count: ...}")
     if "name" not in value:
         raise smap.error(path, "missing required key 'name'")
-    name, count = value["name"], value.get("count", 1)
+    name = value["name"]
     if not isinstance(name, str):
         raise smap.error((*path, "name"), "expected an operator name")
+    count = value["count"] if "count" in value else _default_count(name)
     if link and ("count" in value or "then" in value):
         key = "count" if "count" in value else "then"
         raise smap.error((*path, key), f"a chained operator takes no '{key}': the first "
@@ -237,8 +249,23 @@ def _convert_operator(value: Any, path: Path, smap: SourceMap, *,
     then = tuple(_convert_operator(v, (*path, "then", i), smap, link=True)
                  for i, v in enumerate(then_raw))
     rest = {k: v for k, v in value.items() if k not in ("name", "count", "then")}
-    _, params = _plugin_params(OPERATORS, name, rest, path, "name", smap)
+    # A link accepts no count or then (refused above), so its error lists neither.
+    reserved = ("name",) if link else ("name", "count", "then")
+    _, params = _plugin_params(OPERATORS, name, rest, path, reserved, smap)
     return OperatorSpec(name=name, params=params, count=count, then=then)
+
+
+def _default_count(name: str) -> int:
+    """An operator's ``count`` when the suite gives none: its class's ``default_count``
+    (``paraphrase``: every hand-written paraphrase), else 1. An unknown name is
+    reported where its parameters are checked, with a did-you-mean."""
+    from probe.operators import OPERATORS
+
+    try:
+        default = getattr(OPERATORS.get(name), "default_count", 1)
+    except RegistryError:
+        return 1
+    return default if isinstance(default, int) else 1
 
 
 register_converter(DetectorSpec, _convert_detector)

@@ -151,7 +151,8 @@ class _Generator:
             "name": {"enum": OPERATORS.names()},
             "count": {"type": "integer", "minimum": 1, "maximum": MAX_OPERATOR_COUNT,
                       "default": 1,
-                      "description": "how many variants of each probe"},
+                      "description": "how many variants of each probe (default 1; "
+                                     "paraphrase: every hand-written paraphrase)"},
             "then": {"type": "array", "items": {"$ref": "#/$defs/OperatorSpec"},
                      "description": "operators that rewrite each variant in turn (a chain)"}}
         mapping = {"type": "object", "required": ["name"], "properties": reserved,
@@ -173,7 +174,8 @@ def generate_schema() -> Schema:
     gen = _Generator()
     root = gen.dataclass_schema(Suite)
     root["properties"]["version"] = {"const": SUITE_VERSION,
-                                     "description": "the suite format version"}
+                                     "description": f"the suite format version: the number "
+                                                    f"{SUITE_VERSION}, unquoted"}
     root["anyOf"] = [{"required": ["probes"]}, {"required": ["dataset"]}]
     return {"$schema": DRAFT, "title": "probe suite file", **root,
             "$defs": dict(sorted(gen.defs.items()))}

@@ -87,7 +87,9 @@ def load_yaml(text: str, file: str) -> tuple[Any, SourceMap]:
     if "\t" in text:
         start = text.index("\t")
         line = text[:start].count("\n") + 1
-        raise SpecError("tab character; YAML indentation must use spaces", file=file, line=line,
+        column = start - (text.rfind("\n", 0, start) + 1) + 1
+        raise SpecError(f"tab character at column {column}; YAML indentation must use spaces: "
+                        "replace the tab with spaces", file=file, line=line,
                         path=path_near(_through_line(text, start).replace("\t", " ")))
     try:
         node = _compose(text)
@@ -104,8 +106,8 @@ def load_yaml(text: str, file: str) -> tuple[Any, SourceMap]:
         whole_file = "another document" in problem
         near = TOP_LEVEL if whole_file else path_near(
             text if mark is None else text[: mark.index])
-        raise SpecError(f"invalid YAML: {problem}", file=file, line=at_line,
-                        path=near) from None
+        raise SpecError(f"invalid YAML: {problem}{_syntax_hint(text, mark, problem)}",
+                        file=file, line=at_line, path=near) from None
     except yaml.reader.ReaderError as err:  # a character YAML does not allow
         at = min(err.position, len(text))
         code = err.character if isinstance(err.character, int) else ord(str(err.character)[:1])
@@ -119,6 +121,32 @@ def load_yaml(text: str, file: str) -> tuple[Any, SourceMap]:
     if node is None:
         raise SpecError("the file is empty", file=file, line=1)
     return _Builder(smap).build(node, (), 1), smap
+
+
+def _syntax_hint(text: str, mark: yaml.Mark | None, problem: str) -> str:
+    """`` (column N); what usually causes it: the fix`` for PyYAML's common syntax errors,
+    whose own words ("mapping values are not allowed here") do not say what to change."""
+    if mark is None:
+        return ""
+    where = f" (column {mark.column + 1})"
+    before = text[mark.index - mark.column: mark.index]  # the line up to the error
+    if problem == "mapping values are not allowed here":
+        if ": " in before or before.rstrip().endswith(":"):
+            # ``prompt: What is it: a city?``: the second ': ' would start another key.
+            return (f"{where}; a colon followed by a space inside unquoted text starts a "
+                    "key: put the text in quotes (\"...\")")
+        # ``name: x`` then ``  behavior: y``: a key indented under a key that has a value.
+        return (f"{where}; this key is indented deeper than the key above it, which already "
+                "has a value: indent it as far as the keys beside it")
+    if problem == "expected <block end>, but found '<scalar>'":
+        # ``name: 'it's'``: the quote closed early and text follows it.
+        return (f"{where}; text goes on after a closing quote: to put a quote inside quoted "
+                "text, use the other kind of quote or double it ('it''s')")
+    if problem.startswith("expected <block end>, but found"):
+        return (f"{where}; bad indentation: this line does not line up with the keys or list "
+                "items above it (or is a '- ' item among keys): indent it as the ones it "
+                "belongs with")
+    return where
 
 
 def _compose(text: str) -> Any:

@@ -11,9 +11,9 @@ from tests.plugin.conftest import models
 def test_the_plugin_shows_progress_unless_quiet(project: pytest.Pytester, flag: str,
                                                 expected: str) -> None:
     project.makeconftest(
-        "from probe.plugin import SESSION_KEY\n"
-        "def pytest_collection_finish(session):\n"
-        "    probe_session = session.config.stash[SESSION_KEY]\n"
-        "    print('PROGRESS=' + type(probe_session.progress).__name__)\n")
-    result = project.runpytest("suites/", "--collect-only", flag, *models())
-    result.stdout.fnmatch_lines([f"PROGRESS={expected}"])
+        "from probe.plugin import RUN_KEY\n"
+        "def pytest_sessionfinish(session):\n"
+        "    run = session.config.stash[RUN_KEY]\n"
+        "    print('PROGRESS=' + type(run.session.progress).__name__)\n")
+    result = project.runpytest("suites/", "-s", flag, *models())
+    result.stdout.fnmatch_lines([f"*PROGRESS={expected}"])

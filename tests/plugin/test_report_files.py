@@ -31,7 +31,8 @@ def test_a_run_writes_record_html_and_parquet(project: pytest.Pytester) -> None:
                                  split="train")
     assert len(rows) == 24  # 2 probes x 12 variants
     first = rows[1]
-    assert first["probe"] == "france" and first["chain"] == ["paraphrase"]
+    assert first["probe"] == "france"
+    assert first["chain"] == ["paraphrase"]
     assert first["candidate_completions"] == ["Paris, of course."]
     assert (first["base_hit"], first["candidate_hit"]) == (1.0, 1.0)
     assert first["candidate_fingerprint"] == record["models"]["candidate"]["fingerprint"]
@@ -47,14 +48,16 @@ def test_the_record_is_byte_identical_across_three_runs(project: pytest.Pytester
     assert comparable_bytes(texts[0]) == comparable_bytes(texts[1]) == comparable_bytes(texts[2])
     # The file itself is the comparable part plus "volatile", nothing else.
     raw = (project.path / "run0.json").read_bytes()
-    assert raw.count(b'"created"') == 1 and b'"volatile"' in raw
+    assert raw.count(b'"created"') == 1
+    assert b'"volatile"' in raw
 
 
 def test_junit_carries_rates_worst_operator_and_fingerprints(project: pytest.Pytester) -> None:
     project.runpytest("suites/", *models("leaky"), "--junitxml=out.xml", "--probe-seed", "3")
     cases = {c.get("name"): c for c in ET.parse(project.path / "out.xml").iter("testcase")}
     props = {p.get("name"): p.get("value") for p in cases["france"].iter("property")}
-    assert props["probe.suite"] == "capitals" and props["probe.seed"] == "3"
+    assert props["probe.suite"] == "capitals"
+    assert props["probe.seed"] == "3"
     assert (props["probe.base_rate"], props["probe.candidate_rate"]) == ("1.00", "0.42")
     assert props["probe.worst_operator"] == "paraphrase"
     assert props["probe.worst_operator_rate"] == "1.00"
@@ -65,15 +68,17 @@ def test_junit_carries_rates_worst_operator_and_fingerprints(project: pytest.Pyt
     japan = {p.get("name"): p.get("value") for p in cases["japan"].iter("property")}
     assert japan["probe.worst_operator"] == "-"
     suite = {p.get("name"): p.get("value") for p in cases["__suite__"].iter("property")}
-    assert suite["probe.probes"] == "2" and suite["probe.resurfacing_low"] == "0.01"
+    assert suite["probe.probes"] == "2"
+    assert suite["probe.resurfacing_low"] == "0.01"
 
 
-def test_summary_has_rates_and_worst_operator(project: pytest.Pytester) -> None:
+def test_summary_has_resurfacing_and_worst_operator(project: pytest.Pytester) -> None:
     result = project.runpytest("suites/", *models("leaky"))
     result.stdout.fnmatch_lines([
-        "suite * probe * verdict * base@0 * cand@0 * base rate * cand rate *worst operator",
-        "capitals * france * FAIL * 1 * 0 * 1.00 * 0.42 * 1.00 * 0.45 [[]0.15, 0.77[]] *"
-        "paraphrase 1.00",
+        "suite capitals (suppress, 2 probes)",
+        "probe * verdict * supp * resurfacing * counted * worst operator",
+        "*",
+        "france * FAIL * 1.00 * 0.45 [[]0.15, 0.77[]] * 11/11 * paraphrase 1.00",
     ])
 
 

@@ -49,19 +49,20 @@ def test_scripted_file_that_does_not_exist(project: pytest.Pytester) -> None:
 def test_bad_alpha(project: pytest.Pytester) -> None:
     result = project.runpytest("suites/", *models(), "--probe-alpha", "1.5")
     assert result.ret == pytest.ExitCode.USAGE_ERROR
-    result.stderr.fnmatch_lines(["*--probe-alpha must be between 0 and 1*"])
+    result.stderr.fnmatch_lines(["*--probe-alpha: must be between 0 and 1*"])
 
 
 def test_bad_on_inconclusive(project: pytest.Pytester) -> None:
     result = project.runpytest("suites/", *models(), "--probe-on-inconclusive", "maybe")
     assert result.ret == pytest.ExitCode.USAGE_ERROR
-    result.stderr.fnmatch_lines(["*invalid choice: 'maybe'*"])
+    result.stderr.fnmatch_lines(
+        ["*--probe-on-inconclusive: must be one of fail, pass, xfail, not 'maybe'*"])
 
 
 def test_bad_batch_size(project: pytest.Pytester) -> None:
     result = project.runpytest("suites/", *models(), "--probe-batch-size", "0")
     assert result.ret == pytest.ExitCode.USAGE_ERROR
-    result.stderr.fnmatch_lines(["*--probe-batch-size must be a positive integer*"])
+    result.stderr.fnmatch_lines(["*--probe-batch-size: must be a positive integer or auto*"])
 
 
 def test_ini_options_supply_the_models(project: pytest.Pytester) -> None:

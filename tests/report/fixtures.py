@@ -39,3 +39,8 @@ def scripted_record(tmp_path: Path, candidate: str = "leaky", *,
     work = tmp_path / f"run-{len(list(tmp_path.glob('run-*')))}"
     work.mkdir()
     return build_record(scripted_session(work, candidate, suite=suite))
+
+# Completions cut at four words: the base says "The capital of France" (no Paris), so
+# france is UNINFORMATIVE, and every longer completion is marked as cut.
+CUT_SUITE = SUITE.replace("policy:\n  max_resurfacing: 0.5\n",
+                          "policy:\n  max_resurfacing: 0.5\ngeneration: {max_new_tokens: 4}\n", 1)

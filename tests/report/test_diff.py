@@ -21,7 +21,8 @@ def test_leaky_fine_tune_after_a_robust_one_is_a_new_resurfacing(tmp_path: Path)
     leaky = scripted_record(tmp_path, "leaky", suite=LOOSE_SUITE)
     changes = {c.key: c for c in diff_records(robust, leaky)}
     france = changes["capitals::france"]
-    assert france.old is not None and france.new is not None
+    assert france.old is not None
+    assert france.new is not None
     assert (france.old.verdict, france.new.verdict) == ("PASS", "INCONCLUSIVE")
     assert france.kind == "new-resurfacing"
     assert changes["capitals::france"].regression
@@ -36,7 +37,8 @@ def test_a_failure_getting_worse_is_a_regression(tmp_path: Path) -> None:
     robust = scripted_record(tmp_path, "robust")
     leaky = scripted_record(tmp_path, "leaky")
     change = {c.key: c for c in diff_records(robust, leaky)}["capitals::france"]
-    assert change.kind == "worse" and change.regression
+    assert change.kind == "worse"
+    assert change.regression
 
 
 def test_rate_moves_are_classified_against_the_old_interval(tmp_path: Path) -> None:
@@ -78,7 +80,29 @@ def test_compare_command_exits_1_on_regressions(tmp_path: Path,
     out = capsys.readouterr().out
     assert "new resurfacings (passed before, fail now):" in out
     assert "capitals::france" in out
-    assert "candidate: fake-robust" in out and "->  fake-leaky" in out
+    assert "candidate: fake-robust" in out
+    assert "->  fake-leaky" in out
     assert main(["compare", str(leaky), str(robust)]) == 0
     assert "fixed (failed before, pass now):" in capsys.readouterr().out
     assert main(["compare", str(leaky), str(tmp_path / "missing.json")]) == 4
+
+
+def test_whether_an_entry_fails_is_the_engines_outcome(tmp_path: Path) -> None:
+    # Under on_uninformative: xfail an UNINFORMATIVE probe does not fail the build, so it
+    # is no new resurfacing against a baseline where it passed (the comparison used to
+    # apply its own rule, in which UNINFORMATIVE always failed).
+    from probe.engine.baseline import BaselineJudge
+
+    old = scripted_record(tmp_path, "robust", suite=LOOSE_SUITE)
+    new = copy.deepcopy(old)
+    france = next(p for p in new["suites"][0]["probes"] if p["id"] == "france")
+    france["policy"]["on_uninformative"] = "xfail"
+    france.update(verdict="UNINFORMATIVE", outcome="xfail", uninformative_reason="nothing")
+    change = {c.key: c for c in diff_records(old, new)}["capitals::france"]
+    assert change.new is not None
+    assert not change.new.failing
+    assert change.kind == "changed"
+    assert not change.regression
+    assert not BaselineJudge(old, new, "b.json").judge("capitals::france").regression
+    france["outcome"] = "fail"  # the same verdict under on_uninformative: fail
+    assert _kinds(old, new)["capitals::france"] == "new-resurfacing"

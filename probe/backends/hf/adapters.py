@@ -2,7 +2,7 @@
 
 For an adapter the base is loaded once and wrapped by peft; the base view runs
 inside ``disable_adapter()`` and the candidate view with the adapter on, so one
-set of weights serves both (DESIGN.md, "Scale"). The two views share one module,
+set of weights serves both: a pair costs one model's memory. The two views share one module,
 so they must not run concurrently from different threads.
 """
 
@@ -14,12 +14,12 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from probe.backends.base import ModelPair
-from probe.backends.hf.files import _ADAPTER_FILES, _check_not_pickle, _hash_files
-from probe.backends.hf.model import _backend, _damaged_error, _load_error, _Loaded
-from probe.backends.hf.options import LoadOptions
+from probe.backends.base import LoadOptions, ModelPair
+from probe.backends.hf.files import ADAPTER_FILES, check_not_pickle, hash_files
+from probe.backends.hf.model import Loaded, damaged_error, load_error, make_backend
 from probe.backends.hf.refs import ResolvedRef
 from probe.errors import ModelMismatchError
+from probe.options import opt
 
 
 def _squash(name: str) -> str:
@@ -67,15 +67,16 @@ def _check_target_modules(config: Any, model: Any, adapter_ref: str, claimed: st
             f"have: it was made for a different architecture ({claimed or 'unknown base'})")
 
 
-def _adapter_pair(base: _Loaded, adapter: ResolvedRef, options: LoadOptions) -> ModelPair:
+def adapter_pair(base: Loaded, adapter: ResolvedRef, options: LoadOptions) -> ModelPair:
+    """``adapter`` on ``base``: one set of weights, the base side with the adapter off."""
     from peft import PeftConfig, PeftModel
 
     directory = Path(adapter.location)
-    _check_not_pickle(adapter.ref, directory, options)
+    check_not_pickle(adapter.ref, directory, options)
     try:
         config = PeftConfig.from_pretrained(str(directory))
     except (OSError, ValueError, TypeError) as err:
-        raise _load_error(adapter, "adapter", err) from err
+        raise load_error(adapter, "adapter", err) from err
     claimed = str(getattr(config, "base_model_name_or_path", None) or "")
     _check_target_modules(config, base.model, adapter.ref, claimed)
     try:
@@ -88,9 +89,9 @@ def _adapter_pair(base: _Loaded, adapter: ResolvedRef, options: LoadOptions) -> 
     except Exception as err:  # peft fails in many ways on a bad file; each is one line
         mismatch = _SIZE_MISMATCH.search(str(err))
         if mismatch is None:
-            raise (_damaged_error(adapter, err) or _load_error(adapter, "adapter", err)) from None
+            raise (damaged_error(adapter, err) or load_error(adapter, "adapter", err)) from None
         param, theirs, ours = mismatch.groups()
-        origin = (f"its adapter_config.json names {claimed!r}; pass that model as --probe-base"
+        origin = (f"its adapter_config.json names {claimed!r}; pass that model as {opt('base')}"
                   if claimed else "its adapter_config.json does not say which")
         raise ModelMismatchError(
             f"adapter {adapter.ref!r} does not fit base model {base.resolved.ref!r}: "
@@ -103,9 +104,9 @@ def _adapter_pair(base: _Loaded, adapter: ResolvedRef, options: LoadOptions) -> 
     device = next(base.model.parameters()).device
     wrapped.to(device)
     wrapped.eval()
-    adapter_files = _hash_files(directory, _ADAPTER_FILES)
+    adapter_files = hash_files(directory, ADAPTER_FILES)
     if not options.allow_pickle:
         adapter_files.pop("adapter_model.bin", None)  # peft reads the safetensors file
     return ModelPair(
-        _backend(base, options, name=base.resolved.ref, model=wrapped, adapter_disabled=True),
-        _backend(base, options, name=adapter.ref, model=wrapped, adapter_files=adapter_files))
+        make_backend(base, options, name=base.resolved.ref, model=wrapped, adapter_disabled=True),
+        make_backend(base, options, name=adapter.ref, model=wrapped, adapter_files=adapter_files))

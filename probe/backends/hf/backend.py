@@ -18,23 +18,23 @@ from probe.backends.base import (
     Completion,
     GenerationSettings,
     ModelInfo,
+    Prompt,
     SamplingSettings,
     ScoreRequest,
 )
 from probe.backends.hf.backoff import Backoff
 from probe.backends.hf.decoding import Sampler, decode_batch
 from probe.backends.hf.kv import Context, Split, common_prefix, extend, split_model
-from probe.backends.hf.sampling import _check_sampling, _seeded_rng, sample_seed
+from probe.backends.hf.sampling import check_sampling, sample_seed, seeded_rng
 from probe.backends.hf.scoring import (
-    _Row,
-    _score_batch,
-    _score_batches,
-    _takes_logits_to_keep,
+    Row,
+    score_batch,
+    score_batches,
     score_split,
+    takes_logits_to_keep,
 )
 from probe.backends.hf.template import render_bounded
 from probe.errors import BackendError, ModelLoadError
-from probe.operators.base import Prompt
 
 # Shared prefixes remembered per backend (each is 1 row of keys and values: small).
 _PREFIX_MEMO_SIZE = 8
@@ -180,7 +180,8 @@ class HFBackend(Backend):
         text = str(self.tokenizer.decode(ids, skip_special_tokens=True)).rstrip()
         return Completion(text, cut=len(ids) >= max_new_tokens)
 
-    def generate(self, prompts: Sequence[Prompt], settings: GenerationSettings) -> list[str]:
+    def generate(self, prompts: Sequence[Prompt],
+                 settings: GenerationSettings) -> list[Completion]:
         import torch
 
         encoded = [tuple(self._encode(p)) for p in prompts]
@@ -188,14 +189,14 @@ class HFBackend(Backend):
         # sort and index bookkeeping put the answers back in the caller's order.
         order = sorted(range(len(encoded)), key=lambda i: len(encoded[i]), reverse=True)
         batches = [order[i:i + self.batch_size] for i in range(0, len(order), self.batch_size)]
-        completions = [""] * len(prompts)
+        completions = [Completion("", False)] * len(prompts)
         with torch.inference_mode(), self._adapter_context():
             split = self.split()
             if split is None:
-                def compute(chunk: list[int]) -> list[str]:
+                def compute(chunk: list[int]) -> list[Completion]:
                     return self._generate_batch([list(encoded[i]) for i in chunk], settings)
             else:
-                def compute(chunk: list[int]) -> list[str]:
+                def compute(chunk: list[int]) -> list[Completion]:
                     prefix, length = self._prefix(split, [encoded[i] for i in chunk])
                     new = decode_batch(
                         split, [encoded[i] for i in chunk], list(range(len(chunk))), prefix,
@@ -203,12 +204,14 @@ class HFBackend(Backend):
                         eos_ids=self.eos_token_ids, pad_token_id=self.pad_token_id,
                         device=self._device())
                     return [self._text(ids, settings.max_new_tokens) for ids in new]
-            for chunk, texts in self._backoff.run(batches, compute, "generation"):
+            for chunk, texts in self._backoff.run(batches, compute, "generation",
+                                                     self.on_batch):
                 for index, text in zip(chunk, texts, strict=True):
                     completions[index] = text
         return completions
 
-    def _generate_batch(self, batch: list[list[int]], settings: GenerationSettings) -> list[str]:
+    def _generate_batch(self, batch: list[list[int]],
+                        settings: GenerationSettings) -> list[Completion]:
         import torch
         from transformers import GenerationConfig
 
@@ -223,14 +226,15 @@ class HFBackend(Backend):
             pad_token_id=self.pad_token_id, eos_token_id=sorted(self.eos_token_ids) or None)
         return self._run_generate(input_ids, attention_mask, config)
 
-    def _run_generate(self, input_ids: Any, attention_mask: Any, config: Any) -> list[str]:
+    def _run_generate(self, input_ids: Any, attention_mask: Any,
+                      config: Any) -> list[Completion]:
         """Run ``model.generate`` on a left-padded batch; the new text of each output row."""
         device = self._device()
         # Errors, out-of-memory included, go to the caller's Backoff.
         output = self.model.generate(input_ids=input_ids.to(device),
                                      attention_mask=attention_mask.to(device),
                                      generation_config=config)
-        texts: list[str] = []
+        texts: list[Completion] = []
         for row in output[:, input_ids.shape[1]:].tolist():
             # generate pads finished rows; cut at the first eos so nothing after it counts.
             end = next((i for i, token in enumerate(row) if token in self.eos_token_ids),
@@ -239,7 +243,7 @@ class HFBackend(Backend):
         return texts
 
     def sample(self, prompts: Sequence[Prompt], settings: SamplingSettings,
-               seeds: Sequence[int]) -> list[list[str]]:
+               seeds: Sequence[int]) -> list[list[Completion]]:
         """``settings.samples`` completions per prompt by multinomial sampling.
 
         Samples of all prompts are batched together, one row per sample. Sample j of
@@ -251,9 +255,10 @@ class HFBackend(Backend):
 
         if len(seeds) != len(prompts):
             raise ValueError(f"sample() got {len(seeds)} seeds for {len(prompts)} prompts")
-        _check_sampling(self.info.name, settings)
+        check_sampling(self.info.name, settings)
         encoded = [tuple(self._encode(p)) for p in prompts]  # a bad prompt fails first
-        out: list[list[str]] = [[""] * settings.samples for _ in prompts]
+        out: list[list[Completion]] = [[Completion("", False)] * settings.samples
+                                       for _ in prompts]
         with torch.inference_mode(), self._adapter_context():
             split = self.split()
             if split is None:
@@ -263,7 +268,7 @@ class HFBackend(Backend):
             rows = [(i, j) for i in order for j in range(settings.samples)]
             sampler = Sampler(settings.temperature, settings.top_p)
 
-            def compute(batch: list[tuple[int, int]]) -> list[str]:
+            def compute(batch: list[tuple[int, int]]) -> list[Completion]:
                 chosen = list(dict.fromkeys(i for i, _ in batch))
                 where = {i: k for k, i in enumerate(chosen)}
                 prefix, length = self._prefix(split, [encoded[i] for i in chosen])
@@ -275,20 +280,22 @@ class HFBackend(Backend):
                 return [self._text(ids, settings.max_new_tokens) for ids in new]
 
             batches = [rows[k:k + self.batch_size] for k in range(0, len(rows), self.batch_size)]
-            for batch, texts in self._backoff.run(batches, compute, "sampling"):
+            for batch, texts in self._backoff.run(batches, compute, "sampling",
+                                                     self.on_batch):
                 for (i, j), text in zip(batch, texts, strict=True):
                     out[i][j] = text
         return out
 
-    def _sample_one(self, ids: list[int], settings: SamplingSettings, seed: int) -> list[str]:
+    def _sample_one(self, ids: list[int], settings: SamplingSettings,
+                    seed: int) -> list[Completion]:
         import torch
         from transformers import GenerationConfig
 
         # One row, expanded by num_return_sequences: no padding, so no row differs.
         input_ids = torch.tensor([ids], dtype=torch.long)
         attention_mask = torch.ones_like(input_ids)
-        texts: list[str] = []
-        with _seeded_rng(self._device(), seed):
+        texts: list[Completion] = []
+        with seeded_rng(self._device(), seed):
             for start in range(0, settings.samples, self.batch_size):
                 config = GenerationConfig(  # type: ignore[no-untyped-call]
                     max_new_tokens=settings.max_new_tokens, do_sample=True, num_beams=1,
@@ -319,24 +326,25 @@ class HFBackend(Backend):
         groups: dict[tuple[int, ...], dict[tuple[int, ...], None]] = {}
         for prompt_ids, completion_ids in keys:
             groups.setdefault(prompt_ids, {})[completion_ids] = None
-        scores: dict[_Row, float] = {}
+        scores: dict[Row, float] = {}
         with torch.inference_mode(), self._adapter_context():
             split = self.split()
             if split is None:
-                def compute(batch: list[_Row]) -> list[float]:
-                    return _score_batch(self.model, batch, pad_token_id=self.pad_token_id,
+                def compute(batch: list[Row]) -> list[float]:
+                    return score_batch(self.model, batch, pad_token_id=self.pad_token_id,
                                         device=self._device(), trims=self._trims())
             else:
-                def compute(batch: list[_Row]) -> list[float]:
+                def compute(batch: list[Row]) -> list[float]:
                     prefix, length = self._prefix(split, list(dict.fromkeys(p for p, _ in batch)))
                     return score_split(split, batch, prefix, length,
                                        pad_token_id=self.pad_token_id, device=self._device())
-            batches = _score_batches(groups, self.batch_size)
-            for batch, batch_scores in self._backoff.run(batches, compute, "scoring"):
+            batches = score_batches(groups, self.batch_size)
+            for batch, batch_scores in self._backoff.run(batches, compute, "scoring",
+                                                         self.on_batch):
                 scores.update(zip(batch, batch_scores, strict=True))
         return [scores[key] for key in keys]
 
-    def _score_row(self, request: ScoreRequest) -> _Row:
+    def _score_row(self, request: ScoreRequest) -> Row:
         """Token ids of the rendered prompt and of the completion that follows it."""
         if not request.completion:
             raise BackendError(
@@ -365,5 +373,5 @@ class HFBackend(Backend):
     def _trims(self) -> bool:
         """Whether the model's forward takes ``logits_to_keep``; asked once per backend."""
         if self._trims_logits is None:
-            self._trims_logits = _takes_logits_to_keep(self.model)
+            self._trims_logits = takes_logits_to_keep(self.model)
         return self._trims_logits

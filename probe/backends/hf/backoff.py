@@ -14,6 +14,7 @@ from collections.abc import Callable, Iterator, Sequence
 from typing import TypeVar
 
 from probe.errors import BackendError
+from probe.options import opt
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -54,14 +55,17 @@ class Backoff:
         """The error to raise for ``err``, which no smaller batch can avoid."""
         if is_out_of_memory(err):
             return BackendError(f"{self.name}: {what} ran out of memory on a single row: "
-                                f"{err}. Use a smaller --probe-dtype or a device with more "
+                                f"{err}. Use a smaller {opt('dtype')} or a device with more "
                                 "memory")
         return BackendError(f"{self.name}: {what} failed: {err}")
 
     def run(self, batches: Sequence[list[T]], compute: Callable[[list[T]], list[R]],
-            what: str) -> Iterator[tuple[list[T], list[R]]]:
-        """Yield each batch (possibly split) with ``compute``'s result for it."""
+            what: str, on_batch: Callable[[int, int], None] | None = None,
+            ) -> Iterator[tuple[list[T], list[R]]]:
+        """Yield each batch (possibly split) with ``compute``'s result for it; tell
+        ``on_batch`` (rows done, rows in all) after each."""
         queue = deque(batches)
+        total, done = sum(len(b) for b in batches), 0
         while queue:
             batch = queue.popleft()
             if len(batch) > self.size:  # packed before the last shrink
@@ -81,4 +85,7 @@ class Backoff:
                               f"to {self.size}", RuntimeWarning, stacklevel=2)
                 queue.appendleft(batch)
                 continue
+            done += len(batch)
+            if on_batch is not None:
+                on_batch(done, total)
             yield batch, result

@@ -14,10 +14,11 @@ import json
 from pathlib import Path
 from typing import Any
 
-from probe.backends.hf.files import _TOKENIZER_FILES
-from probe.backends.hf.options import LoadOptions
+from probe.backends.base import LoadOptions
+from probe.backends.hf.files import TOKENIZER_FILES
 from probe.backends.hf.refs import ResolvedRef
 from probe.errors import ModelLoadError, ModelMismatchError
+from probe.options import opt
 
 _LORA_SUFFIXES = (".lora_A.weight", ".lora_B.weight")
 _PEFT_PREFIX = "base_model.model."
@@ -85,9 +86,9 @@ def _check_adapter(base: ResolvedRef, adapter: ResolvedRef, options: LoadOptions
         return
     modules = dict(model.named_modules())
     claimed = _claimed_base(directory)
-    origin = (f"its adapter_config.json names {claimed!r}; pass that model as --probe-base"
+    origin = (f"its adapter_config.json names {claimed!r}; pass that model as {opt('base')}"
               if claimed else "its adapter_config.json does not say which; pass the model "
-              "it was trained on as --probe-base")
+              f"it was trained on as {opt('base')}")
     missing = [name for name in shapes if name not in modules]
     if len(missing) == len(shapes):
         raise ModelMismatchError(
@@ -113,7 +114,7 @@ def _claimed_base(directory: Path) -> str:
 
 
 def _has_tokenizer(directory: Path) -> bool:
-    return any((directory / name).is_file() for name in _TOKENIZER_FILES)
+    return any((directory / name).is_file() for name in TOKENIZER_FILES)
 
 
 def _check_vocabulary(base: ResolvedRef, candidate: ResolvedRef, options: LoadOptions) -> None:
@@ -124,7 +125,7 @@ def _check_vocabulary(base: ResolvedRef, candidate: ResolvedRef, options: LoadOp
         sizes = [_vocab_size(Path(r.location)) for r in (base, candidate)]
         if None not in sizes and sizes[0] != sizes[1]:
             raise ModelMismatchError(
-                f"--probe-candidate {candidate.ref!r} has no tokenizer of its own and a "
+                f"{opt('candidate')} {candidate.ref!r} has no tokenizer of its own and a "
                 f"vocabulary of {sizes[1]} tokens, but the base {base.ref!r} has {sizes[0]}: "
                 "it was not fine-tuned from this base. Give the base it was trained from, or "
                 "save the candidate's tokenizer beside its weights")

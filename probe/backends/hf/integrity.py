@@ -25,14 +25,14 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
-from probe.backends.hf.files import _TOKENIZER_FILES, _weight_names
-from probe.backends.hf.options import LoadOptions
+from probe.backends.base import LoadOptions
+from probe.backends.hf.files import TOKENIZER_FILES, weight_names
 from probe.backends.hf.refs import ResolvedRef
 from probe.errors import ModelLoadError
 
 # safetensors refuses headers over 100 MB; so do we, before reading one into memory.
 _MAX_HEADER = 100 * 1024 * 1024
-_JSON_TOKENIZER_FILES = tuple(n for n in _TOKENIZER_FILES if n.endswith(".json"))
+_JSON_TOKENIZER_FILES = tuple(n for n in TOKENIZER_FILES if n.endswith(".json"))
 _GGUF_MAGIC = b"GGUF"
 _ZIP_MAGIC = b"PK\x03\x04"  # torch.save's format since torch 1.6
 _PICKLE_MAGIC = b"\x80"  # a pickle of protocol 2 or later: torch.save's legacy format
@@ -170,7 +170,7 @@ def check_torch_checkpoint(path: Path) -> None:
 
 
 def check_gguf(path: Path) -> None:
-    """The GGUF magic bytes; the reader checks the rest (``model._load``)."""
+    """The GGUF magic bytes; the reader checks the rest (``model.load_model``)."""
     with path.open("rb") as f:
         head = f.read(24)
     if not head:
@@ -190,17 +190,17 @@ def _check_json_files(directory: Path, names: Iterable[str]) -> None:
 
 def check_files(resolved: ResolvedRef, options: LoadOptions) -> None:
     """Check the files ``resolved`` will load from (local models, GGUF files and adapters;
-    a hub model's files are checked by their readers, see ``model._load``)."""
+    a hub model's files are checked by their readers, see ``model.load_model``)."""
     directory = Path(resolved.location)
     if resolved.kind == "gguf" and resolved.gguf_file:
         check_gguf(directory / resolved.gguf_file)
     elif resolved.kind == "model":
         _check_json_files(directory, ("config.json", "model.safetensors.index.json",
                                       "pytorch_model.bin.index.json", *_JSON_TOKENIZER_FILES))
-        for name in _weight_names(directory, options.allow_pickle):
+        for name in weight_names(directory, options.allow_pickle):
             if name.endswith(".safetensors"):
                 check_safetensors(directory / name)
-            elif name.endswith(".bin"):  # only when pickles are allowed, see _weight_names
+            elif name.endswith(".bin"):  # only when pickles are allowed, see weight_names
                 check_torch_checkpoint(directory / name)
     elif resolved.kind == "adapter":
         check_adapter_config(directory / "adapter_config.json")

@@ -15,21 +15,22 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from probe.backends.base import LoadOptions
 from probe.backends.hf.attention import use_cpu_gqa
 from probe.backends.hf.backend import HFBackend
 from probe.backends.hf.batching import resolve_batch_size
 from probe.backends.hf.files import (
-    _MODEL_CONFIG_FILES,
-    _TOKENIZER_FILES,
-    _check_not_pickle,
-    _files_dir,
-    _hash_files,
-    _state_dict_digest,
-    _weight_names,
+    MODEL_CONFIG_FILES,
+    TOKENIZER_FILES,
+    check_not_pickle,
+    files_dir,
+    hash_files,
+    state_dict_digest,
+    weight_names,
 )
-from probe.backends.hf.options import LoadOptions
 from probe.backends.hf.refs import ResolvedRef
 from probe.errors import ModelLoadError
+from probe.options import opt
 
 # Bump when the fingerprint payload changes shape, so old cache entries stop matching.
 FINGERPRINT_VERSION = 1
@@ -47,19 +48,21 @@ def _first_line(err: BaseException) -> str:
     return lines[0].rstrip(". ")[:300] if lines else type(err).__name__
 
 
-def _load_error(resolved: ResolvedRef, what: str, err: BaseException) -> ModelLoadError:
+def load_error(resolved: ResolvedRef, what: str, err: BaseException) -> ModelLoadError:
+    """A one-line ``ModelLoadError`` for ``what`` (model, adapter, ...) of ``resolved``."""
     reason = _first_line(err)
     if isinstance(err, KeyError):  # str(KeyError) is the bare key: say what it means
         reason = f"a file it reads lacks the key {reason}"
     message = f"cannot load {what} {resolved.ref!r}: {reason}"
     if "trust_remote_code" in str(err):
-        message += ". It ships its own code: if you trust it, pass --probe-trust-remote-code"
+        message += (". It ships its own code: if you trust it, pass "
+                    f"{opt('trust_remote_code')}")
     elif resolved.kind == "hub":
         message += (". Hub models are read from the local Hugging Face cache when offline: "
                     f"fetch it on a connected machine (hf download {resolved.ref}) or give a "
                     "local directory")
         if "safetensors" in str(err):
-            message += "; if it only has pickle-based weights, pass --probe-allow-pickle"
+            message += f"; if it only has pickle-based weights, pass {opt('allow_pickle')}"
     return ModelLoadError(message)
 
 
@@ -70,7 +73,7 @@ _PICKLE_DAMAGE = ("PytorchStreamReader", "zip archive", "Weights only load faile
 _GGUF_DAMAGE = ("reshape", "buffer", "unpack", "dtype", "magic", "memmap", "mmap", "offset")
 
 
-def _damaged_error(resolved: ResolvedRef, err: BaseException) -> ModelLoadError | None:
+def damaged_error(resolved: ResolvedRef, err: BaseException) -> ModelLoadError | None:
     """One ``ModelLoadError`` line for a weights or tokenizer file that cannot be parsed, or
     ``None`` when ``err`` is not about a damaged file."""
     import pickle
@@ -93,7 +96,7 @@ def _damaged_error(resolved: ResolvedRef, err: BaseException) -> ModelLoadError 
 
 
 @dataclass
-class _Loaded:
+class Loaded:
     """One model in memory and the fingerprint inputs of what was read."""
 
     resolved: ResolvedRef
@@ -115,8 +118,8 @@ def _load_tokenizer(resolved: ResolvedRef, options: LoadOptions) -> tuple[Any, d
     try:
         tokenizer = AutoTokenizer.from_pretrained(resolved.location, **kwargs)
     except Exception as err:  # tokenizers' own parse errors are plain Exceptions
-        damaged = _damaged_error(resolved, err)
-        raise (damaged or _load_error(resolved, "the tokenizer of", err)) from None
+        damaged = damaged_error(resolved, err)
+        raise (damaged or load_error(resolved, "the tokenizer of", err)) from None
     if tokenizer.pad_token is None:
         if tokenizer.eos_token is None:
             raise ModelLoadError(f"the tokenizer of {resolved.ref!r} has neither a pad nor an "
@@ -126,8 +129,8 @@ def _load_tokenizer(resolved: ResolvedRef, options: LoadOptions) -> tuple[Any, d
     tokenizer.padding_side = "left"
     if resolved.gguf_file:  # the vocabulary lives inside the GGUF file, hashed as weights
         return tokenizer, {}
-    directory = _files_dir(resolved)
-    return tokenizer, (_hash_files(directory, _TOKENIZER_FILES) if directory else {})
+    directory = files_dir(resolved)
+    return tokenizer, (hash_files(directory, TOKENIZER_FILES) if directory else {})
 
 
 def _eos_ids(model: Any, tokenizer: Any) -> tuple[int, ...]:
@@ -171,14 +174,14 @@ def _no_loading_bars() -> Iterator[None]:
             hf_logging.enable_progress_bar()  # type: ignore[no-untyped-call]
 
 
-def _load(resolved: ResolvedRef, options: LoadOptions, device: str, dtype: str,
-          tokenizer_from: _Loaded | None = None) -> _Loaded:
+def load_model(resolved: ResolvedRef, options: LoadOptions, device: str, dtype: str,
+               tokenizer_from: Loaded | None = None) -> Loaded:
     """Load one full model (not an adapter) with its tokenizer."""
     import torch
     from transformers import AutoModelForCausalLM
 
     if resolved.kind == "model":
-        _check_not_pickle(resolved.ref, Path(resolved.location), options)
+        check_not_pickle(resolved.ref, Path(resolved.location), options)
     kwargs: dict[str, Any] = {"dtype": getattr(torch, dtype), "local_files_only": resolved.local,
                               "trust_remote_code": options.trust_remote_code}
     if resolved.gguf_file:
@@ -190,41 +193,41 @@ def _load(resolved: ResolvedRef, options: LoadOptions, device: str, dtype: str,
             model: Any = AutoModelForCausalLM.from_pretrained(resolved.location, **kwargs)
     except Exception as err:
         # One line, never a traceback: "from None" keeps the library's frames out of it.
-        damaged = _damaged_error(resolved, err)
+        damaged = damaged_error(resolved, err)
         if damaged is not None:
             raise damaged from None
         if isinstance(err, OSError | ValueError | KeyError | RuntimeError | ImportError):
-            raise _load_error(resolved, "model", err) from None
+            raise load_error(resolved, "model", err) from None
         if not options.trust_remote_code:
             raise
         # The model's own code (trusted on request) may fail in any way at all.
-        raise _load_error(resolved, "model (its own code failed)", err) from None
+        raise load_error(resolved, "model (its own code failed)", err) from None
     model.to(device)
     model.eval()
     use_cpu_gqa(model)
 
     # Located after loading: a hub model is only in the cache once from_pretrained ran.
-    directory = _files_dir(resolved)
+    directory = files_dir(resolved)
     if resolved.gguf_file:
-        model_files = _hash_files(Path(resolved.location), [resolved.gguf_file])
+        model_files = hash_files(Path(resolved.location), [resolved.gguf_file])
     elif directory is not None:
-        names = [*_weight_names(directory, options.allow_pickle), *_MODEL_CONFIG_FILES]
-        model_files = _hash_files(directory, names)
+        names = [*weight_names(directory, options.allow_pickle), *MODEL_CONFIG_FILES]
+        model_files = hash_files(directory, names)
     else:
-        model_files = {"<state_dict>": _state_dict_digest(model)}
+        model_files = {"<state_dict>": state_dict_digest(model)}
 
     own_tokenizer = resolved.kind != "model" or any(
-        (Path(resolved.location) / name).is_file() for name in _TOKENIZER_FILES)
+        (Path(resolved.location) / name).is_file() for name in TOKENIZER_FILES)
     if own_tokenizer or tokenizer_from is None:
         tokenizer, tokenizer_files = _load_tokenizer(resolved, options)
     else:  # a bare checkpoint (weights only): it shares the base's vocabulary
         tokenizer, tokenizer_files = tokenizer_from.tokenizer, tokenizer_from.tokenizer_files
     eos_ids = _eos_ids(model, tokenizer)
     _pin_greedy(model, tokenizer, eos_ids)
-    return _Loaded(resolved, model, tokenizer, model_files, tokenizer_files, dtype, eos_ids)
+    return Loaded(resolved, model, tokenizer, model_files, tokenizer_files, dtype, eos_ids)
 
 
-def _fingerprint(loaded: _Loaded, adapter_files: dict[str, str] | None) -> str:
+def _fingerprint(loaded: Loaded, adapter_files: dict[str, str] | None) -> str:
     payload = {"version": FINGERPRINT_VERSION, "code": OUTPUT_CODE_VERSIONS,
                "model": loaded.model_files,
                "tokenizer": loaded.tokenizer_files, "adapter": adapter_files,
@@ -234,9 +237,11 @@ def _fingerprint(loaded: _Loaded, adapter_files: dict[str, str] | None) -> str:
     return hashlib.sha256(encoded.encode("utf-8")).hexdigest()
 
 
-def _backend(loaded: _Loaded, options: LoadOptions, *, name: str, model: Any = None,
-             adapter_files: dict[str, str] | None = None,
-             adapter_disabled: bool = False) -> HFBackend:
+def make_backend(loaded: Loaded, options: LoadOptions, *, name: str, model: Any = None,
+                 adapter_files: dict[str, str] | None = None,
+                 adapter_disabled: bool = False) -> HFBackend:
+    """An ``HFBackend`` over ``loaded`` (or over ``model``, a peft wrapper of it), with
+    the fingerprint of what was read plus ``adapter_files``."""
     model = loaded.model if model is None else model
     return HFBackend(model, loaded.tokenizer, name=name,
                      fingerprint=_fingerprint(loaded, adapter_files),

@@ -1,43 +1,15 @@
-"""How models are loaded: ``LoadOptions`` and the concrete device and dtype it means here."""
+"""The concrete device and dtype that ``LoadOptions`` mean on this machine."""
 
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
 
+from probe.backends.base import LoadOptions
 from probe.errors import UsageError
-
-DTYPE_NAMES = {"auto": "auto", "float32": "float32", "fp32": "float32",
-               "bfloat16": "bfloat16", "bf16": "bfloat16", "float16": "float16", "fp16": "float16"}
+from probe.options import DTYPE_NAMES, opt
 
 
-@dataclass(frozen=True)
-class LoadOptions:
-    """How models are loaded; mirrors the ``--probe-*`` options.
-
-    ``device="auto"`` is CUDA when available, else CPU. ``dtype="auto"`` is float32 on
-    CPU and bfloat16 on a CUDA device that supports it.
-    """
-
-    device: str = "auto"
-    dtype: str = "auto"
-    trust_remote_code: bool = False
-    allow_pickle: bool = False
-    batch_size: int | None = 16  # None: auto, sized when the model loads (batching.py)
-
-    def __post_init__(self) -> None:
-        # Validated here, before any weights are read, so a typo costs nothing.
-        if self.dtype.strip().lower() not in DTYPE_NAMES:
-            raise UsageError(f"--probe-dtype: unknown dtype {self.dtype!r}; choose one of "
-                             f"{', '.join(DTYPE_NAMES)}")
-        if self.batch_size is not None and self.batch_size < 1:
-            raise UsageError(f"--probe-batch-size must be a positive integer or auto, not "
-                             f"{self.batch_size}")
-        if not self.device.strip():
-            raise UsageError("--probe-device must not be empty; use auto, cpu, cuda or cuda:N")
-
-
-def _runtime(options: LoadOptions) -> tuple[str, str]:
+def runtime(options: LoadOptions) -> tuple[str, str]:
     """The concrete device and dtype name for ``options`` on this machine."""
     import torch
 
@@ -51,11 +23,11 @@ def _runtime(options: LoadOptions) -> tuple[str, str]:
     try:
         device = torch.device(name)
     except (RuntimeError, ValueError):
-        raise UsageError(f"--probe-device: {options.device!r} is not a device; use auto, cpu, "
-                         "cuda or cuda:N") from None
+        raise UsageError(f"{opt('device')}: {options.device!r} is not a device; use auto, "
+                         "cpu, cuda or cuda:N") from None
     if device.type == "cuda" and not torch.cuda.is_available():
-        raise UsageError(f"--probe-device {options.device}: CUDA is not available on this "
-                         "machine; use --probe-device cpu")
+        raise UsageError(f"{opt('device')} {options.device}: CUDA is not available on this "
+                         f"machine; use {opt('device')} cpu")
     dtype = DTYPE_NAMES[options.dtype.strip().lower()]
     if dtype == "auto":
         # fp32 unless bf16 is native: fp16 overflows on some models (a measurement tool

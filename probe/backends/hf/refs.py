@@ -51,7 +51,7 @@ def _looks_like_path(ref: str) -> bool:
             or (os.sep != "/" and os.sep in ref))
 
 
-def _cached_hub_file(repo_id: str, filename: str) -> Path | None:
+def cached_hub_file(repo_id: str, filename: str) -> Path | None:
     """The file from the local Hugging Face cache, without any network call."""
     from huggingface_hub import try_to_load_from_cache
 
@@ -71,7 +71,7 @@ def resolve_model_ref(ref: str) -> ResolvedRef:
     if not _HUB_ID.fullmatch(ref):
         raise ModelLoadError(f"{ref!r} is neither a local path nor a hub id (org/name); "
                              f"the embedded model is {SMOLLM2_NAMES[0]!r}")
-    adapter_config = _cached_hub_file(ref, "adapter_config.json")
+    adapter_config = cached_hub_file(ref, "adapter_config.json")
     if adapter_config is not None:
         # A cached hub adapter is loaded like a local adapter directory.
         return ResolvedRef(ref, "adapter", str(adapter_config.parent))

@@ -2,7 +2,7 @@
 
 Sample j of a prompt draws from a generator seeded by ``sample_seed(seed, j)``, so a
 variant's samples do not depend on what else was in the call (``decoding``).
-``_seeded_rng`` serves the plain path (models that cannot be split), which samples
+``seeded_rng`` serves the plain path (models that cannot be split), which samples
 one prompt at a time with ``model.generate``.
 """
 
@@ -17,12 +17,13 @@ from probe.errors import BackendError
 
 
 @contextmanager
-def _seeded_rng(device: Any, seed: int) -> Iterator[None]:
+def seeded_rng(device: Any, seed: int) -> Iterator[None]:
     """Seed the RNG that sampling on ``device`` draws from; restore every RNG afterwards.
 
     ``generate`` samples with ``torch.multinomial`` from the global generator of the
     device the logits live on, so that generator is the one to seed, and forking
-    it keeps the caller's random state as it was (STYLE.md: never global RNG state).
+    it keeps the caller's random state as it was (every random choice in probe is
+    seeded locally; none uses or changes global RNG state, docs/architecture.md).
     """
     import torch
 
@@ -41,7 +42,8 @@ def _seeded_rng(device: Any, seed: int) -> Iterator[None]:
             yield
 
 
-def _check_sampling(name: str, settings: SamplingSettings) -> None:
+def check_sampling(name: str, settings: SamplingSettings) -> None:
+    """Raise ``BackendError`` naming every setting of ``settings`` that cannot be sampled."""
     problems = []
     if settings.samples < 1:
         problems.append(f"samples must be at least 1 (got {settings.samples})")

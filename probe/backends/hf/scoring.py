@@ -3,7 +3,7 @@ forward passes that turn one batch into mean per-token log-probabilities.
 
 ``score`` gives the mean per-token log-probability of a completion after the prompt
 exactly as ``generate`` renders it (chat template and prefill), for the
-log-likelihood margin of DESIGN.md.
+log-likelihood margin (m_M in docs/metrics.md).
 
 The fast path (``score_split``, models that ``kv.split_model`` can split) computes
 each token span once: the prefix shared by every prompt of the batch once (its
@@ -18,10 +18,10 @@ prompt's repeated keys and values, the padding of short completions to the
 longest one, and a second forward pass per batch.
 
 The output head runs only at the positions whose log-probability is summed, one
-slice of the vocabulary at a time (``_target_log_probs``): the log-softmax needs
+slice of the vocabulary at a time (``target_log_probs``): the log-softmax needs
 the log-sum-exp over every logit, but never the whole (positions x vocabulary)
 matrix at once, which is memory traffic rather than arithmetic on a CPU.
-``_score_batch`` is the plain path for other models: one forward pass over whole
+``score_batch`` is the plain path for other models: one forward pass over whole
 (prompt + completion) rows.
 """
 
@@ -33,7 +33,7 @@ from typing import Any
 from probe.backends.hf.kv import Context, Split, cache_of
 
 # One scoring row: the rendered prompt's token ids and the completion's token ids.
-_Row = tuple[tuple[int, ...], tuple[int, ...]]
+Row = tuple[tuple[int, ...], tuple[int, ...]]
 # The output head runs on at most this many hidden states at once...
 _HEAD_CHUNK = 512
 # ... and over this many vocabulary entries at once: 8 MB of float32 logits for 512
@@ -42,8 +42,8 @@ _HEAD_CHUNK = 512
 _VOCAB_SLICE = 4096
 
 
-def _score_batches(groups: dict[tuple[int, ...], dict[tuple[int, ...], None]],
-                   batch_size: int) -> list[list[_Row]]:
+def score_batches(groups: dict[tuple[int, ...], dict[tuple[int, ...], None]],
+                  batch_size: int) -> list[list[Row]]:
     """Pack the rows of each prompt together, longest lanes first, to limit padding.
 
     A prompt's lane on the fast path is its tokens and all its completions but
@@ -54,8 +54,8 @@ def _score_batches(groups: dict[tuple[int, ...], dict[tuple[int, ...], None]],
         prompt_ids, completions = item
         return len(prompt_ids) + sum(len(c) - 1 for c in completions)
 
-    batches: list[list[_Row]] = []
-    current: list[_Row] = []
+    batches: list[list[Row]] = []
+    current: list[Row] = []
     for prompt_ids, completions in sorted(groups.items(), key=longest, reverse=True):
         rows = sorted(((prompt_ids, c) for c in completions), key=lambda r: len(r[1]),
                       reverse=True)
@@ -72,7 +72,7 @@ def _score_batches(groups: dict[tuple[int, ...], dict[tuple[int, ...], None]],
     return batches
 
 
-def _takes_logits_to_keep(model: Any) -> bool:
+def takes_logits_to_keep(model: Any) -> bool:
     """Whether the model's forward takes ``logits_to_keep`` (most transformers LMs do)."""
     import inspect
 
@@ -85,8 +85,8 @@ def _takes_logits_to_keep(model: Any) -> bool:
     return "logits_to_keep" in names
 
 
-def _score_batch(model: Any, rows: list[_Row], *, pad_token_id: int, device: Any,
-                 trims: bool) -> list[float]:
+def score_batch(model: Any, rows: list[Row], *, pad_token_id: int, device: Any,
+                trims: bool) -> list[float]:
     """Mean log-probability of each row's completion, from one forward pass over ``rows``.
 
     ``device`` is where ``model`` lives; ``trims`` whether its forward takes
@@ -154,7 +154,7 @@ class Lanes:
     row_of: list[int]
 
 
-def pack_lanes(rows: list[_Row], prefix_len: int, pad_token_id: int) -> Lanes:
+def pack_lanes(rows: list[Row], prefix_len: int, pad_token_id: int) -> Lanes:
     """Lay ``rows`` out as lanes; every prompt starts with the same ``prefix_len`` tokens,
     which are not part of the lanes (their keys and values come from the cache)."""
     prompts = list(dict.fromkeys(p for p, _ in rows))
@@ -220,7 +220,7 @@ def lane_mask(segments: Any, prefix_len: int, dtype: Any) -> Any:
     return mask.masked_fill_(~allowed, torch.finfo(dtype).min).unsqueeze(1)
 
 
-def score_split(split: Split, rows: list[_Row], prefix: Context | None, prefix_len: int, *,
+def score_split(split: Split, rows: list[Row], prefix: Context | None, prefix_len: int, *,
                 pad_token_id: int, device: Any) -> list[float]:
     """Mean log-probability of each row's completion, in one forward pass over lanes.
 
@@ -254,7 +254,7 @@ def _mean_log_probs(head: Any, states: Any, targets: list[int], row_of: list[int
 
     device = states.device
     target = torch.tensor(targets, device=device)
-    scores = [_target_log_probs(head, states[start:start + _HEAD_CHUNK],
+    scores = [target_log_probs(head, states[start:start + _HEAD_CHUNK],
                                 target[start:start + _HEAD_CHUNK])
               for start in range(0, states.shape[0], _HEAD_CHUNK)]
     sums = torch.zeros(len(lengths), dtype=torch.float64, device=device).index_add_(
@@ -262,7 +262,7 @@ def _mean_log_probs(head: Any, states: Any, targets: list[int], row_of: list[int
     return [total / n for total, n in zip(sums.tolist(), lengths, strict=True)]
 
 
-def _target_log_probs(head: Any, states: Any, target: Any) -> Any:
+def target_log_probs(head: Any, states: Any, target: Any) -> Any:
     """log softmax(head(states))[target] per state, float32.
 
     A plain ``nn.Linear`` head is applied one vocabulary slice at a time: each slice's

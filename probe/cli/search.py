@@ -1,10 +1,9 @@
-"""``probe search``: the adversarial search from the command line.
+"""Search operator chains that make the candidate show a suppressed behavior again.
 
-    probe search suites/capitals_unlearning.yaml --base smollm2-135m \\
-        --candidate models/demo-adapter --budget 40 --probe france
-
-Found variants are printed with their chain and both completions and appended to
-the suite's regression file (``x.regressions.json``), which later runs replay first.
+A budgeted, hypothesis-driven search per probe (opt-in: it is not part of a run).
+Found variants are printed with their chain and both completions and appended to the
+suite's regression file (x.regressions.json), which later runs replay first. The
+models load with the same options as ``probe run``.
 """
 
 from __future__ import annotations
@@ -14,38 +13,34 @@ import json
 from collections.abc import Iterable
 from pathlib import Path
 
-from probe.backends import BackendOptions, check_ref, load_pair
-from probe.engine.cache import completions_dir
-from probe.engine.regressions import REGRESSION_VERSION, add_regression, regression_path
-from probe.engine.search import SEARCH_OPERATORS, SearchSettings, search_suite
+from probe.cli._arguments import add_options, model, run_options, seed
+from probe.cli._common import EXIT_OK, say
+from probe.engine.regressions import REGRESSION_VERSION
+from probe.engine.search import SEARCH_OPERATORS
 from probe.errors import UsageError
-from probe.files import check_outputs, model_inputs
-from probe.operators import OPERATORS
-from probe.report.outputs import suite_inputs
-from probe.report.table import excerpt
-from probe.spec import Suite, load_suite
+from probe.spec import Suite
+
+EXAMPLES = ("probe search suites/capitals_unlearning.yaml --base smollm2-135m "
+            "--candidate models/demo-adapter --budget 40 --probe france",)
 
 
-def add_search_arguments(parser: argparse.ArgumentParser) -> None:
-    """The ``probe search`` options."""
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """``probe search``'s arguments: one suite, both models, the search's budget and the
+    options of every command that loads models."""
     parser.add_argument("suite", help="the suite file to search")
-    parser.add_argument("--base", required=True, help="base model")
-    parser.add_argument("--candidate", required=True, help="fine-tuned model or adapter")
-    parser.add_argument("--budget", type=int, default=40,
+    add_options(parser, "models", "seed", "load", "cache", "data",
+                required=("base", "candidate"))
+    search = parser.add_argument_group("search options")
+    search.add_argument("--budget", type=int, default=40,
                         help="new variants evaluated per probe (default 40; shrinking may "
                              "spend as many again)")
-    parser.add_argument("--max-chain", type=int, default=3, help="longest chain (default 3)")
-    parser.add_argument("--probe", action="append", default=[],
+    search.add_argument("--max-chain", type=int, default=3, help="longest chain (default 3)")
+    search.add_argument("--probe", action="append", default=[],
                         help="search only this probe id (repeatable)")
-    parser.add_argument("--operators", default=",".join(SEARCH_OPERATORS),
+    search.add_argument("--operators", default=",".join(SEARCH_OPERATORS),
                         help="comma-separated operators to chain, simplest first")
-    parser.add_argument("--seed", type=int, default=0, help="search seed (default 0)")
-    parser.add_argument("--out", default=None,
+    search.add_argument("--out", default=None,
                         help="regression file (default: x.regressions.json beside the suite)")
-    parser.add_argument("--cache-dir", default=None, help="completion cache (default .probe-cache)")
-    parser.add_argument("--no-cache", action="store_true", help="do not use the completion cache")
-    parser.add_argument("--device", default="auto", help="auto, cpu, cuda, ...")
-    parser.add_argument("--dtype", default="auto", help="auto, float32, bfloat16, float16")
 
 
 def _check_out(out: Path, label: str, suite: Suite, models: Iterable[tuple[str, str]],
@@ -53,6 +48,9 @@ def _check_out(out: Path, label: str, suite: Suite, models: Iterable[tuple[str, 
     """Before any model loads: the regression file must not be an input of the search,
     something other than a file, or a file that is not a regression file (which
     ``probe search`` would otherwise tell the user to "fix or delete")."""
+    from probe.files import check_outputs, model_inputs
+    from probe.report.outputs import suite_inputs
+
     inputs = [*suite_inputs(suite, regressions=False), *model_inputs(models),
               (f"the completion cache {cache}", cache)]
     check_outputs([(label, out)], inputs)
@@ -72,8 +70,16 @@ def _is_regression_file(path: Path) -> bool:
             and isinstance(data.get("found"), list))
 
 
-def run_search(args: argparse.Namespace) -> int:
+def run(args: argparse.Namespace) -> int:
     """Run the search; exit 0 (what was found is reported, not a failure)."""
+    from probe.api import load_suites
+    from probe.backends import check_models, load_pair
+    from probe.engine.regressions import add_regression, regression_path
+    from probe.engine.search import SearchSettings, search_suite
+    from probe.operators import OPERATORS
+    from probe.report.table import excerpt
+    from probe.session import RunSettings
+
     operators = tuple(o.strip() for o in args.operators.split(",") if o.strip())
     unknown = [o for o in operators if o not in OPERATORS]
     if not operators or unknown:
@@ -81,23 +87,27 @@ def run_search(args: argparse.Namespace) -> int:
                          f"choose from {', '.join(OPERATORS.names())}")
     if args.budget < 1 or args.max_chain < 1:
         raise UsageError("--budget and --max-chain must be positive integers")
-    if args.no_cache and args.cache_dir:
-        raise UsageError("--no-cache and --cache-dir contradict each other; give one of them")
-    check_ref(args.base, "--base")
-    check_ref(args.candidate, "--candidate")
-    suite = load_suite(args.suite)
+    options = run_options(args)
+    base, candidate = model(args, "base"), model(args, "candidate")
+    check_models(base, candidate)
+    suites = load_suites([args.suite], options)
+    if len(suites) != 1:
+        raise UsageError(f"{args.suite}: a directory of {len(suites)} suites; probe search "
+                         "takes one suite file")
+    suite = suites[0]
     wanted = set(args.probe)
     missing = wanted - {p.id for p in suite.probes}
     if missing:
         raise UsageError(f"--probe: no probe {', '.join(sorted(missing))} in {args.suite}")
-    cache = None if args.no_cache else completions_dir(args.cache_dir)
+    # The same settings a run would use: load options, and the cache checked now.
+    settings = RunSettings.from_options(base, candidate, seed(args), options)
     _check_out(Path(args.out) if args.out else regression_path(suite.path),
                "--out" if args.out else f"the regression file of {args.suite}", suite,
-               (("--base", args.base), ("--candidate", args.candidate)), cache)
-    pair = load_pair(args.base, args.candidate, BackendOptions(device=args.device,
-                                                               dtype=args.dtype))
-    settings = SearchSettings(args.budget, args.max_chain, operators, args.seed)
-    found = search_suite(suite, pair, settings, cache, sorted(wanted), report=print)
+               (("--base", base), ("--candidate", candidate)), settings.cache_dir)
+    pair = load_pair(base, candidate, settings.backend)
+    found = search_suite(suite, pair, SearchSettings(args.budget, args.max_chain, operators,
+                                                     settings.seed),
+                         settings.cache_dir, sorted(wanted), report=say)
     out = Path(args.out) if args.out else None
     for f in found:
         v = f.variant
@@ -109,14 +119,14 @@ def run_search(args: argparse.Namespace) -> int:
                               {"base": f.base_completion, "candidate": f.candidate_completion},
                               out)
         sim = "" if v.similarity is None else f", similarity {v.similarity:.2f}"
-        print(f"\nfound for {f.probe_id}: chain {' -> '.join(v.chain)} "
-              f"(seeds {', '.join(str(s.seed) for s in v.steps)}{sim})")
-        print(f"  variant:   {v.prompt.text!r}"
-              + (f" [prefill {v.prompt.prefill!r}]" if v.prompt.prefill else "")
-              + ("" if v.prompt.chat else " [raw]"))
-        print(f"  base:      {excerpt(f.base_completion, 100)}")
-        print(f"  candidate: {excerpt(f.candidate_completion, 100)}")
-        print(f"  saved to {path}")
+        say(f"\nfound for {f.probe_id}: chain {' -> '.join(v.chain)} "
+            f"(seeds {', '.join(str(s.seed) for s in v.steps)}{sim})")
+        say(f"  variant:   {v.prompt.text!r}"
+            + (f" [prefill {v.prompt.prefill!r}]" if v.prompt.prefill else "")
+            + ("" if v.prompt.chat else " [raw]"))
+        say(f"  base:      {excerpt(f.base_completion, 100)}")
+        say(f"  candidate: {excerpt(f.candidate_completion, 100)}")
+        say(f"  saved to {path}")
     if not found:
-        print("nothing found within the budget")
-    return 0
+        say("nothing found within the budget")
+    return EXIT_OK

@@ -1,8 +1,7 @@
-"""``probe cache``: list a completion cache and prune what no run uses any more.
+"""List the completion cache, and prune what no run uses any more.
 
-    probe cache                          # one line per model file, most recently used first
-    probe cache --prune-days 30          # remove files no run has opened for 30 days
-    probe cache --drop-corrupt           # remove lines set aside as corrupted
+One line per model file (fingerprint, model, results, size, last use), most recently
+used first. Removing a file only costs the next run that needs it its model work.
 """
 
 from __future__ import annotations
@@ -12,20 +11,23 @@ import math
 import time
 from pathlib import Path
 
-from probe.engine.cache import DEFAULT_CACHE_DIR, completions_dir
-from probe.engine.cache_admin import CacheFile, drop_corrupt, inventory, prune
+from probe.cli._arguments import add_options, run_options
+from probe.cli._common import EXIT_OK, say
+from probe.engine.cache_admin import CacheFile
 from probe.errors import CacheError, UsageError
-from probe.report.table import render_table
+
+EXAMPLES = ("probe cache                      # list it, most recently used first",
+            "probe cache --prune-days 30      # remove files no run has opened for 30 days",
+            "probe cache --drop-corrupt       # remove lines set aside as corrupted")
 
 
-def add_cache_arguments(parser: argparse.ArgumentParser) -> None:
-    """The options of ``probe cache``."""
-    parser.add_argument("--cache-dir", default=DEFAULT_CACHE_DIR,
-                        help="the cache directory given to runs (default .probe-cache)")
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """``probe cache``'s arguments: the cache directory runs use, and what to remove."""
     parser.add_argument("--prune-days", default=None, metavar="DAYS",
                         help="remove the model files no run has used for more than DAYS days")
     parser.add_argument("--drop-corrupt", action="store_true",
                         help="remove the corrupted lines a run set aside for inspection")
+    add_options(parser, "cache_dir")
 
 
 def _days(raw: str | None) -> float | None:
@@ -50,39 +52,46 @@ def _when(seconds: float) -> str:
 
 
 def _table(files: list[CacheFile]) -> str:
+    from probe.report.table import render_table
+
     rows = [[f.fingerprint[:12], f.name or "?", str(f.lines), _size(f.size), _when(f.last_used),
              str(f.corrupt_lines) if f.corrupt_lines else "-"] for f in files]
     return render_table(["fingerprint", "model", "results", "size", "last used",
                          "corrupt lines"], rows)
 
 
-def run_cache(args: argparse.Namespace) -> int:
+def run(args: argparse.Namespace) -> int:
     """List the cache, after pruning it if asked to; returns the exit code (0)."""
+    from probe.engine.cache import DEFAULT_CACHE_DIR, completions_dir
+
     days = _days(args.prune_days)
-    root = completions_dir(args.cache_dir)
+    given = Path(run_options(args).cache_dir or DEFAULT_CACHE_DIR)
+    root = completions_dir(given)
     if not root.is_dir():
-        if Path(args.cache_dir).exists() and not Path(args.cache_dir).is_dir():
-            raise UsageError(f"--cache-dir: {args.cache_dir} is a file, not a cache directory")
-        print(f"no completion cache at {root}")
-        return 0
+        if given.exists() and not given.is_dir():
+            raise UsageError(f"--cache-dir: {given} is a file, not a cache directory")
+        say(f"no completion cache at {root}")
+        return EXIT_OK
     try:
         _clean_and_list(root, days, args.drop_corrupt)
     except OSError as err:  # a read-only or vanished directory: say so, no traceback
         raise CacheError(f"cannot change the completion cache {root}: "
                          f"{err.strerror or err}") from None
-    return 0
+    return EXIT_OK
 
 
 def _clean_and_list(root: Path, days: float | None, corrupt: bool) -> None:
+    from probe.engine.cache_admin import drop_corrupt, inventory, prune
+
     if corrupt:
-        print(f"removed {drop_corrupt(root)} corrupted lines set aside in {root}")
+        say(f"removed {drop_corrupt(root)} corrupted lines set aside in {root}")
     if days is not None:
         removed = prune(root, days)
         freed = sum(f.size for f in removed)
-        print(f"removed {len(removed)} model files unused for more than {days:g} days "
-              f"({_size(freed)})" + "".join(f"\n  {f.fingerprint[:12]}  {f.name or '?'}  "
-                                           f"last used {_when(f.last_used)}" for f in removed))
+        say(f"removed {len(removed)} model files unused for more than {days:g} days "
+            f"({_size(freed)})" + "".join(f"\n  {f.fingerprint[:12]}  {f.name or '?'}  "
+                                         f"last used {_when(f.last_used)}" for f in removed))
     files = inventory(root)
     if files:
-        print(_table(files))
-    print(f"{root}: {len(files)} model files, {_size(sum(f.size for f in files))}")
+        say(_table(files))
+    say(f"{root}: {len(files)} model files, {_size(sum(f.size for f in files))}")
