@@ -18,7 +18,7 @@ import os
 from collections.abc import Iterable, Sequence
 from functools import cached_property
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from probe.backends import SCRIPTED_PREFIX, Backend, ModelPair, check_models
 from probe.engine import distributed
@@ -32,6 +32,9 @@ from probe.report.outputs import ReportPaths, check_report_paths, run_inputs, wr
 from probe.session import ProbeSession, RunSettings
 from probe.spec import Suite, load_suite
 from probe.spec.model import SUITE_GATE_ID
+
+if TYPE_CHECKING:
+    from probe.engine.baseline import BaselineJudge
 
 SuiteRef = str | os.PathLike[str] | Suite
 ModelRef = str | os.PathLike[str] | Backend
@@ -210,7 +213,7 @@ class Run:
         return build_record(self.session)
 
     @cached_property
-    def judge(self) -> Any:
+    def judge(self) -> BaselineJudge | None:
         """The baseline's judge (``None`` without a baseline to compare with)."""
         if self._baseline is None:
             return None

@@ -39,8 +39,11 @@ def fails_build(verdict: Verdict, policy: Policy) -> bool:
 class Judgement(Protocol):
     """What a baseline says of one failing item (``probe.engine.baseline``)."""
 
-    regression: bool
-    note: str
+    @property
+    def regression(self) -> bool: ...
+
+    @property
+    def note(self) -> str: ...
 
 
 class Judge(Protocol):
