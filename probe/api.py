@@ -168,13 +168,14 @@ def run(suites: SuiteRef | Sequence[SuiteRef], base: ModelRef, candidate: ModelR
 
 class Run:
     """The results of one ``probe.run``: every probe and suite gate, their verdicts, what
-    each does to the build (``outcomes``), the run record, and the report files."""
+    each does to the build (``outcomes``), the run record (``record()``), and the report files."""
 
     def __init__(self, session: ProbeSession, paths: ReportPaths,
                  baseline: dict[str, Any] | None = None) -> None:
         self.session = session
         self.paths = paths
         self._baseline = baseline
+        self._record: dict[str, Any] | None = None
 
     @property
     def settings(self) -> RunSettings:
@@ -205,12 +206,13 @@ class Run:
         shard = distributed.current()
         return shard is None or shard.is_main
 
-    @cached_property
     def record(self) -> dict[str, Any]:
-        """The JSON run record (docs/record.md), built once."""
-        from probe.report.record import build_record
+        """The JSON run record (docs/record.md), built on first use and kept."""
+        if self._record is None:
+            from probe.report.record import build_record
 
-        return build_record(self.session)
+            self._record = build_record(self.session)
+        return self._record
 
     @cached_property
     def judge(self) -> BaselineJudge | None:
@@ -219,7 +221,7 @@ class Run:
             return None
         from probe.engine.baseline import BaselineJudge
 
-        return BaselineJudge(self._baseline, self.record, str(self.paths.baseline))
+        return BaselineJudge(self._baseline, self.record(), str(self.paths.baseline))
 
     @cached_property
     def outcomes(self) -> list[ItemOutcome]:
@@ -259,7 +261,7 @@ class Run:
         baseline); one line per file written. Rank 0 alone writes under ``torchrun``."""
         if not self.is_main:
             return []
-        return write_reports(self.session, self.paths, record=self.record)
+        return write_reports(self.session, self.paths, record=self.record())
 
 
 __all__ = ["ENGINES", "Run", "data_roots", "load_suites", "report_paths", "run", "suite_files"]

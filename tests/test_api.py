@@ -98,7 +98,7 @@ def test_reports_are_written_when_asked_and_the_record_is_the_run(project: Path)
     written = json.loads((project / "out" / "run.json").read_text(encoding="utf-8"))
     assert written["volatile"]["refs"] == {"base": "scripted:base.yaml",
                                            "candidate": "scripted:leaky.yaml"}
-    assert written["verdicts"] == result.record["verdicts"]
+    assert written["verdicts"] == result.record()["verdicts"]
 
 
 def test_a_baseline_turns_known_failures_into_expected_ones(project: Path) -> None:
