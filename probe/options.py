@@ -13,7 +13,7 @@ import contextlib
 import contextvars
 import dataclasses
 import re
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -332,8 +332,3 @@ class RunOptions:
         """Policy keys the options override in every suite and probe."""
         return {k: v for k, v in (("alpha", self.alpha),
                                   ("on_inconclusive", self.on_inconclusive)) if v is not None}
-
-
-def given(values: Iterable[tuple[str, Any]]) -> dict[str, Any]:
-    """The ``(name, value)`` pairs that were given (not ``None``)."""
-    return {k: v for k, v in values if v is not None}
