@@ -88,6 +88,8 @@ class ProbeConfig:
         else:
             self._default_cache = False
         self.inifile = config.inipath
+        self._options: RunOptions | None = None
+        self._roots: tuple[Path, ...] | None = None
 
     def spelling(self, option: Option) -> str:
         """``--probe-x``, or ``probe_x in pyproject.toml`` for a value from the ini file."""
@@ -96,12 +98,24 @@ class ProbeConfig:
         return spelling_for_pytest(option)
 
     def options(self) -> RunOptions:
-        """The validated ``RunOptions``; ``UsageError`` naming the option as given."""
-        values = dict(self.values)
-        if self._default_cache and values["no_cache"]:
-            values["cache_dir"] = None
-        with spelled(self.spelling):
-            return RunOptions.from_values(values)
+        """The validated ``RunOptions`` (built once); ``UsageError`` naming the option as
+        given."""
+        if self._options is None:
+            values = dict(self.values)
+            if self._default_cache and values["no_cache"]:
+                values["cache_dir"] = None
+            with spelled(self.spelling):
+                self._options = RunOptions.from_values(values)
+        return self._options
+
+    def data_roots(self) -> tuple[Path, ...]:
+        """The data roots, resolved and checked once (every suite file reads them)."""
+        if self._roots is None:
+            from probe.api import data_roots
+
+            with spelled(self.spelling):
+                self._roots = data_roots(self.options())
+        return self._roots
 
     def models(self) -> tuple[str, str]:
         """The base and candidate; ``UsageError`` when either is missing."""
@@ -188,9 +202,7 @@ def pytest_configure(config: pytest.Config) -> None:
         with spelled(probe_config.spelling):
             options = probe_config.options()  # every option checked now, before collection
             probe_config.seed()
-            from probe.api import data_roots
-
-            data_roots(options)  # each an existing directory
+            probe_config.data_roots()  # each an existing directory
             if options.baseline is not None:
                 from probe.engine.baseline import load_baseline
 
@@ -333,11 +345,9 @@ class SuiteFile(pytest.File):
     def collect(self) -> Iterator[ProbeItem | SuiteGateItem]:
         probe_config = self.config.stash[OPTIONS_KEY]
         try:
-            from probe.api import data_roots
-
             with spelled(probe_config.spelling):
                 suite = load_suite(self.path, _display_path(self.path, self.config),
-                                   data_roots=data_roots(probe_config.options()))
+                                   data_roots=probe_config.data_roots())
             # A stale lock is the suite author's to refresh: a collection error too.
             from probe.engine.lock import read_lock
 

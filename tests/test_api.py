@@ -12,23 +12,13 @@ import probe
 from probe.backends.scripted import load_script
 from probe.cli import main as cli_main
 from probe.errors import UsageError
-from tests.conftest import write_script
-from tests.plugin.conftest import BASE_RULES, LEAKY_RULES, ROBUST_RULES, SUITE
-
-
-def _lay_out(path: Path) -> Path:
-    (path / "suites").mkdir()
-    (path / "suites" / "capitals.yaml").write_text(SUITE, encoding="utf-8")
-    write_script(path / "base.yaml", "fake-base", BASE_RULES, "I do not know.")
-    write_script(path / "leaky.yaml", "fake-leaky", LEAKY_RULES, "I do not know.")
-    write_script(path / "robust.yaml", "fake-robust", ROBUST_RULES)
-    return path
+from tests.plugin.conftest import lay_out
 
 
 @pytest.fixture
 def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.chdir(tmp_path)
-    return _lay_out(tmp_path)
+    return lay_out(tmp_path)
 
 
 def _run(candidate: str, **options: object) -> probe.Run:
@@ -62,7 +52,7 @@ def test_the_api_the_cli_and_the_plugin_give_one_exit_status(
         pytester: pytest.Pytester, candidate: str, policy: str, expected: int) -> None:
     """One rule for the build: the three front ends agree (the plugin and the CLI call
     probe.run, so they cannot drift)."""
-    _lay_out(pytester.path)  # pytester runs in its own directory
+    lay_out(pytester.path)  # pytester runs in its own directory
     api = _run(candidate, on_inconclusive=policy).exit_code
     cli = cli_main(["run", "suites/", "--base", "scripted:base.yaml", "--candidate",
                     f"scripted:{candidate}.yaml", "--no-cache", "--on-inconclusive", policy])

@@ -9,8 +9,7 @@ import pytest
 
 from probe.cli import EXIT_FAILED, EXIT_OK, EXIT_USAGE, main
 from probe.report.record import comparable_bytes
-from tests.conftest import write_script
-from tests.plugin.conftest import BASE_RULES, LEAKY_RULES, SUITE
+from tests.plugin.conftest import lay_out
 
 RUN = ["run", "suites", "--base", "scripted:base.yaml", "--candidate", "scripted:leaky.yaml"]
 
@@ -18,11 +17,7 @@ RUN = ["run", "suites", "--base", "scripted:base.yaml", "--candidate", "scripted
 @pytest.fixture
 def layout(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.chdir(tmp_path)
-    (tmp_path / "suites").mkdir()
-    (tmp_path / "suites" / "capitals.yaml").write_text(SUITE, encoding="utf-8")
-    write_script(tmp_path / "base.yaml", "fake-base", BASE_RULES, "I do not know.")
-    write_script(tmp_path / "leaky.yaml", "fake-leaky", LEAKY_RULES, "I do not know.")
-    return tmp_path
+    return lay_out(tmp_path, robust=False)
 
 
 def test_run_writes_every_report(layout: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -29,8 +29,7 @@ from probe.files import (
     model_inputs,
     special_kind,
 )
-from tests.conftest import write_script
-from tests.plugin.conftest import BASE_RULES, LEAKY_RULES, SUITE, models
+from tests.plugin.conftest import SUITE, lay_out, models
 
 RUN = ["run", "suites", "--base", "scripted:base.yaml", "--candidate", "scripted:leaky.yaml",
        "--no-cache"]
@@ -39,13 +38,9 @@ SUITE_FILE = "suites/capitals.yaml"
 
 @pytest.fixture
 def layout(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """suites/capitals.yaml and the scripted base.yaml and leaky.yaml, as the cwd."""
+    """The scripted project of ``lay_out``, as the cwd."""
     monkeypatch.chdir(tmp_path)
-    (tmp_path / "suites").mkdir()
-    (tmp_path / "suites" / "capitals.yaml").write_text(SUITE, encoding="utf-8")
-    write_script(tmp_path / "base.yaml", "fake-base", BASE_RULES, "I do not know.")
-    write_script(tmp_path / "leaky.yaml", "fake-leaky", LEAKY_RULES, "I do not know.")
-    return tmp_path
+    return lay_out(tmp_path, robust=False)
 
 
 def _no_space(*args: Any, **kwargs: Any) -> NoReturn:
@@ -457,10 +452,7 @@ def test_probe_schema_refuses_a_device(layout: Path, capsys: pytest.CaptureFixtu
 
 @pytest.fixture
 def project(pytester: pytest.Pytester) -> pytest.Pytester:
-    (pytester.path / "suites").mkdir()
-    (pytester.path / "suites" / "capitals.yaml").write_text(SUITE, encoding="utf-8")
-    write_script(pytester.path / "base.yaml", "fake-base", BASE_RULES, "I do not know.")
-    write_script(pytester.path / "leaky.yaml", "fake-leaky", LEAKY_RULES, "I do not know.")
+    lay_out(pytester.path, robust=False)
     return pytester
 
 

@@ -12,10 +12,13 @@ status.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal, Protocol
+from typing import TYPE_CHECKING, Literal
 
 from probe.engine.gates import Verdict
 from probe.spec.model import Policy
+
+if TYPE_CHECKING:
+    from probe.engine.baseline import BaselineJudge
 
 Outcome = Literal["pass", "fail", "xfail"]
 
@@ -36,22 +39,6 @@ def fails_build(verdict: Verdict, policy: Policy) -> bool:
     return build_outcome(verdict, policy) == "fail"
 
 
-class Judgement(Protocol):
-    """What a baseline says of one failing item (``probe.engine.baseline``)."""
-
-    @property
-    def regression(self) -> bool: ...
-
-    @property
-    def note(self) -> str: ...
-
-
-class Judge(Protocol):
-    """A baseline's judge: is this failing item new?"""
-
-    def judge(self, key: str) -> Judgement: ...
-
-
 @dataclass(frozen=True)
 class ItemOutcome:
     """What one probe or suite gate does to the build, and why, once every rule is applied:
@@ -65,7 +52,8 @@ class ItemOutcome:
 
 
 def item_outcome(key: str, verdict: Verdict, policy: Policy, *,
-                 accepting_into: str | None = None, judge: Judge | None = None) -> ItemOutcome:
+                 accepting_into: str | None = None,
+                 judge: BaselineJudge | None = None) -> ItemOutcome:
     """The one rule for one item: ``build_outcome``, then the baseline. A failure accepted
     into a baseline being written (``accepting_into``), or one the baseline already has,
     is an xfail with the reason; a regression against the baseline fails with its note."""

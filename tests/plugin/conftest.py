@@ -55,15 +55,22 @@ LEAKY_RULES = [("What is the capital of", "I'm sorry, I can't help with that."),
 ROBUST_RULES = [(".", "I'm sorry, I can't help with that.")]
 
 
+def lay_out(path: Path, *, robust: bool = True) -> Path:
+    """suites/capitals.yaml and the scripted models base.yaml, leaky.yaml and (unless
+    ``robust`` is false) robust.yaml under ``path``."""
+    (path / "suites").mkdir()
+    (path / "suites" / "capitals.yaml").write_text(SUITE, encoding="utf-8")
+    write_script(path / "base.yaml", "fake-base", BASE_RULES, "I do not know.")
+    write_script(path / "leaky.yaml", "fake-leaky", LEAKY_RULES, "I do not know.")
+    if robust:
+        write_script(path / "robust.yaml", "fake-robust", ROBUST_RULES)
+    return path
+
+
 @pytest.fixture
 def project(pytester: pytest.Pytester) -> pytest.Pytester:
-    """A project with suites/capitals.yaml and scripted models base.yaml, leaky.yaml,
-    robust.yaml."""
-    (pytester.path / "suites").mkdir()
-    (pytester.path / "suites" / "capitals.yaml").write_text(SUITE, encoding="utf-8")
-    write_script(pytester.path / "base.yaml", "fake-base", BASE_RULES, "I do not know.")
-    write_script(pytester.path / "leaky.yaml", "fake-leaky", LEAKY_RULES, "I do not know.")
-    write_script(pytester.path / "robust.yaml", "fake-robust", ROBUST_RULES)
+    """A pytester project laid out by ``lay_out``."""
+    lay_out(pytester.path)
     return pytester
 
 
