@@ -20,12 +20,12 @@ from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from probe.backends import SCRIPTED_PREFIX, Backend, ModelPair, check_models
+from probe.backends import Backend, LoadOptions, ModelPair, check_models
 from probe.engine import distributed
 from probe.engine.compare import ProbeResult, SuiteResult
 from probe.engine.outcome import ItemOutcome, item_outcome
 from probe.engine.runner import ProgressFn
-from probe.errors import UsageError, did_you_mean
+from probe.errors import UsageError
 from probe.files import PathLike
 from probe.options import RunOptions, check_value, opt
 from probe.report.outputs import ReportPaths, check_report_paths, run_inputs, write_reports
@@ -38,9 +38,6 @@ if TYPE_CHECKING:
 
 SuiteRef = str | os.PathLike[str] | Suite
 ModelRef = str | os.PathLike[str] | Backend
-# How model references load. "auto": ``scripted:`` references are the scripted test
-# double, anything else the Hugging Face backend (issue 13 adds vLLM and OpenAI servers).
-ENGINES = ("auto", "hf", "scripted")
 
 
 def suite_files(paths: Iterable[str | os.PathLike[str]]) -> list[Path]:
@@ -101,17 +98,6 @@ def _model_name(ref: ModelRef, name: str) -> str:
     return text
 
 
-def _check_engine(engine: str, base: str, candidate: str) -> None:
-    if engine not in ENGINES:
-        raise UsageError(f"unknown engine {engine!r}; choose one of {', '.join(ENGINES)}."
-                         f"{did_you_mean(engine, ENGINES)}")
-    scripted = [r for r in (base, candidate) if r.startswith(SCRIPTED_PREFIX)]
-    if engine == "hf" and scripted:
-        raise UsageError(f"engine hf loads real models, not {scripted[0]!r}")
-    if engine == "scripted" and len(scripted) < 2:
-        raise UsageError("engine scripted needs scripted:FILE.yaml for both models")
-
-
 def report_paths(options: RunOptions) -> ReportPaths:
     """The report files ``options`` ask for."""
     def path(value: object) -> Path | None:
@@ -123,7 +109,7 @@ def report_paths(options: RunOptions) -> ReportPaths:
 
 
 def run(suites: SuiteRef | Sequence[SuiteRef], base: ModelRef, candidate: ModelRef, *,
-        engine: str = "auto", seed: int = 0, options: RunOptions | None = None,
+        seed: int = 0, options: RunOptions | None = None,
         progress: ProgressFn | None = None,
         inputs: Iterable[tuple[str, PathLike | None]] = ()) -> Run:
     """Measure ``suites`` on ``base`` and ``candidate`` and decide every verdict.
@@ -131,8 +117,9 @@ def run(suites: SuiteRef | Sequence[SuiteRef], base: ModelRef, candidate: ModelR
     ``suites``: suite files, directories of them, or loaded ``Suite`` objects; each suite
     file is measured whole and its gates are one Holm family. ``base``/``candidate``:
     model references (``smollm2-135m``, a directory, a peft adapter for the candidate, a
-    hub id, ``scripted:FILE.yaml``) or already-built ``Backend`` objects. ``options``:
-    how models load, caching, policy overrides and report files (``RunOptions``);
+    hub id, ``scripted:FILE.yaml``; with ``options.engine="openai"`` model names on the
+    server) or already-built ``Backend`` objects. ``options``: which engine runs the
+    models and how they load, caching, policy overrides and report files (``RunOptions``);
     report files are checked now, written by ``Run.write_reports``. ``inputs``: more
     files the reports must not overwrite (``(description, path)``).
 
@@ -148,8 +135,7 @@ def run(suites: SuiteRef | Sequence[SuiteRef], base: ModelRef, candidate: ModelR
     elif isinstance(base, Backend) or isinstance(candidate, Backend):
         raise UsageError("give both models as references or both as Backend objects")
     else:
-        _check_engine(engine, base_name, candidate_name)
-        check_models(base_name, candidate_name)
+        check_models(base_name, candidate_name, LoadOptions.from_options(options))
     loaded = load_suites(suites, options)
     settings = RunSettings.from_options(base_name, candidate_name, seed, options)
     paths = report_paths(options)
@@ -264,4 +250,4 @@ class Run:
         return write_reports(self.session, self.paths, record=self.record())
 
 
-__all__ = ["ENGINES", "Run", "data_roots", "load_suites", "report_paths", "run", "suite_files"]
+__all__ = ["Run", "data_roots", "load_suites", "report_paths", "run", "suite_files"]

@@ -132,12 +132,14 @@ def model_inputs(refs: Iterable[tuple[str, str]]) -> list[tuple[str, PathLike | 
     """The local files behind model references (``scripted:FILE``, a directory, a file):
     ``(option, ref)`` pairs in, ``(description, path)`` pairs out. Hub ids and built-in
     names that are not local paths read nothing here."""
+    from probe.backends.engines import is_scripted, scripted_path
+
     out: list[tuple[str, PathLike | None]] = []
     for option, ref in refs:
-        raw = ref.removeprefix("scripted:")
+        raw = scripted_path(ref)
         path = Path(raw).expanduser()
         if path.exists():
-            what = ("the scripted model file" if ref.startswith("scripted:") else
+            what = ("the scripted model file" if is_scripted(ref) else
                     "the model directory" if path.is_dir() else "the model file")
             out.append((f"{what} {raw} of {option}", path))
     return out

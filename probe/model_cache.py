@@ -49,9 +49,9 @@ class ModelCache(Generic[T]):
 
 def _absolute(ref: str) -> str:
     """``ref`` with a local path made absolute (``scripted:FILE`` too); a hub id as is."""
-    from probe.backends import SCRIPTED_PREFIX
+    from probe.backends.engines import SCRIPTED_PREFIX, is_scripted, scripted_path
 
-    if ref.startswith(SCRIPTED_PREFIX):
-        return SCRIPTED_PREFIX + os.path.realpath(ref[len(SCRIPTED_PREFIX):])
+    if is_scripted(ref):
+        return SCRIPTED_PREFIX + os.path.realpath(scripted_path(ref))
     # Not Path(ref).exists(): Path("") is ".", which exists; an empty ref stays as is.
     return os.path.realpath(ref) if os.path.exists(ref) else ref  # noqa: PTH110

@@ -202,6 +202,78 @@ def _text(value: Any) -> str | None:
     return text
 
 
+def _engine(value: Any) -> str:
+    """``auto`` or the name of a registered engine (``probe.backends.engines``)."""
+    text = str(value).strip()
+    if text == "auto":
+        return text
+    from probe.backends.engines import ENGINES  # the registry imports no engine's code
+    from probe.errors import did_you_mean
+
+    if text not in ENGINES:
+        raise ValueError(f"unknown engine {text!r}; choose auto or one of "
+                         f"{', '.join(ENGINES.names())}.{did_you_mean(text, ENGINES.names())}")
+    return text
+
+
+def _count(least: int) -> Callable[[Any], int | None]:
+    def check(value: Any) -> int | None:
+        if value is None:
+            return None
+        number = None
+        if isinstance(value, int) and not isinstance(value, bool):
+            number = value
+        elif isinstance(value, str):
+            with contextlib.suppress(ValueError):
+                number = int(value.strip())
+        if number is None or number < least:
+            raise ValueError(f"must be an integer of at least {least}, not {value!r}")
+        return number
+    return check
+
+
+def _fraction(value: Any) -> float | None:
+    if value is None:
+        return None
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        raise ValueError(f"must be a number in (0, 1], not {value!r}") from None
+    if not 0 < number <= 1:
+        raise ValueError(f"must be in (0, 1], for example 0.5, not {value!r}")
+    return number
+
+
+def _seconds(value: Any) -> float | None:
+    if value is None:
+        return None
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        raise ValueError(f"must be a number of seconds, not {value!r}") from None
+    if not 0 < number < 86_400:
+        raise ValueError(f"must be a positive number of seconds under a day, not {value!r}")
+    return number
+
+
+def _url(value: Any) -> str | None:
+    if value is None:
+        return None
+    text = str(value).strip().rstrip("/")
+    if not re.fullmatch(r"https?://[^\s/]+(/\S*)?", text):
+        raise ValueError(f"must be an http(s) URL such as http://127.0.0.1:8000/v1, "
+                         f"not {value!r}")
+    return text
+
+
+def _env_name(value: Any) -> str:
+    text = str(value).strip()
+    if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", text):
+        raise ValueError(f"must name an environment variable (the key itself never goes on "
+                         f"a command line), not {value!r}")
+    return text
+
+
 def _flag(value: Any) -> bool:
     if isinstance(value, str):  # from an ini file
         lowered = value.strip().lower()
@@ -240,6 +312,47 @@ _OPTIONS = (
     Option("allow_pickle", "load", "flag",
            "allow pickle-based weight files (.bin); safetensors only by default",
            default=False, check=_flag),
+    # Engines: which one loads the models (probe.backends.engines), and its settings.
+    Option("engine", "load", "text",
+           "what runs the models: auto (default: scripted for scripted: files, else hf), "
+           "hf (transformers), vllm (in process), openai (an OpenAI-compatible server)",
+           default="auto", metavar="ENGINE", check=_engine),
+    Option("tensor_parallel_size", "load", "int",
+           "vllm: GPUs each model is split across (default 1)", default=1, metavar="N",
+           check=_count(1)),
+    Option("memory_fraction", "load", "float",
+           "vllm: share of GPU memory (of RAM on a CPU) vLLM may take for weights and "
+           "KV cache (default 0.9 on a GPU, 0.15 on a CPU)", metavar="F", check=_fraction),
+    Option("max_model_len", "load", "int",
+           "vllm: longest prompt plus completion in tokens (default: the model's, at most "
+           "4096 on a CPU)", metavar="N", check=_count(16)),
+    Option("server_url", "load", "text",
+           "openai: the server's base URL, e.g. http://127.0.0.1:8000/v1; base and candidate "
+           "are model names on it", metavar="URL", check=_url),
+    Option("candidate_server_url", "load", "text",
+           "openai: the candidate's server, when it is not the base's", metavar="URL",
+           check=_url),
+    Option("api_key_env", "load", "text",
+           "openai: the environment variable that holds the API key (default "
+           "OPENAI_API_KEY; none needed for a local server)", default="OPENAI_API_KEY",
+           metavar="NAME", check=_env_name),
+    Option("concurrency", "load", "int", "openai: requests in flight at once (default 8)",
+           default=8, metavar="N", check=_count(1)),
+    Option("request_timeout", "load", "float",
+           "openai: seconds one request may take before it is retried (default 120)",
+           default=120.0, metavar="S", check=_seconds),
+    Option("retries", "load", "int",
+           "openai: retries of a request that timed out or got 429/5xx, with backoff "
+           "(default 4)", default=4, metavar="N", check=_count(0)),
+    Option("base_revision", "load", "text",
+           "openai: the served base model's revision or weights digest; a served model's "
+           "results are cached only when it has one", metavar="REV", check=_text),
+    Option("candidate_revision", "load", "text",
+           "openai: the served candidate's revision or weights digest", metavar="REV",
+           check=_text),
+    Option("tokenizer", "load", "text",
+           "openai: a local tokenizer (directory or hub id) of the served models, for "
+           "log-likelihood scoring and prefills", metavar="PATH", check=_text),
     Option("cache_dir", "cache", "path",
            "where completions are cached (default .probe-cache, beside pytest's rootdir "
            "or in the current directory)", metavar="DIR", check=_path),
@@ -299,6 +412,19 @@ class RunOptions:
     batch_size: int | str | None = 16
     trust_remote_code: bool = False
     allow_pickle: bool = False
+    engine: str = "auto"
+    tensor_parallel_size: int = 1
+    memory_fraction: float | None = None
+    max_model_len: int | None = None
+    server_url: str | None = None
+    candidate_server_url: str | None = None
+    api_key_env: str = "OPENAI_API_KEY"
+    concurrency: int = 8
+    request_timeout: float = 120.0
+    retries: int = 4
+    base_revision: str | None = None
+    candidate_revision: str | None = None
+    tokenizer: str | None = None
     cache_dir: Path | str | None = None
     no_cache: bool = False
     alpha: float | None = None

@@ -287,8 +287,8 @@ def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config
         base, candidate = probe_config.models()
         with spelled(probe_config.spelling):
             options = probe_config.options()
-            check_models(base, candidate)
             settings = RunSettings.from_options(base, candidate, 0, options)
+            check_models(base, candidate, settings.backend)
             # Report paths that are an input (a suite, even one -k deselected, a model
             # file, the baseline read), each other, or not a file: a usage error now, not
             # a destroyed file after the run.

@@ -46,10 +46,7 @@ class RunSettings:
         if cache_dir is not None:
             check_cache_dir(cache_dir)
         return cls(base=base, candidate=candidate, seed=seed, cache_dir=cache_dir,
-                   backend=LoadOptions(device=options.device, dtype=options.dtype,
-                                          batch_size=options.batch_size,  # type: ignore[arg-type]
-                                          trust_remote_code=options.trust_remote_code,
-                                          allow_pickle=options.allow_pickle),
+                   backend=LoadOptions.from_options(options),
                    policy_overrides=options.policy_overrides)
 
 

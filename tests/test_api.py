@@ -118,8 +118,12 @@ def test_bad_options_name_the_keyword(options: dict[str, object], message: str) 
 
 
 def test_bad_engine_and_seed_are_usage_errors(project: Path) -> None:
-    with pytest.raises(UsageError, match=r"unknown engine 'hff'.*Did you mean 'hf'"):
-        probe.run("suites/", "scripted:base.yaml", "scripted:leaky.yaml", engine="hff")
+    with pytest.raises(UsageError, match=r"engine: unknown engine 'hff'.*Did you mean 'hf'"):
+        probe.run("suites/", "scripted:base.yaml", "scripted:leaky.yaml",
+                  options=probe.RunOptions(engine="hff"))
+    with pytest.raises(UsageError, match=r"engine vllm runs real models, not 'scripted:"):
+        probe.run("suites/", "scripted:base.yaml", "scripted:leaky.yaml",
+                  options=probe.RunOptions(engine="vllm"))
     with pytest.raises(UsageError, match="seed: must be an integer"):
         probe.run("suites/", "scripted:base.yaml", "scripted:leaky.yaml",
                   seed="x")  # type: ignore[arg-type]

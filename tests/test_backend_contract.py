@@ -87,8 +87,19 @@ def test_a_backend_returning_plain_strings_gets_a_one_line_error() -> None:
 
 
 def test_load_options_are_one_dataclass_checked_when_made() -> None:
-    assert [f.name for f in dataclasses.fields(LoadOptions)] == [
-        "device", "dtype", "batch_size", "trust_remote_code", "allow_pickle"]
+    # Every "load" option of the one table, in its order, with its default.
+    from probe.options import options_in
+
+    load = options_in("load")
+    assert [f.name for f in dataclasses.fields(LoadOptions)] == [o.name for o in load]
+    defaults = LoadOptions()
+    assert [getattr(defaults, o.name) for o in load] == [o.default for o in load]
+    with pytest.raises(UsageError, match="memory_fraction: must be in"):
+        LoadOptions(memory_fraction=1.5)
+    with pytest.raises(UsageError, match="server_url: must be an http"):
+        LoadOptions(server_url="localhost:8000")
+    with pytest.raises(UsageError, match="api_key_env: must name an environment variable"):
+        LoadOptions(api_key_env="sk-abc123")
     assert not hasattr(hf, "LoadOptions")  # one definition, in the contract
     with pytest.raises(UsageError, match="device: 'toaster' is not a device"):
         LoadOptions(device="toaster")

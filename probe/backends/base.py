@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 
 
 @dataclass(frozen=True)
@@ -42,13 +42,16 @@ class Completion:
 
 @dataclass(frozen=True)
 class LoadOptions:
-    """How models are loaded: the "load" options of ``probe.options``.
+    """How models are loaded: the "load" options of ``probe.options`` (every field is
+    one of them, with the same default).
 
     ``device="auto"`` is CUDA when available, else CPU. ``dtype="auto"`` is float32 on
     CPU and bfloat16 on a CUDA device that supports it (``probe.backends.hf.options``
     resolves both on the machine that loads). ``batch_size=None`` means auto: sized to
     the device's free memory when the model loads (``probe.backends.hf.batching``).
-    Checked when made, so a typo is a ``UsageError`` before any weights are read.
+    ``engine`` picks what runs the models (``probe.backends.engines``); the vllm and
+    openai fields are read by those engines alone. Checked when made, so a typo is a
+    ``UsageError`` before any weights are read.
     """
 
     device: str = "auto"
@@ -56,13 +59,31 @@ class LoadOptions:
     batch_size: int | None = 16
     trust_remote_code: bool = False
     allow_pickle: bool = False
+    engine: str = "auto"
+    tensor_parallel_size: int = 1
+    memory_fraction: float | None = None
+    max_model_len: int | None = None
+    server_url: str | None = None
+    candidate_server_url: str | None = None
+    api_key_env: str = "OPENAI_API_KEY"
+    concurrency: int = 8
+    request_timeout: float = 120.0
+    retries: int = 4
+    base_revision: str | None = None
+    candidate_revision: str | None = None
+    tokenizer: str | None = None
 
     def __post_init__(self) -> None:
         # The options' one validation (probe.options), named as the user gave them.
         from probe.options import check_value
 
-        for name in ("device", "dtype", "batch_size"):
-            object.__setattr__(self, name, check_value(name, getattr(self, name)))
+        for f in fields(self):
+            object.__setattr__(self, f.name, check_value(f.name, getattr(self, f.name)))
+
+    @classmethod
+    def from_options(cls, options: object) -> LoadOptions:
+        """The load options among ``options`` (a ``RunOptions``): every field by name."""
+        return cls(**{f.name: getattr(options, f.name) for f in fields(cls)})
 
 
 @dataclass(frozen=True)
@@ -92,10 +113,16 @@ class ScoreRequest:
 
 @dataclass(frozen=True)
 class ModelInfo:
-    """How a model is named in reports, and the fingerprint its results are keyed by."""
+    """How a model is named in reports, and the fingerprint its results are keyed by.
+
+    ``cacheable=False``: the fingerprint cannot vouch for the weights (a served model
+    known by its name alone, ``probe.backends.openai``), so the runner keeps this model's
+    results in memory only and never reads or writes the on-disk cache.
+    """
 
     name: str
     fingerprint: str
+    cacheable: bool = True
 
 
 class Backend(ABC):

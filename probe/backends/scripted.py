@@ -37,12 +37,15 @@ from probe.backends.base import (
     Backend,
     Completion,
     GenerationSettings,
+    LoadOptions,
     ModelInfo,
+    ModelPair,
     Prompt,
     SamplingSettings,
     ScoreRequest,
 )
-from probe.errors import ModelLoadError, SpecError
+from probe.backends.engines import Engine, scripted_path
+from probe.errors import ModelLoadError, SpecError, UsageError
 from probe.safe_regex import SafePattern
 from probe.spec.build import build
 from probe.spec.yaml_source import Path as KeyPath
@@ -231,3 +234,23 @@ def load_script(path: str | Path) -> ScriptedBackend:
     except SpecError as err:
         raise ModelLoadError(f"scripted model: {err}") from None
     return ScriptedBackend(script, smap)
+
+
+class ScriptedEngine(Engine):
+    """The scripted test double: ``scripted:FILE.yaml`` references (``load_script``)."""
+
+    name = "scripted"
+
+    def check_ref(self, ref: str, option: str, options: LoadOptions) -> None:
+        path = Path(scripted_path(ref))
+        if not path.is_file():
+            raise UsageError(f"{option}: scripted model file {str(path)!r} does not exist")
+
+    def load_pair(self, base: str, candidate: str, options: LoadOptions) -> ModelPair:
+        return ModelPair(self.load_backend(base, options), self.load_backend(candidate, options))
+
+    def load_backend(self, ref: str, options: LoadOptions) -> Backend:
+        return load_script(scripted_path(ref))
+
+
+ENGINE = ScriptedEngine()

@@ -73,7 +73,7 @@ def _is_regression_file(path: Path) -> bool:
 def run(args: argparse.Namespace) -> int:
     """Run the search; exit 0 (what was found is reported, not a failure)."""
     from probe.api import load_suites
-    from probe.backends import check_models, load_pair
+    from probe.backends import LoadOptions, check_models, load_pair
     from probe.engine.regressions import add_regression, regression_path
     from probe.engine.search import SearchSettings, search_suite
     from probe.operators import OPERATORS
@@ -89,7 +89,7 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError("--budget and --max-chain must be positive integers")
     options = run_options(args)
     base, candidate = model(args, "base"), model(args, "candidate")
-    check_models(base, candidate)
+    check_models(base, candidate, LoadOptions.from_options(options))
     suites = load_suites([args.suite], options)
     if len(suites) != 1:
         raise UsageError(f"{args.suite}: a directory of {len(suites)} suites; probe search "

@@ -101,7 +101,9 @@ def _cached(backend: Backend, keys: Sequence[str], items: Sequence[T],
             compute: Callable[[list[T]], list[str]], cache_root: Path | None, chunk: int,
             progress: ProgressFn | None, label: str) -> list[str]:
     """Values for ``keys``: from the cache, else computed chunk by chunk and saved."""
-    cache = CompletionCache(cache_root, backend.info.fingerprint, backend.info.name)
+    # A model whose fingerprint cannot vouch for its weights is never cached on disk.
+    root = cache_root if backend.info.cacheable else None
+    cache = CompletionCache(root, backend.info.fingerprint, backend.info.name)
     chunk = max(chunk, backend.batch_size)
     todo: dict[str, T] = {}
     for key, item in zip(keys, items, strict=True):

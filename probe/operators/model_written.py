@@ -68,17 +68,9 @@ class ModelParaphraseParams:
 
 
 def _load(ref: str, device: str) -> Backend:
-    from probe.backends import SCRIPTED_PREFIX
-
-    if ref.startswith(SCRIPTED_PREFIX):
-        from probe.backends.scripted import load_script
-
-        return load_script(ref[len(SCRIPTED_PREFIX):])
-    from probe.extras import require
-
-    require("hf", "the model_paraphrase operator")
-    from probe.backends import LoadOptions
-    from probe.backends.hf import load_backend
+    # Through the engine registry like the models under test; always the auto engine
+    # (scripted or hf): the paraphraser is the suite's, whatever engine runs the pair.
+    from probe.backends import LoadOptions, load_backend
 
     return load_backend(ref, LoadOptions(device=device))
 

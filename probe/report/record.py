@@ -253,7 +253,9 @@ def portable_ref(ref: str) -> str:
     """A model reference without the checkout's location: an absolute path below the
     working directory becomes relative (``scripted:`` kept). The fingerprint, not the
     path, says which weights ran; the reference as given stays in ``volatile``."""
-    prefix = "scripted:" if ref.startswith("scripted:") else ""
+    from probe.backends.engines import SCRIPTED_PREFIX, is_scripted
+
+    prefix = SCRIPTED_PREFIX if is_scripted(ref) else ""
     path = Path(ref[len(prefix):])
     if not path.is_absolute():
         return ref

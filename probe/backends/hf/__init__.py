@@ -35,6 +35,7 @@ The modules, each with one job:
 - ``model``: loading one full model with its tokenizer; the fingerprint
 - ``adapters``: a peft adapter on its base, and the checks that it fits
 - ``loading``: ``load_backend`` and ``load_pair``, the entry points
+- ``engine``: the ``hf`` engine of the registry (``probe.backends.engines``)
 - ``backend``: ``HFBackend``, rendering, greedy generation, sampling and scoring
 - ``template``: chat templates rendered within a CPU-time and size budget
 - ``kv``: the model split into body and head; key/value passes that share a prefix
