@@ -21,9 +21,9 @@ from probe.errors import UsageError
 DISTRIBUTION = "probe-resurface"
 
 # extra -> the top-level modules it brings that probe (or transformers, for GGUF files)
-# imports. accelerate is left out: peft requires it, and probe never imports it.
+# imports (accelerate: placing a model too large for one GPU, probe/backends/hf/options.py).
 EXTRAS: dict[str, tuple[str, ...]] = {
-    "hf": ("torch", "transformers", "peft", "safetensors", "gguf"),
+    "hf": ("torch", "transformers", "peft", "safetensors", "gguf", "accelerate"),
     "report": ("matplotlib",),
 }
 

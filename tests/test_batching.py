@@ -38,10 +38,12 @@ def test_batch_size_is_a_positive_integer_or_auto() -> None:
 def test_auto_fills_free_gpu_memory_at_the_estimated_cost_of_a_row() -> None:
     # bf16 (2 bytes), 2,048 tokens per row: keys and values 2 x 30 layers x 3 heads x 64
     # x 2048 x 2 = 47,185,920 bytes; activations (4 x 576 + 3 x 1536) x 2048 x 2 =
-    # 28,311,552; one step's float32 logits and softmax 2 x 49,152 x 4 = 393,216.
-    assert row_bytes(SMOLLM2, 2) == 47_185_920 + 28_311_552 + 393_216
-    # 60% of 8 GiB free holds 67 such rows.
-    assert auto_batch_size("cuda", 8 * GIB, SMOLLM2, 2) == 67
+    # 28,311,552; the logits of a whole-row scoring pass (the GPU's default path), 64
+    # positions x 49,152 x (2 bytes + a float32 copy and log-softmax) = 31,457,280, more
+    # than one decoding step's float32 logits and softmax (2 x 49,152 x 4 = 393,216).
+    assert row_bytes(SMOLLM2, 2) == 47_185_920 + 28_311_552 + 31_457_280
+    # 60% of 8 GiB free holds 48 such rows.
+    assert auto_batch_size("cuda", 8 * GIB, SMOLLM2, 2) == 48
     assert auto_batch_size("cuda", 80 * GIB, SMOLLM2, 2) == 256  # capped
     assert auto_batch_size("cuda", 10 * 1024**2, SMOLLM2, 2) == 1  # never below one row
     assert auto_batch_size("cpu", 0, SMOLLM2, 4) == CPU_BATCH

@@ -102,8 +102,8 @@ def _one_line_error(proc: subprocess.CompletedProcess[str]) -> str:
     return lines[0]
 
 
-HF_HINT = "needs the hf extra (torch, transformers, peft, safetensors, gguf are not " \
-          "installed): pip install 'probe-resurface[hf]'"
+HF_HINT = "needs the hf extra (torch, transformers, peft, safetensors, gguf, accelerate are " \
+          "not installed): pip install 'probe-resurface[hf]'"
 
 
 def test_probe_run_without_hf_names_the_extra(tmp_path: Path) -> None:

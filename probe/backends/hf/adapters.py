@@ -101,8 +101,8 @@ def adapter_pair(base: Loaded, adapter: ResolvedRef, options: LoadOptions) -> Mo
         warnings.warn(f"adapter {adapter.ref!r} names {claimed!r} as its base, but the base is "
                       f"{base.resolved.ref!r}; the shapes fit, so it was applied anyway",
                       UserWarning, stacklevel=3)
-    device = next(base.model.parameters()).device
-    wrapped.to(device)
+    if not base.spread:  # a spread base: peft put each adapter layer by its base layer
+        wrapped.to(next(base.model.parameters()).device)
     wrapped.eval()
     adapter_files = hash_files(directory, ADAPTER_FILES)
     if not options.allow_pickle:

@@ -8,18 +8,24 @@ On a GPU the right batch size depends on the card, the model and the dtype; a fi
 default wastes a large card or overflows a small one. ``auto`` starts from what the
 free memory holds after the weights are loaded, at a per-row cost estimated from the
 model's shape (its key/value cache over ``ROW_TOKENS`` tokens, the transient
-activations of a layer, and the float32 logits of a decoding step), and leaves the
+activations of a layer, and the logits of the larger of a decoding step and a
+whole-row scoring pass, which on a GPU is the default path: ``SCORED_TOKENS``
+positions in the model's dtype plus their float32 log-softmax), and leaves the
 rest to the out-of-memory back-off, which halves the size if the estimate was
-optimistic. On CPU, where memory is rarely the limit and bigger batches stop paying
-off early (the benchmark in the README), ``auto`` is 16.
+optimistic. A model spread over several GPUs (``device_map``) is sized by the GPU
+with the least free memory. On CPU, where memory is rarely the limit and bigger
+batches stop paying off early (the benchmark in the README), ``auto`` is 16.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+from probe.backends.hf.kv import model_devices
+
 CPU_BATCH = 16
 ROW_TOKENS = 2048  # a generous prompt + completion length for one row
+SCORED_TOKENS = 64  # positions whose logits a whole-row scoring pass keeps, per row
 USABLE = 0.6  # of the free memory: headroom for the allocator and fragmentation
 LIMITS = (1, 256)
 
@@ -36,7 +42,9 @@ def row_bytes(config: Any, dtype_bytes: int) -> int:
     vocab = int(text.vocab_size)
     kv_cache = 2 * layers * kv_heads * head_dim * ROW_TOKENS * dtype_bytes
     activations = (4 * hidden + 3 * intermediate) * ROW_TOKENS * dtype_bytes
-    logits = 2 * vocab * 4  # one step's logits and their float32 softmax
+    # One decoding step's float32 logits and softmax, or the scored positions' logits
+    # (model dtype) with their float32 copy and log-softmax (scoring.score_batch).
+    logits = max(2 * vocab * 4, SCORED_TOKENS * vocab * (dtype_bytes + 8))
     return kv_cache + activations + logits
 
 
@@ -55,6 +63,9 @@ def resolve_batch_size(requested: int | None, model: Any) -> int:
     import torch
 
     parameter = next(model.parameters())
-    device = parameter.device
-    free = torch.cuda.mem_get_info(device)[0] if device.type == "cuda" else 0
-    return auto_batch_size(device.type, free, model.config, parameter.element_size())
+    gpus = sorted(d for d in model_devices(model) if d.startswith("cuda"))
+    if not gpus:
+        return auto_batch_size(parameter.device.type, 0, model.config,
+                               parameter.element_size())
+    free = min(torch.cuda.mem_get_info(torch.device(d))[0] for d in gpus)
+    return auto_batch_size("cuda", free, model.config, parameter.element_size())

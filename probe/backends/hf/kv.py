@@ -14,14 +14,25 @@ A model whose head is not a plain projection of the body's last hidden state
 (logit soft-capping or scaling) or whose attention is not plain causal attention
 (sliding windows) is not split: ``split_model`` returns ``None`` and the callers
 fall back to whole-model forward passes.
+
+Where the paths run (issue 13): they were built and measured on CPU (the sliced
+head, the 4-D lane masks, the grouped-query kernel of ``attention``) and have not
+been measured on a GPU, where ``model.generate`` and whole-row passes use kernels
+tuned for it. So by default only a model on CPU is split; ``PROBE_FAST_PATHS=on``
+turns the paths on for a model on a GPU too (measure first:
+``benchmarks/gpu_engines.py``), ``off`` turns them off everywhere. A model spread
+over several devices (``device_map="auto"``) is never split.
 """
 
 from __future__ import annotations
 
 import inspect
+import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
+
+from probe.errors import UsageError
 
 # Config attributes that mean the logits are not lm_head(hidden) alone, or that
 # attention is not plain causal attention over everything cached.
@@ -38,12 +49,68 @@ class Split:
     cache_arg: str  # "cache" (transformers 5) or "past_key_values" (older)
 
 
+# The environment variable that says where the shared-prefix paths run.
+FAST_PATHS_ENV = "PROBE_FAST_PATHS"
+_ON = ("on", "1", "true", "yes")
+_OFF = ("off", "0", "false", "no")
+
+
+def fast_paths_on(device_type: str, setting: str | None) -> bool:
+    """Whether the shared-prefix paths run for a model on ``device_type`` ("cpu",
+    "cuda", ...) when ``PROBE_FAST_PATHS`` is ``setting`` (``None``: unset).
+
+    ``auto`` (the default): on CPU only, the one device they were measured on.
+    """
+    value = (setting or "auto").strip().lower()
+    if value == "auto":
+        return device_type == "cpu"
+    if value in _ON:
+        return True
+    if value in _OFF:
+        return False
+    raise UsageError(f"{FAST_PATHS_ENV}={setting!r}: use auto (the shared-prefix paths on CPU "
+                     "only, the default), on or off")
+
+
+def model_devices(model: Any) -> set[str]:
+    """The devices ``model``'s weights are on ("cpu", "cuda:0", ...); more than one for a
+    model spread by ``device_map``."""
+    placed = getattr(model, "hf_device_map", None)
+    if isinstance(placed, dict) and placed:
+        # accelerate writes GPU indices as plain ints.
+        return {f"cuda:{d}" if isinstance(d, int) else str(d) for d in placed.values()}
+    try:
+        return {str(next(model.parameters()).device)}
+    except (AttributeError, StopIteration, TypeError):
+        return set()
+
+
+def fast_paths_allowed(model: Any) -> bool:
+    """Whether ``model`` (or the LM inside a peft wrapper) may take the shared-prefix paths
+    where it is, under ``PROBE_FAST_PATHS``."""
+    get_base = getattr(model, "get_base_model", None)
+    lm = get_base() if callable(get_base) else model
+    devices = model_devices(lm)
+    if len(devices) != 1:  # spread over devices: the paths' tensors would need moving
+        return False
+    device_type = next(iter(devices)).split(":")[0]
+    return fast_paths_on(device_type, os.environ.get(FAST_PATHS_ENV))
+
+
 def split_model(model: Any) -> Split | None:
-    """The body and head of a causal LM (or of the LM inside a peft wrapper), or ``None``.
+    """The body and head of a causal LM (or of the LM inside a peft wrapper), or ``None``
+    (also where ``fast_paths_allowed`` says no: the callers then take the plain paths).
 
     peft injects its adapter layers into the body's modules, so calling the body of
     a peft model directly still honours ``disable_adapter()``.
     """
+    if not fast_paths_allowed(model):
+        return None
+    return split_structure(model)
+
+
+def split_structure(model: Any) -> Split | None:
+    """``split_model`` without the device rule: whether the model's shape allows a split."""
     get_base = getattr(model, "get_base_model", None)
     lm = get_base() if callable(get_base) else model
     get_body = getattr(lm, "get_decoder", None)

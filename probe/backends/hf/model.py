@@ -3,6 +3,19 @@
 A backend's fingerprint is a sha256 over the content of the files that decide
 its outputs (weights, config, adapter, tokenizer), the chat template and the
 dtype, so results are cached by what was loaded, never by a name.
+
+On a GPU (issue 13, docs/gpu.md) a model that does not fit one GPU is spread by
+``device_map="auto"``, and every model loads with the attention kernel
+``options.attention_for`` picks. What the fingerprint records of that: SDPA and
+eager attention compute the same function in the same dtype, and differ from each
+other by float rounding only, as a CPU and a GPU do (the device is not recorded
+either): they share cache entries. FlashAttention-2 is a different kernel, picked
+by what is installed on the machine rather than by the model, in half precision:
+it is recorded (``attention``), so its completions never stand in for SDPA's. The
+same holds for the shared-prefix paths: a model that could take them but runs on
+the plain paths (on a GPU by default, ``kv.fast_paths_on``) records ``paths:
+plain``. Neither key is written for a model on CPU with the defaults, so CPU
+fingerprints are what they were.
 """
 
 from __future__ import annotations
@@ -28,6 +41,8 @@ from probe.backends.hf.files import (
     state_dict_digest,
     weight_names,
 )
+from probe.backends.hf.kv import fast_paths_allowed, split_structure
+from probe.backends.hf.options import attention_for_config, device_map
 from probe.backends.hf.refs import ResolvedRef
 from probe.errors import ModelLoadError
 from probe.options import opt
@@ -106,6 +121,8 @@ class Loaded:
     tokenizer_files: dict[str, str]
     dtype: str
     eos_ids: tuple[int, ...]
+    attention: str | None = None  # the attention implementation it runs with
+    spread: bool = False  # placed over several devices by device_map="auto"
 
 
 def _load_tokenizer(resolved: ResolvedRef, options: LoadOptions) -> tuple[Any, dict[str, str]]:
@@ -174,9 +191,25 @@ def _no_loading_bars() -> Iterator[None]:
             hf_logging.enable_progress_bar()  # type: ignore[no-untyped-call]
 
 
+def _config(resolved: ResolvedRef, options: LoadOptions) -> Any:
+    """The model's config, or ``None`` when it cannot be read here (``from_pretrained``
+    then reports why, in its own words)."""
+    from transformers import AutoConfig
+
+    kwargs: dict[str, Any] = {"local_files_only": resolved.local,
+                              "trust_remote_code": options.trust_remote_code}
+    if resolved.gguf_file:
+        kwargs["gguf_file"] = resolved.gguf_file
+    try:
+        return AutoConfig.from_pretrained(resolved.location, **kwargs)
+    except Exception:  # any failure here is reported by the real load below
+        return None
+
+
 def load_model(resolved: ResolvedRef, options: LoadOptions, device: str, dtype: str,
                tokenizer_from: Loaded | None = None) -> Loaded:
-    """Load one full model (not an adapter) with its tokenizer."""
+    """Load one full model (not an adapter) with its tokenizer, on ``device`` or, when it
+    does not fit one GPU, spread over the GPUs (``options.device_map``)."""
     import torch
     from transformers import AutoModelForCausalLM
 
@@ -188,6 +221,15 @@ def load_model(resolved: ResolvedRef, options: LoadOptions, device: str, dtype: 
         kwargs["gguf_file"] = resolved.gguf_file
     elif not options.allow_pickle:
         kwargs["use_safetensors"] = True
+    config = _config(resolved, options)
+    placement = None
+    if config is not None:
+        attention = attention_for_config(config, device.split(":")[0], dtype)
+        if attention is not None:
+            kwargs["attn_implementation"] = attention
+        placement = device_map(options, device, config, dtype)
+        if placement is not None:
+            kwargs["device_map"] = placement
     try:
         with _no_loading_bars():
             model: Any = AutoModelForCausalLM.from_pretrained(resolved.location, **kwargs)
@@ -202,8 +244,10 @@ def load_model(resolved: ResolvedRef, options: LoadOptions, device: str, dtype: 
             raise
         # The model's own code (trusted on request) may fail in any way at all.
         raise load_error(resolved, "model (its own code failed)", err) from None
-    model.to(device)
+    if placement is None:  # a spread model is already where accelerate put each layer
+        model.to(device)
     model.eval()
+    attention = getattr(model.config, "_attn_implementation", None)
     use_cpu_gqa(model)
 
     # Located after loading: a hub model is only in the cache once from_pretrained ran.
@@ -224,15 +268,23 @@ def load_model(resolved: ResolvedRef, options: LoadOptions, device: str, dtype: 
         tokenizer, tokenizer_files = tokenizer_from.tokenizer, tokenizer_from.tokenizer_files
     eos_ids = _eos_ids(model, tokenizer)
     _pin_greedy(model, tokenizer, eos_ids)
-    return Loaded(resolved, model, tokenizer, model_files, tokenizer_files, dtype, eos_ids)
+    return Loaded(resolved, model, tokenizer, model_files, tokenizer_files, dtype, eos_ids,
+                  attention=attention, spread=placement is not None)
 
 
-def _fingerprint(loaded: Loaded, adapter_files: dict[str, str] | None) -> str:
-    payload = {"version": FINGERPRINT_VERSION, "code": OUTPUT_CODE_VERSIONS,
-               "model": loaded.model_files,
-               "tokenizer": loaded.tokenizer_files, "adapter": adapter_files,
-               "chat_template": getattr(loaded.tokenizer, "chat_template", None),
-               "dtype": loaded.dtype}
+def _fingerprint(loaded: Loaded, adapter_files: dict[str, str] | None, *,
+                 plain_paths: bool = False) -> str:
+    payload: dict[str, Any] = {
+        "version": FINGERPRINT_VERSION, "code": OUTPUT_CODE_VERSIONS,
+        "model": loaded.model_files, "tokenizer": loaded.tokenizer_files,
+        "adapter": adapter_files,
+        "chat_template": getattr(loaded.tokenizer, "chat_template", None),
+        "dtype": loaded.dtype}
+    # Only what changes outputs beyond float rounding of the same computation (module doc).
+    if loaded.attention == "flash_attention_2":
+        payload["attention"] = loaded.attention
+    if plain_paths:
+        payload["paths"] = "plain"
     encoded = json.dumps(payload, sort_keys=True, ensure_ascii=False, default=str)
     return hashlib.sha256(encoded.encode("utf-8")).hexdigest()
 
@@ -243,7 +295,9 @@ def make_backend(loaded: Loaded, options: LoadOptions, *, name: str, model: Any 
     """An ``HFBackend`` over ``loaded`` (or over ``model``, a peft wrapper of it), with
     the fingerprint of what was read plus ``adapter_files``."""
     model = loaded.model if model is None else model
+    # The backend asks kv.split_model on its first call; the same rule decides here.
+    plain = split_structure(model) is not None and not fast_paths_allowed(model)
     return HFBackend(model, loaded.tokenizer, name=name,
-                     fingerprint=_fingerprint(loaded, adapter_files),
+                     fingerprint=_fingerprint(loaded, adapter_files, plain_paths=plain),
                      batch_size=resolve_batch_size(options.batch_size, model),
                      adapter_disabled=adapter_disabled, eos_token_ids=loaded.eos_ids)
