@@ -1,12 +1,32 @@
-"""Shared fixtures: scripted model files and suite text."""
+"""Shared fixtures: scripted model files and suite text; how the suite runs under xdist."""
 
 from __future__ import annotations
 
+import os
+import sys
 import tempfile
 import textwrap
 from pathlib import Path
 
 import pytest
+
+# Under pytest-xdist (scripts/test.sh runs ``-n 2`` on 2 cores) each worker, and every
+# model run it starts as a subprocess, computes on one thread: two workers at torch's
+# default of one thread per core would oversubscribe the cores, and torch's OpenMP
+# threads spin-wait on a core another process holds (64 SmolLM2 generations beside other
+# busy processes on this 2-core machine: 592 s at two threads, 73 s at one). The
+# calibration and demo runs assert the same figures at one thread as at two.
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    for _var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+        os.environ[_var] = "1"
+    if "torch" in sys.modules:  # already imported: the variables came too late for it
+        sys.modules["torch"].set_num_threads(1)
+
+# The real-model modules that run the shipped suites share one completion cache and go
+# to one xdist worker, in this order: the base's completions are computed once (by the
+# first calibration run) and reused by the rest, instead of twice on two workers at once.
+SHIPPED_SUITES_GROUP = "shipped-suites"
+_SHIPPED_SUITES_MODULES = ("test_calibration_real.py", "test_demo_real.py")
 
 VALID_SUITE = textwrap.dedent("""\
     version: 1
@@ -73,5 +93,40 @@ def write_script(path: Path, name: str, rules: list[tuple[str, str]], default: s
 def real_model_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """One completion cache for the slow real-model runs of a test session: the base's
     completions (keyed by its fingerprint, like every cache entry) are computed once and
-    reused by every module that runs the shipped suites, as they would be across CI jobs."""
+    reused by every module that runs the shipped suites, as they would be across CI jobs.
+
+    Under xdist it lies beside the workers' own temporary folders, so it is one cache for
+    the whole run whichever worker a module lands on (the cache takes concurrent writers:
+    tests/test_cache_faults.py)."""
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        shared = tmp_path_factory.getbasetemp().parent / "real-model-cache"
+        shared.mkdir(exist_ok=True)
+        return shared
     return tmp_path_factory.mktemp("real-model-cache")
+
+
+def _heaviest_first(item: pytest.Item) -> int:
+    """Sort key: the shipped-suite runs, then the other real-model modules, then the rest.
+
+    xdist hands out work units (here: groups, and single tests) largest first, then in
+    collection order (``--no-loadscope-reorder``: collection order only); either way the
+    longest chain starts first and the other worker takes everything else meanwhile,
+    instead of one worker running the shipped suites alone at the end."""
+    if item.path.name in _SHIPPED_SUITES_MODULES:
+        return 0
+    return 1 if item.get_closest_marker("slow") else 2
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Group the real-model tests for ``--dist loadgroup`` and put them first.
+
+    A module's tests stay together (their model is a module fixture, loaded once) and
+    keep their order; the sort is stable, so only whole modules move."""
+    for item in items:
+        if item.get_closest_marker("xdist_group"):
+            continue
+        if item.path.name in _SHIPPED_SUITES_MODULES:
+            item.add_marker(pytest.mark.xdist_group(SHIPPED_SUITES_GROUP))
+        elif item.get_closest_marker("slow"):
+            item.add_marker(pytest.mark.xdist_group(item.path.name))
+    items.sort(key=_heaviest_first)

@@ -27,7 +27,8 @@ package must stay cheap, because the pytest plugin imports it during collection.
 
 The modules, each with one job:
 
-- ``options``: the concrete device and dtype that ``LoadOptions`` mean on this machine
+- ``options``: the concrete device, dtype, attention and placement (one GPU or spread) that
+  ``LoadOptions`` mean on this machine
 - ``refs``: ``resolve_model_ref``, what a model reference names
 - ``files``: which files decide a model's outputs, the pickle check, their hashes
 - ``integrity``: damaged weight, config and tokenizer files found from their headers
@@ -36,7 +37,8 @@ The modules, each with one job:
 - ``adapters``: a peft adapter on its base, and the checks that it fits
 - ``loading``: ``load_backend`` and ``load_pair``, the entry points
 - ``engine``: the ``hf`` engine of the registry (``probe.backends.engines``)
-- ``backend``: ``HFBackend``, rendering, greedy generation, sampling and scoring
+- ``backend``: ``HFBackend``, greedy generation, sampling and scoring
+- ``prompts``: ``PromptCodec``, prompts to token ids and new tokens to text (shared with vllm)
 - ``template``: chat templates rendered within a CPU-time and size budget
 - ``kv``: the model split into body and head; key/value passes that share a prefix
 - ``attention``: grouped-query attention on CPU without key/value copies

@@ -25,6 +25,7 @@ from probe.backends.base import (
 from probe.backends.hf.backoff import Backoff
 from probe.backends.hf.decoding import Sampler, decode_batch
 from probe.backends.hf.kv import Context, Split, common_prefix, extend, split_model
+from probe.backends.hf.prompts import PromptCodec
 from probe.backends.hf.sampling import check_sampling, sample_seed, seeded_rng
 from probe.backends.hf.scoring import (
     Row,
@@ -33,8 +34,7 @@ from probe.backends.hf.scoring import (
     score_split,
     takes_logits_to_keep,
 )
-from probe.backends.hf.template import render_bounded
-from probe.errors import BackendError, ModelLoadError
+from probe.errors import ModelLoadError
 
 # Shared prefixes remembered per backend (each is 1 row of keys and values: small).
 _PREFIX_MEMO_SIZE = 8
@@ -55,10 +55,9 @@ class HFBackend(Backend):
         self.tokenizer = tokenizer
         self._backoff = Backoff(batch_size, name)
         self.adapter_disabled = adapter_disabled
-        eos = set(eos_token_ids)
-        if not eos and tokenizer.eos_token_id is not None:
-            eos.add(tokenizer.eos_token_id)
-        self.eos_token_ids = frozenset(eos)
+        # Rendering, tokenizing and decoding, shared with the vLLM engine (same token ids).
+        self.codec = PromptCodec(tokenizer, name, eos_token_ids)
+        eos = self.eos_token_ids = self.codec.eos_ids
         pad = tokenizer.pad_token_id
         if pad is None and not eos:
             raise ModelLoadError(f"the tokenizer of {name!r} has neither a pad nor an eos "
@@ -89,25 +88,12 @@ class HFBackend(Backend):
         return self._backoff
 
     def render(self, prompt: Prompt) -> tuple[str, bool]:
-        """The exact text sent to the model, and whether the tokenizer adds special tokens.
-
-        The chat template already contains BOS and the like, so it is tokenized
-        without adding them a second time.
-        """
-        if not (prompt.chat and getattr(self.tokenizer, "chat_template", None)):
-            return prompt.text + prompt.prefill, True
-        messages = [{"role": "user", "content": prompt.text}]
-        # The template comes from the model directory: untrusted, so time- and size-bounded.
-        text = render_bounded(lambda: self.tokenizer.apply_chat_template(
-            messages, tokenize=False, add_generation_prompt=True), self.info.name)
-        return text + prompt.prefill, False
+        """The exact text sent to the model, and whether the tokenizer adds special tokens
+        (``PromptCodec.render``)."""
+        return self.codec.render(prompt)
 
     def _encode(self, prompt: Prompt, rendered: tuple[str, bool] | None = None) -> list[int]:
-        text, add_special = self.render(prompt) if rendered is None else rendered
-        ids = list(self.tokenizer(text, add_special_tokens=add_special)["input_ids"])
-        if not ids:
-            raise BackendError(f"{self.info.name}: prompt {prompt.text!r} tokenizes to nothing")
-        return ids
+        return self.codec.encode(prompt, rendered)
 
     # --- token accounting for the length limits ----------------------------------------
 
@@ -120,14 +106,13 @@ class HFBackend(Backend):
         return None
 
     def count_tokens(self, text: str) -> int:
-        return len(self.tokenizer(text, add_special_tokens=False)["input_ids"])
+        return self.codec.count_tokens(text)
 
     def prompt_tokens(self, prompt: Prompt) -> int:
-        return len(self._encode(prompt))
+        return self.codec.prompt_tokens(prompt)
 
     def keep_last_tokens(self, text: str, count: int) -> str:
-        ids = self.tokenizer(text, add_special_tokens=False)["input_ids"]
-        return str(self.tokenizer.decode(ids[-count:])) if count > 0 else ""
+        return self.codec.keep_last_tokens(text, count)
 
     def _adapter_context(self) -> AbstractContextManager[Any]:
         if self.adapter_disabled:
@@ -177,8 +162,7 @@ class HFBackend(Backend):
     def _text(self, ids: list[int], max_new_tokens: int) -> Completion:
         """The decoded new tokens (``ids`` stops before any eos): cut when decoding ran
         out of tokens rather than reaching an eos."""
-        text = str(self.tokenizer.decode(ids, skip_special_tokens=True)).rstrip()
-        return Completion(text, cut=len(ids) >= max_new_tokens)
+        return self.codec.completion(ids, cut=len(ids) >= max_new_tokens)
 
     def generate(self, prompts: Sequence[Prompt],
                  settings: GenerationSettings) -> list[Completion]:
@@ -237,9 +221,7 @@ class HFBackend(Backend):
         texts: list[Completion] = []
         for row in output[:, input_ids.shape[1]:].tolist():
             # generate pads finished rows; cut at the first eos so nothing after it counts.
-            end = next((i for i, token in enumerate(row) if token in self.eos_token_ids),
-                       len(row))
-            texts.append(self._text(row[:end], config.max_new_tokens))
+            texts.append(self._text(self.codec.until_eos(row), config.max_new_tokens))
         return texts
 
     def sample(self, prompts: Sequence[Prompt], settings: SamplingSettings,
@@ -345,30 +327,9 @@ class HFBackend(Backend):
         return [scores[key] for key in keys]
 
     def _score_row(self, request: ScoreRequest) -> Row:
-        """Token ids of the rendered prompt and of the completion that follows it."""
-        if not request.completion:
-            raise BackendError(
-                f"{self.info.name}: cannot score an empty completion (prompt "
-                f"{request.prompt.text!r}): a mean log-probability over no tokens is "
-                "undefined; give every scored completion some text")
-        text, add_special = rendered = self.render(request.prompt)
-        prompt_ids = self._encode(request.prompt, rendered)
-        # Tokenized as one string, the completion gets the tokens a model reading the
-        # whole text would see (BPE merges depend on the neighbouring characters).
-        full = list(self.tokenizer(text + request.completion,
-                                   add_special_tokens=add_special)["input_ids"])
-        cut = len(prompt_ids)
-        if len(full) > cut and full[:cut] == prompt_ids:
-            return tuple(prompt_ids), tuple(full[cut:])
-        # A token straddles the boundary (prefill "Here" + completion "after" may become
-        # "Hereafter"). The prompt must stay the exact tokens generate() conditions on,
-        # so the completion is tokenized on its own and appended to them.
-        completion_ids = list(self.tokenizer(request.completion,
-                                             add_special_tokens=False)["input_ids"])
-        if not completion_ids:
-            raise BackendError(f"{self.info.name}: completion {request.completion!r} "
-                               "tokenizes to nothing, so it cannot be scored")
-        return tuple(prompt_ids), tuple(completion_ids)
+        """Token ids of the rendered prompt and of the completion that follows it
+        (``PromptCodec.score_row``)."""
+        return self.codec.score_row(request)
 
     def _trims(self) -> bool:
         """Whether the model's forward takes ``logits_to_keep``; asked once per backend."""

@@ -125,7 +125,9 @@ class Loaded:
     spread: bool = False  # placed over several devices by device_map="auto"
 
 
-def _load_tokenizer(resolved: ResolvedRef, options: LoadOptions) -> tuple[Any, dict[str, str]]:
+def load_tokenizer(resolved: ResolvedRef, options: LoadOptions) -> tuple[Any, dict[str, str]]:
+    """The tokenizer of ``resolved`` and the hashes of its files (for the fingerprint);
+    shared with the vllm engine, which tokenizes with it."""
     from transformers import AutoTokenizer
 
     kwargs: dict[str, Any] = {"local_files_only": resolved.local,
@@ -263,7 +265,7 @@ def load_model(resolved: ResolvedRef, options: LoadOptions, device: str, dtype: 
     own_tokenizer = resolved.kind != "model" or any(
         (Path(resolved.location) / name).is_file() for name in TOKENIZER_FILES)
     if own_tokenizer or tokenizer_from is None:
-        tokenizer, tokenizer_files = _load_tokenizer(resolved, options)
+        tokenizer, tokenizer_files = load_tokenizer(resolved, options)
     else:  # a bare checkpoint (weights only): it shares the base's vocabulary
         tokenizer, tokenizer_files = tokenizer_from.tokenizer, tokenizer_from.tokenizer_files
     eos_ids = _eos_ids(model, tokenizer)
