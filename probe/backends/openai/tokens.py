@@ -1,12 +1,11 @@
 """The served model's tokenizer, held here (the ``tokenizer`` option): prompts rendered
-and tokenized exactly as the HF backend does, so a server scores the same token ids
-and continues a prefill from the same text.
+and tokenized exactly as the HF and vLLM engines do, so a server scores the same token
+ids and continues a prefill from the same text.
 
 An OpenAI-compatible API renders the chat template on the server and has no way to
 continue an assistant turn that was already begun (a prefill), nor to say where a
 prompt ends inside an echoed text; token ids made here answer both. The rules are
-``HFBackend``'s (``probe.backends.hf.backend``: ``render``, ``_encode``,
-``_score_row``), kept in step with it by tests/engines/test_openai_engine.py.
+``PromptCodec``'s (``probe.backends.hf.prompts``), the one codec every engine uses.
 """
 
 from __future__ import annotations
@@ -15,76 +14,47 @@ from pathlib import Path
 from typing import Any
 
 from probe.backends.base import LoadOptions, Prompt, ScoreRequest
-from probe.errors import BackendError, ModelLoadError
+from probe.backends.hf.prompts import PromptCodec, Row
+from probe.errors import ModelLoadError
 from probe.options import opt
 
 
 class LocalTokenizer:
-    """A transformers tokenizer used to render, tokenize and count (no model)."""
+    """A transformers tokenizer used to render, tokenize and count (no model), through
+    one ``PromptCodec`` per served model name (the name its errors carry)."""
 
     def __init__(self, tokenizer: Any, name: str, digest: str) -> None:
         self.tokenizer = tokenizer
         self.name = name
         # What the fingerprint mixes in: the tokenizer files' content hashes.
         self.digest = digest
+        self._codecs: dict[str, PromptCodec] = {}
+
+    def codec(self, model: str) -> PromptCodec:
+        """The codec whose messages name ``model``."""
+        if model not in self._codecs:
+            self._codecs[model] = PromptCodec(self.tokenizer, model)
+        return self._codecs[model]
 
     def render(self, prompt: Prompt, model: str) -> tuple[str, bool]:
-        """The exact text a model receives, and whether special tokens are added to it
-        (the chat template already holds them)."""
-        from probe.backends.hf.template import render_bounded
-
-        if not (prompt.chat and getattr(self.tokenizer, "chat_template", None)):
-            return prompt.text + prompt.prefill, True
-        messages = [{"role": "user", "content": prompt.text}]
-        # The template comes from a model directory: untrusted, so time- and size-bounded.
-        text = render_bounded(lambda: self.tokenizer.apply_chat_template(
-            messages, tokenize=False, add_generation_prompt=True), model)
-        return text + prompt.prefill, False
+        """The exact text a model receives, and whether special tokens are added to it."""
+        return self.codec(model).render(prompt)
 
     def encode(self, prompt: Prompt, model: str) -> list[int]:
         """Token ids of ``prompt`` as rendered."""
-        text, add_special = self.render(prompt, model)
-        ids = self._ids(text, add_special)
-        if not ids:
-            raise BackendError(f"{model}: prompt {prompt.text!r} tokenizes to nothing")
-        return ids
+        return self.codec(model).encode(prompt)
 
-    def score_row(self, request: ScoreRequest, model: str) -> tuple[list[int], list[int]]:
+    def score_row(self, request: ScoreRequest, model: str) -> Row:
         """Token ids of the rendered prompt and of the completion after it."""
-        if not request.completion:
-            raise BackendError(
-                f"{model}: cannot score an empty completion (prompt "
-                f"{request.prompt.text!r}): a mean log-probability over no tokens is "
-                "undefined; give every scored completion some text")
-        text, add_special = self.render(request.prompt, model)
-        prompt_ids = self._ids(text, add_special)
-        if not prompt_ids:
-            raise BackendError(f"{model}: prompt {request.prompt.text!r} tokenizes to nothing")
-        # Tokenized as one string, the completion gets the tokens a model reading the
-        # whole text would see (BPE merges depend on the neighbouring characters).
-        full = self._ids(text + request.completion, add_special)
-        cut = len(prompt_ids)
-        if len(full) > cut and full[:cut] == prompt_ids:
-            return prompt_ids, full[cut:]
-        # A token straddles the boundary: the prompt stays the tokens generation
-        # conditions on, and the completion is tokenized on its own.
-        completion_ids = self._ids(request.completion, False)
-        if not completion_ids:
-            raise BackendError(f"{model}: completion {request.completion!r} tokenizes to "
-                               "nothing, so it cannot be scored")
-        return prompt_ids, completion_ids
+        return self.codec(model).score_row(request)
 
     def count(self, text: str) -> int:
         """Tokens in ``text`` on its own."""
-        return len(self._ids(text, False))
+        return self.codec(self.name).count_tokens(text)
 
     def keep_last(self, text: str, count: int) -> str:
         """``text``'s last ``count`` tokens."""
-        ids = self._ids(text, False)
-        return str(self.tokenizer.decode(ids[-count:])) if count > 0 else ""
-
-    def _ids(self, text: str, add_special: bool) -> list[int]:
-        return list(self.tokenizer(text, add_special_tokens=add_special)["input_ids"])
+        return self.codec(self.name).keep_last_tokens(text, count)
 
 
 def load_tokenizer(ref: str, options: LoadOptions) -> LocalTokenizer:
