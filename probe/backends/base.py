@@ -67,6 +67,7 @@ class LoadOptions:
     candidate_server_url: str | None = None
     api_key_env: str = "OPENAI_API_KEY"
     concurrency: int = 8
+    score_concurrency: int | None = None
     request_timeout: float = 120.0
     retries: int = 4
     base_revision: str | None = None

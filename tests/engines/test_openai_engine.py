@@ -198,6 +198,19 @@ def test_requests_in_flight_never_exceed_the_concurrency_bound(tokenizer: Any) -
     assert 2 <= fake.most_in_flight <= 3
 
 
+def test_scoring_keeps_to_its_own_concurrency(tokenizer: Any, tokenizer_dir: Path) -> None:
+    """``score_concurrency`` 1: scoring requests go one at a time (a server that cannot
+    batch prompt log-probabilities), while generation keeps the wider bound."""
+    with FakeOpenAI({"smol": ScriptedBackend(BASE)}, tokenizer=tokenizer, delay=0.03) as fake:
+        pair = load_pair("smol", "smol", options(fake, tokenizer=str(tokenizer_dir),
+                                                  concurrency=3, score_concurrency=1))
+        requests = [ScoreRequest(Prompt(f"France {i}"), "Paris.") for i in range(6)]
+        assert len(pair.base.score(requests)) == 6
+        assert fake.most_in_flight == 1
+        pair.base.generate([Prompt(f"France {i}") for i in range(9)], GREEDY)
+        assert fake.most_in_flight >= 2
+
+
 def test_a_429_is_retried_after_the_wait_retry_after_asks_for(fake: FakeOpenAI) -> None:
     fake.faults.append((429, {"Retry-After": "7"}))
     waits: list[float] = []

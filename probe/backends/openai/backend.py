@@ -53,8 +53,11 @@ class OpenAIBackend(Backend):
 
     def __init__(self, client: Client, model: str, info: ModelInfo, *,
                  tokenizer: LocalTokenizer | None = None,
-                 context_length: int | None = None) -> None:
+                 context_length: int | None = None,
+                 score_concurrency: int | None = None) -> None:
         self.client = client
+        # Scoring requests in flight (the score_concurrency option; None: the client's).
+        self.score_concurrency = score_concurrency
         self.model = model
         self.tokenizer = tokenizer
         self._info = info
@@ -156,8 +159,8 @@ class OpenAIBackend(Backend):
                 + TIER_OFF)
         rows = [self.tokenizer.score_row(r, self.model) for r in requests]
         unique = list(dict.fromkeys((tuple(p), tuple(c)) for p, c in rows))
-        scores = dict(zip(unique, self.client.map(self._score, unique, self.on_batch),
-                          strict=True))
+        scores = dict(zip(unique, self.client.map(self._score, unique, self.on_batch,
+                                                  self.score_concurrency), strict=True))
         return [scores[(tuple(p), tuple(c))] for p, c in rows]
 
     def _score(self, row: tuple[tuple[int, ...], tuple[int, ...]]) -> float:

@@ -210,8 +210,10 @@ class Client:
                            err.status, err.detail)
 
     def map(self, fn: Callable[[T], R], items: Sequence[T],
-            done: Callable[[int, int], None] | None = None) -> list[R]:
-        """``fn`` over ``items`` with at most ``concurrency`` calls in flight, in order.
+            done: Callable[[int, int], None] | None = None,
+            concurrency: int | None = None) -> list[R]:
+        """``fn`` over ``items`` with at most ``concurrency`` calls in flight (default: the
+        client's), in order.
 
         ``done(finished, total)`` is told after each call ends (progress). The first
         error is raised once the calls in flight end; calls not started are dropped.
@@ -219,7 +221,7 @@ class Client:
         if not items:
             return []
         results: list[Any] = [None] * len(items)
-        with ThreadPoolExecutor(max_workers=min(self.concurrency, len(items)),
+        with ThreadPoolExecutor(max_workers=min(concurrency or self.concurrency, len(items)),
                                 thread_name_prefix="probe-openai") as pool:
             futures: dict[Future[R], int] = {pool.submit(fn, item): i
                                               for i, item in enumerate(items)}

@@ -93,13 +93,15 @@ def fingerprint(client: Client, name: str, revision: str | None,
 
 def load_model(name: str, option: str, client: Client, revision: str | None,
                tokenizer: LocalTokenizer | None,
-               models: dict[str, dict[str, Any]] | None) -> OpenAIBackend:
+               models: dict[str, dict[str, Any]] | None,
+               score_concurrency: int | None = None) -> OpenAIBackend:
     """One served model, checked against the server's list."""
     check_served(name, option, client, models)
     info = ModelInfo(name, fingerprint(client, name, revision, tokenizer),
                      cacheable=revision is not None)
     return OpenAIBackend(client, name, info, tokenizer=tokenizer,
-                         context_length=context_length(name, models))
+                         context_length=context_length(name, models),
+                         score_concurrency=score_concurrency)
 
 
 def warn_uncached(backends: list[OpenAIBackend], revision_options: list[str]) -> None:
@@ -149,9 +151,10 @@ class OpenAIEngine(Engine):
                      if options.tokenizer is not None else None)
         pair = ModelPair(
             load_model(base, opt("base"), base_client, options.base_revision, tokenizer,
-                       base_models),
+                       base_models, options.score_concurrency),
             load_model(candidate, opt("candidate"), candidate_client,
-                       options.candidate_revision, tokenizer, candidate_models))
+                       options.candidate_revision, tokenizer, candidate_models,
+                       options.score_concurrency))
         uncached = [(b, option) for b, option in ((pair.base, "base_revision"),
                                                   (pair.candidate, "candidate_revision"))
                     if isinstance(b, OpenAIBackend) and not b.info.cacheable]
@@ -168,7 +171,7 @@ class OpenAIEngine(Engine):
         tokenizer = (load_tokenizer(options.tokenizer, options)
                      if options.tokenizer is not None else None)
         return load_model(ref, f"{opt('engine')} openai", client, None, tokenizer,
-                          served_models(client))
+                          served_models(client), options.score_concurrency)
 
 
 ENGINE = OpenAIEngine()
