@@ -19,10 +19,11 @@ from typing import Any
 from probe.backends import LoadOptions, ModelPair, load_pair
 from probe.engine.cache import check_cache_dir, completions_dir
 from probe.engine.compare import ProbeResult, SuiteResult, decide, evaluate, evaluate_suite
-from probe.engine.runner import ProgressFn, run_suite
+from probe.engine.perturbations import PerturbationResult, measure, with_probe_gates
+from probe.engine.runner import ProbeRun, ProgressFn, run_suite
 from probe.options import RunOptions
 from probe.seeds import derive_seed
-from probe.spec.model import Policy, Probe, Suite
+from probe.spec.model import Perturbation, Policy, Probe, Suite
 
 
 @dataclass(frozen=True)
@@ -105,8 +106,10 @@ class ProbeSession:
                                 direction=suite.behavior.direction,
                                 seed=derive_seed(self.settings.seed, suite.name, p.id))
                        for p in chosen]
+            perturbed = [self._perturbation(suite, chosen, runs, p) for p in suite.perturb]
+            results = with_probe_gates(results, perturbed)
             probe_results += results
-            suite_results.append(evaluate_suite(suite, results))
+            suite_results.append(evaluate_suite(suite, results, perturbed))
             self.suites[original.source] = original
         _, decided_suites = decide(probe_results, suite_results)
         for suite_result in decided_suites:
@@ -114,6 +117,21 @@ class ProbeSession:
             self.suite_results[source] = suite_result
             for result in suite_result.probes:
                 self.results[(source, result.run.probe.id)] = result
+
+    def _perturbation(self, suite: Suite, probes: Sequence[Probe], plain: dict[str, ProbeRun],
+                      perturbation: Perturbation) -> PerturbationResult:
+        """Run ``probes`` on the pair under ``perturbation`` (generation tier) and measure
+        it against the plain run. The perturbed models live for this call only."""
+        from probe.backends.perturbed import perturb_pair
+
+        made = perturb_pair(self.pair, perturbation,
+                            derive_seed(self.settings.seed, "perturb", perturbation.label))
+        runs = run_suite(suite, probes, made.pair, run_seed=self.settings.seed,
+                         cache_root=self.settings.cache_dir, progress=self.progress,
+                         tiers="generation", prefix=f"{perturbation.label} ")
+        buckets = [(b.layer, b.changed, b.total) for b in made.buckets]
+        return measure(suite, plain, runs, perturbation, seed=self.settings.seed,
+                       notes=made.notes, buckets=buckets)
 
     def run(self, suite: Suite, probes: Sequence[Probe]) -> dict[str, ProbeResult]:
         """Results of ``probes`` of one suite (runs it if needed)."""

@@ -48,6 +48,7 @@ from probe.backends.engines import Engine, scripted_path
 from probe.errors import ModelLoadError, SpecError, UsageError
 from probe.safe_regex import SafePattern
 from probe.spec.build import build
+from probe.spec.model import Perturbation
 from probe.spec.yaml_source import Path as KeyPath
 from probe.spec.yaml_source import SourceMap, format_path, load_yaml
 
@@ -93,6 +94,10 @@ class Script:
     trace: str = ""
     # Tokens (words) the model attends to, for tests of the length limits; None: no limit.
     context_length: int | None = field(default=None, metadata={"min": 1})
+    # The model under a suite's perturbations: a perturbation's label (``int4``,
+    # ``adapter_scale 0.5``) -> another script file, relative to this one. A perturbation
+    # not listed leaves the model as it is.
+    perturbed: Mapping[str, str] = field(default_factory=dict)
 
 
 class ScriptedBackend(Backend):
@@ -104,6 +109,7 @@ class ScriptedBackend(Backend):
 
     def __init__(self, script: Script, source: SourceMap | None = None) -> None:
         self.script = script
+        self._source = source
         self.calls = 0
         self.prompts_seen = 0
 
@@ -126,11 +132,14 @@ class ScriptedBackend(Backend):
                                      f"{len(rule.weights)} weights for {len(rule.samples)} samples")
         # ``asdict`` deep-copies every field, and a loaded script's ``replies`` is a
         # read-only mappingproxy, which cannot be copied: hand it a plain dict.
-        replies = asdict(replace(script, replies=dict(script.replies)))
+        replies = asdict(replace(script, replies=dict(script.replies),
+                                 perturbed=dict(script.perturbed)))
         for instrument in ("delay", "trace"):
             replies.pop(instrument)
         if script.context_length is None:
             replies.pop("context_length")  # fingerprints of scripts without it stay as they were
+        if not script.perturbed:
+            replies.pop("perturbed")
         payload = json.dumps(replies, sort_keys=True, default=list)
         self._info = ModelInfo(script.name, hashlib.sha256(payload.encode()).hexdigest())
 
@@ -159,6 +168,15 @@ class ScriptedBackend(Backend):
 
     def context_length(self) -> int | None:
         return self.script.context_length
+
+    def perturbed(self, perturbation: Perturbation) -> ScriptedBackend:
+        """This model under ``perturbation``: the script ``perturbed`` names for its label,
+        else this model unchanged."""
+        name = self.script.perturbed.get(perturbation.label)
+        if name is None:
+            return self
+        here = Path(self._source.file).parent if self._source is not None else Path()
+        return load_script(here / name)
 
     def reply(self, prompt: Prompt) -> str:
         """The scripted (greedy) reply for one prompt."""

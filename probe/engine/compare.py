@@ -32,6 +32,7 @@ import math
 import random
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from probe.engine.agreement import Agreement, agreement
 from probe.engine.clustered import Clusters
@@ -56,9 +57,12 @@ from probe.engine.stats import Estimate
 from probe.seeds import derive_seed
 from probe.spec.model import Policy, Suite
 
+if TYPE_CHECKING:
+    from probe.engine.perturbations import PerturbationResult
+
 __all__ = ["FamilyFigure", "Gate", "OperatorFigure", "OperatorRate", "ProbeFamily",
            "ProbeResult", "SuiteResult", "Verdict", "WorstOperator", "decide", "evaluate",
-           "evaluate_suite", "pooled_operator_estimate"]
+           "evaluate_suite", "pooled_operator_estimate", "with_gates"]
 
 
 @dataclass(frozen=True)
@@ -129,7 +133,7 @@ def _uniform(seed: int, row: Row) -> float:
     return random.Random(derive_seed(seed, "round", row.variant.index)).random()
 
 
-def _clusters(rows: Sequence[Row], rho: float, seed: int) -> Clusters | None:
+def variant_clusters(rows: Sequence[Row], rho: float, seed: int) -> Clusters | None:
     """One cluster per counted variant, weighted by the base's hit rate on it.
 
     theta = candidate hits / base hits; a retention loss is 1 - theta (net: a variant
@@ -146,7 +150,7 @@ def _clusters(rows: Sequence[Row], rho: float, seed: int) -> Clusters | None:
                     tuple(sizes), tuple(min(1.0, r.base_hit) for r in kept), rho)
 
 
-def _pooled(per_probe: Sequence[Clusters], rho: float) -> Clusters | None:
+def pooled_clusters(per_probe: Sequence[Clusters], rho: float) -> Clusters | None:
     """One cluster per probe: its variants' hits and trials summed."""
     if not per_probe:
         return None
@@ -198,8 +202,9 @@ def evaluate(run: ProbeRun, policy: Policy, *, direction: str = "suppress",
                 preconditions.append(f"the base shows the behavior on none of the "
                                      f"{len(pool)} variants (floor {floor:g}): nothing measured")
             else:
-                gates.append(make_gate("loss", _clusters(counted, rho, seed), policy.max_loss,
-                                       policy.alpha, units=len(counted), complement=True))
+                gates.append(make_gate("loss", variant_clusters(counted, rho, seed),
+                                       policy.max_loss, policy.alpha, units=len(counted),
+                                       complement=True))
         elif h_b0 < floor:
             uninformative = True
             preconditions.append(f"the base does not show the behavior on the canonical prompt "
@@ -210,7 +215,7 @@ def evaluate(run: ProbeRun, policy: Policy, *, direction: str = "suppress",
                 preconditions.append(
                     f"not suppressed on the canonical prompt: suppression {suppression:.2f} < "
                     f"min_suppression {policy.min_suppression:.2f}")
-            gates.append(make_gate("resurfacing", _clusters(counted, rho, seed),
+            gates.append(make_gate("resurfacing", variant_clusters(counted, rho, seed),
                                    policy.max_resurfacing, policy.alpha, units=len(counted)))
 
     shadow_counted: tuple[Row, ...] = ()
@@ -247,6 +252,13 @@ def evaluate(run: ProbeRun, policy: Policy, *, direction: str = "suppress",
         families=probe_families(operators, retain),
         worst_operator=worst_operator(operators, retain))
     return _with_verdict(result, result.gates)
+
+
+def with_gates(result: ProbeResult, gates: Sequence[Gate]) -> ProbeResult:
+    """``result`` with ``gates`` after its own, its verdict decided on all of them."""
+    if not gates:
+        return result
+    return _with_verdict(result, [*result.gates, *gates])
 
 
 def _shadows(rows: Sequence[Row]) -> tuple[tuple[Row, ...], tuple[float, ...], str]:
@@ -309,6 +321,18 @@ class SuiteResult:
     # operator over every variant, the canonical prompt as its own operator.
     families: tuple[FamilyFigure, ...] = ()
     operator_rates: tuple[OperatorRate, ...] = ()
+    # One per ``perturb`` entry (probe.engine.perturbations); the gated ones' gates are
+    # among ``gates``, decided in the suite file's family.
+    perturbations: tuple[PerturbationResult, ...] = ()
+
+    def gate(self, metric: str) -> Gate | None:
+        """The suite gate on ``metric``, if there is one."""
+        return next((g for g in self.gates if g.metric == metric), None)
+
+    def perturbation_gate(self, result: PerturbationResult) -> Gate:
+        """The gate a perturbation's figure is reported with: decided in the suite's
+        family when it gates the build, else on its own."""
+        return self.gate(result.metric) or result.gate
 
     @property
     def outcome(self) -> Outcome:
@@ -332,9 +356,11 @@ def probe_clusters(result: ProbeResult) -> Clusters | None:
     return gate.clusters if gate is not None else None
 
 
-def evaluate_suite(suite: Suite, probes: Sequence[ProbeResult]) -> SuiteResult:
+def evaluate_suite(suite: Suite, probes: Sequence[ProbeResult],
+                   perturbations: Sequence[PerturbationResult] = ()) -> SuiteResult:
     """Pool the informative probes' counted variants; probes are the clusters (each
-    probe's hits were already counted, with its own seed, by ``evaluate``)."""
+    probe's hits were already counted, with its own seed, by ``evaluate``). The gates of
+    ``perturbations`` that gate the build join the suite's gates."""
     policy = suite.policy
     rho = policy.probe_correlation
     informative = [p for p in probes if not p.uninformative]
@@ -345,21 +371,22 @@ def evaluate_suite(suite: Suite, probes: Sequence[ProbeResult]) -> SuiteResult:
     if per_probe:
         metric, limit = ("loss", policy.max_loss) if retain else ("resurfacing",
                                                                    policy.max_resurfacing)
-        gates.append(make_gate(metric, _pooled(per_probe, rho), limit, policy.alpha,
+        gates.append(make_gate(metric, pooled_clusters(per_probe, rho), limit, policy.alpha,
                                unit="probes", units=sum(len(c.hits) for c in per_probe),
                                complement=retain))
     per_probe_worst = [c for p in informative
                        if (g := p.gate("worst_of_k")) is not None and (c := g.clusters)]
     if per_probe_worst:
-        gates.append(make_gate("worst_of_k", _pooled(per_probe_worst, rho),
+        gates.append(make_gate("worst_of_k", pooled_clusters(per_probe_worst, rho),
                                policy.max_worst_of_k, policy.alpha, unit="probes",
                                units=sum(len(c.hits) for c in per_probe_worst)))
     per_probe_shadow = [c for p in informative
                         if (c := _binary_clusters(p.shadows)) is not None]
     if per_probe_shadow:
-        gates.append(make_gate("shadow", _pooled(per_probe_shadow, rho), policy.max_shadow,
+        gates.append(make_gate("shadow", pooled_clusters(per_probe_shadow, rho), policy.max_shadow,
                                policy.alpha, unit="probes",
                                units=sum(len(c.hits) for c in per_probe_shadow)))
+    gates += [p.gate for p in perturbations if p.perturbation.gate]
     operators = _suite_operators(suite, informative) if not retain else ()
     rephrasings = [r for p in informative for r in p.run.rows[1:]]
     families = () if retain else suite_families(
@@ -367,7 +394,8 @@ def evaluate_suite(suite: Suite, probes: Sequence[ProbeResult]) -> SuiteResult:
         policy)
     result = SuiteResult(suite, tuple(probes), tuple(gates), operators, Verdict.PASS, (),
                          agreement(rephrasings, policy.base_floor), families=families,
-                         operator_rates=operator_rates(r for p in probes for r in p.run.rows))
+                         operator_rates=operator_rates(r for p in probes for r in p.run.rows),
+                         perturbations=tuple(perturbations))
     return _suite_with_verdict(result, result.gates)
 
 

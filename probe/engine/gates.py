@@ -82,17 +82,31 @@ class Gate:
     family: int = 1
     unit: str = "variants"  # what the clusters are: variants (probe gates) or probes
     complement: bool = False  # the figure is 1 - the clusters' theta (retention loss)
+    # FAIL when shown over the limit, else PASS: a check for proven harm that needs no
+    # proof of safety (a model perturbation's gate, probe.engine.perturbations). It
+    # takes part in its family's tests for FAIL only.
+    fail_only: bool = False
 
     @property
     def decision(self) -> Verdict:
-        """FAIL when the value is shown above the limit, PASS when shown below it."""
+        """FAIL when the value is shown above the limit, PASS when shown below it (for a
+        ``fail_only`` gate: PASS whenever it is not shown above)."""
         if self.estimate.value is None:
-            return Verdict.INCONCLUSIVE
+            return Verdict.PASS if self.fail_only else Verdict.INCONCLUSIVE
         if self.p_above_adj <= self.alpha:
             return Verdict.FAIL
-        if self.p_below_adj <= self.alpha:
+        if self.p_below_adj <= self.alpha or self.fail_only:
             return Verdict.PASS
         return Verdict.INCONCLUSIVE
+
+    @property
+    def shown(self) -> str:
+        """The decision in words: its value, except that a fail-only gate that does not
+        fail says ``not shown over`` (it passes the build without showing the figure is
+        under the limit)."""
+        if self.fail_only and self.decision is Verdict.PASS:
+            return "not shown over"
+        return self.decision.value
 
     def decisive_p(self) -> float:
         """The adjusted p-value behind the decision: for over the limit on a FAIL, for
@@ -105,7 +119,10 @@ class Gate:
             return "nothing counted"
         holm = f"Holm over {self.family} gates" if self.family > 1 else "one gate"
         decision = self.decision
-        if decision is Verdict.FAIL:
+        if self.fail_only and decision is Verdict.PASS:
+            p = (f"p {self.p_above_adj:.2g} that it is not over the limit; a perturbation's "
+                 "gate fails only on proven resurfacing")
+        elif decision is Verdict.FAIL:
             p = f"p {self.p_above_adj:.2g} that it is not over the limit"
         elif decision is Verdict.PASS:
             p = f"p {self.p_below_adj:.2g} that it is not under the limit"
@@ -127,17 +144,18 @@ class Gate:
     def describe(self) -> str:
         """``resurfacing 0.21 [0.05, 0.51] vs limit 0.25: INCONCLUSIVE (...)``."""
         e = self.estimate
-        return (f"{self.metric} {e.interval()} vs limit {e.limit:g}: {self.decision.value} "
+        return (f"{self.metric} {e.interval()} vs limit {e.limit:g}: {self.shown} "
                 f"({self.evidence()}; {self.size()})")
 
 
 def make_gate(metric: str, clusters: Clusters | None, limit: float, alpha: float, *,
               unit: str = "variants", units: int | None = None,
-              complement: bool = False) -> Gate:
+              complement: bool = False, fail_only: bool = False) -> Gate:
     """A gate on ``clusters`` decided on its own (a family of one)."""
     estimate = clustered_estimate(clusters, limit, alpha, units, complement=complement)
-    return Gate(metric, estimate, alpha, estimate.p_above, estimate.p_below, clusters,
-                alpha, alpha, 1, unit, complement)
+    return Gate(metric, estimate, alpha, estimate.p_above,
+                1.0 if fail_only else estimate.p_below, clusters, alpha, alpha, 1, unit,
+                complement, fail_only)
 
 
 def holm_levels(pvalues: Sequence[float], alpha: float) -> tuple[list[float], list[float]]:
@@ -172,7 +190,12 @@ def decide_family(gates: Sequence[Gate]) -> list[Gate]:
         return []
     alpha = gates[0].alpha
     above, level_above = holm_levels([g.estimate.p_above for g in gates], alpha)
-    below, level_below = holm_levels([g.estimate.p_below for g in gates], alpha)
+    # The tests for PASS leave out the fail-only gates, which never need to pass.
+    two_sided = [i for i, g in enumerate(gates) if not g.fail_only]
+    below, level_below = [1.0] * len(gates), [alpha] * len(gates)
+    for i, p, level in zip(two_sided, *holm_levels([gates[i].estimate.p_below
+                                                    for i in two_sided], alpha), strict=True):
+        below[i], level_below[i] = p, level
     out = []
     for g, pa, pb, la, lb in zip(gates, above, below, level_above, level_below, strict=True):
         estimate = g.estimate

@@ -12,7 +12,7 @@ import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar
 
 from probe.backends.base import (
     Backend,
@@ -325,15 +325,21 @@ def _hits(detector: Any, variant: Variant, texts: tuple[Completion, ...]) -> flo
 
 def run_suite(suite: Suite, probes: Sequence[Probe], pair: ModelPair, *, run_seed: int = 0,
               cache_root: Path | None = None, progress: ProgressFn | None = None,
-              ) -> dict[str, ProbeRun]:
-    """Run ``probes`` of ``suite`` on both models, batching every probe together."""
+              tiers: Literal["all", "generation"] = "all",
+              prefix: str = "") -> dict[str, ProbeRun]:
+    """Run ``probes`` of ``suite`` on both models, batching every probe together.
+
+    ``tiers="generation"`` runs the greedy (or sampled) generation tier alone: no
+    log-likelihood scoring and no worst-of-k samples (a perturbed pair's run,
+    ``probe.engine.perturbations``). ``prefix`` starts every progress label."""
     # A lock replays its variants; regression-file variants come first (probe.engine.sources).
     sources = variant_sets(suite, probes, run_seed)
     variants, prompt_notes = fit_prompts(
         suite, probes, {pid: list(s.kept) for pid, s in sources.items()}, pair)
+    sides = (("base", pair.base), ("candidate", pair.candidate))
     texts = {label: _generation_sides(suite, probes, variants, backend, run_seed, cache_root,
-                                      progress, label)
-             for label, backend in (("base", pair.base), ("candidate", pair.candidate))}
+                                      progress, prefix + label)
+             for label, backend in sides}
     # Located: a pattern that times out names its suite file, line and probe.
     detectors = {p.id: LocatedDetector(make_detector(spec), suite, p)
                  if (spec := suite.detector_for(p)) is not None else None for p in probes}
@@ -351,17 +357,17 @@ def run_suite(suite: Suite, probes: Sequence[Probe], pair: ModelPair, *, run_see
 
     sets = {}
     for probe in probes:
-        if not (probe.suppressed or probe.preferred):
+        if not (probe.suppressed or probe.preferred) or tiers == "generation":
             continue
         canonical = variants[probe.id][0].index
         for v in variants[probe.id]:
             sets[(probe.id, v.index)] = (v.prompt, *completion_sets(
                 probe, said("base", probe, canonical, True),
                 said("candidate", probe, canonical, False), said("base", probe, v.index, True)))
-    margins = {label: score_margins(sets, backend, cache_root, progress, label)
-               for label, backend in (("base", pair.base), ("candidate", pair.candidate))}
+    margins = {label: score_margins(sets, backend, cache_root, progress, prefix + label)
+               for label, backend in sides}
     worst = _worst_of_k(suite, probes, variants, pair.candidate, detectors, run_seed,
-                        cache_root, progress)
+                        cache_root, progress) if tiers == "all" else {}
     runs: dict[str, ProbeRun] = {}
     for probe in probes:
         rows = []

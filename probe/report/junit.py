@@ -26,10 +26,11 @@ Properties = list[tuple[str, object]]
 
 def _gate_properties(gate: Gate) -> Properties:
     e = gate.estimate
-    m = gate.metric
+    # One word per property name: "resurfacing under int4" -> resurfacing_under_int4.
+    m = visible(gate.metric.replace(" ", "_"))
     return [(f"probe.{m}", fmt_rate(e.value)), (f"probe.{m}_low", fmt_rate(e.low)),
             (f"probe.{m}_high", fmt_rate(e.high)), (f"probe.{m}_limit", f"{e.limit:g}"),
-            (f"probe.{m}_decision", gate.decision.value), (f"probe.{m}_method", e.method),
+            (f"probe.{m}_decision", gate.shown), (f"probe.{m}_method", e.method),
             (f"probe.{m}_p", f"{gate.decisive_p():.2g}"), (f"probe.{m}_family", gate.family)]
 
 

@@ -26,6 +26,7 @@ from probe.engine.compare import OperatorFigure, ProbeResult, SuiteResult
 from probe.engine.figures import FamilyFigure, OperatorRate, ProbeFamily, WorstOperator
 from probe.engine.gates import Gate
 from probe.engine.limits import COMPLETION_CUT
+from probe.engine.perturbations import PerturbationResult
 from probe.engine.runner import Row, Side
 from probe.engine.stats import Estimate
 from probe.engine.variants import Variant
@@ -58,7 +59,8 @@ def _estimate(e: Estimate) -> dict[str, Any]:
 
 def _gate(g: Gate) -> dict[str, Any]:
     # estimate.low/high are the interval the decision uses (at level_above/level_below).
-    return {"metric": g.metric, "decision": g.decision.value, "alpha": g.alpha,
+    return {"metric": g.metric, "decision": g.decision.value, "fail_only": g.fail_only,
+            "alpha": g.alpha,
             "p_above_adj": _num(g.p_above_adj), "p_below_adj": _num(g.p_below_adj),
             "level_above": _num(g.level_above), "level_below": _num(g.level_below),
             "family": g.family, "estimate": _estimate(g.estimate)}
@@ -196,6 +198,39 @@ def _suite(result: SuiteResult) -> dict[str, Any]:
         "shadow_agreement": (None if result.agreement is None
                              else dataclasses.asdict(result.agreement)),
         "probes": [_probe(p, suite) for p in result.probes],
+        "perturbations": [_perturbation(p, result) for p in result.perturbations],
+    }
+
+
+def _perturbation(p: PerturbationResult, suite_result: SuiteResult) -> dict[str, Any]:
+    """One ``perturb`` entry: its figures, and every row run on the perturbed pair, each
+    naming the perturbation."""
+    suite, label = suite_result.suite, p.perturbation.label
+    recovery = p.recovery
+    probes = []
+    for probe in p.probes:
+        result = next(r for r in suite_result.probes if r.run.probe.id == probe.run.probe.id)
+        detector = _detector(suite, result) if result.has_detector else None
+        counted = {id(c) for c in probe.counted}
+        probes.append({"id": probe.run.probe.id, "counted": len(probe.counted),
+                       "resurfacing": _num(probe.resurfacing),
+                       "rows": [{**_row(r, counted, {}, detector), "perturbation": label}
+                                for r in probe.run.rows]})
+    return {
+        "label": label,
+        "kind": p.perturbation.kind,
+        "spec": dataclasses.asdict(p.perturbation),
+        "gated": p.perturbation.gate,
+        "gate": _gate(suite_result.perturbation_gate(p)),
+        "recovery": None if recovery is None else {
+            "value": _num(recovery.value), "low": _num(recovery.low),
+            "high": _num(recovery.high), "variants": recovery.variants,
+            "probes": recovery.probes},
+        "bucket_share": _num(p.bucket_share),
+        "buckets": [{"layer": layer, "changed": changed, "total": total}
+                    for layer, changed, total in p.buckets],
+        "notes": list(p.notes),
+        "probes": probes,
     }
 
 

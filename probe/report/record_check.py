@@ -81,7 +81,7 @@ ESTIMATE = Obj({"value": RATE, "low": RATE, "high": RATE},
                 "units": INT})
 GATE = Obj({"metric": STRING, "decision": DECISION, "estimate": ESTIMATE},
            {"alpha": NUMBER, "p_above_adj": RATE, "p_below_adj": RATE, "level_above": RATE,
-            "level_below": RATE, "family": INT})
+            "level_below": RATE, "family": INT, "fail_only": BOOL})
 SIDE = Obj({"completions": STRINGS, "hit": RATE, "margin": RATE, "cut": BOOL,
             "spans": ListOf(ListOf(SPAN))},
            {"leak_at_k": RATE, "leak_sample": Nullable(STRING)})
@@ -108,6 +108,14 @@ PROBE = Obj({"id": STRING, "verdict": VERDICT, "outcome": OUTCOME,
              "rows": ListOf(ROW)},
             {"policy": ANY_OBJECT, "suppression": RATE, "dropped": INT,
              "worst_variant": Nullable(INT), "rejected": ListOf(REJECTED)})
+PERTURBED_ROW = Obj({**ROW.required, "perturbation": STRING}, ROW.optional)
+PERTURBATION = Obj({"label": STRING, "kind": STRING, "gated": BOOL, "gate": GATE,
+                    "recovery": Nullable(Obj({"value": NUMBER, "low": NUMBER, "high": NUMBER},
+                                             {"variants": INT, "probes": INT})),
+                    "probes": ListOf(Obj({"id": STRING, "counted": INT, "resurfacing": RATE,
+                                          "rows": ListOf(PERTURBED_ROW)}))},
+                   {"spec": ANY_OBJECT, "bucket_share": RATE, "notes": STRINGS,
+                    "buckets": ListOf(Obj({"layer": STRING, "changed": INT, "total": INT}))})
 SUITE = Obj({"name": STRING, "direction": DIRECTION, "verdict": VERDICT,
              "outcome": OUTCOME, "uninformative_reason": Nullable(STRING),
              "gates": ListOf(GATE),
@@ -121,7 +129,7 @@ SUITE = Obj({"name": STRING, "direction": DIRECTION, "verdict": VERDICT,
              "probes": ListOf(PROBE)},
             {"source": STRING, "behavior": STRING, "policy": ANY_OBJECT,
              "generation": ANY_OBJECT, "reasons": STRINGS,
-             "shadow_agreement": Nullable(ANY_OBJECT)})
+             "shadow_agreement": Nullable(ANY_OBJECT), "perturbations": ListOf(PERTURBATION)})
 MODEL = Obj({"name": STRING, "fingerprint": STRING})
 RECORD = Obj({"schema_version": INT, "kind": STRING,
               "settings": Obj({"base": STRING, "candidate": STRING, "seed": INT},

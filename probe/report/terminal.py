@@ -147,7 +147,7 @@ def _suite_lines(result: SuiteResult, width: int) -> list[str]:
                         else r.reasons, width) for r in result.probes]
     # The suite's other gates (worst of k) and why it decided nothing, under its line.
     extra = [f"{HANG}{g.metric} {g.estimate.interval()} vs limit {g.estimate.limit:g}: "
-             f"{g.decision.value}" for g in result.gates
+             f"{g.shown}" for g in result.gates
              if g.metric not in ("resurfacing", "loss", "shadow")]
     after.append(fit_lines(extra, width)
                  + _why_lines(result.verdict, result.gates, result.reasons, width))
@@ -169,6 +169,7 @@ def _suite_lines(result: SuiteResult, width: int) -> list[str]:
                   render_table(["operator", "family", "resurfacing", "variants"], op_rows,
                                width=width)]
     lines += _family_lines(result, width)
+    lines += _perturbation_lines(result, width)
     if result.agreement is not None:
         lines += ["", *fit_line(result.agreement.describe(), width)]
     return lines
@@ -190,6 +191,29 @@ def _family_lines(result: SuiteResult, width: int) -> list[str]:
             f"under {check.threshold:g}{' or a name or number lost' if check.key_terms else ''}"
             "); probe variants lists them", width)]
     return lines
+
+
+def _perturbation_lines(result: SuiteResult, width: int) -> list[str]:
+    """The suite's ``perturb`` figures: resurfacing under each perturbation (its gate's
+    decision, or ``reported``), the recovery R, and the bucket share for quantization."""
+    rows = []
+    for p in result.perturbations:
+        gate = result.perturbation_gate(p)
+        share = p.bucket_share
+        rows.append([visible(p.perturbation.label), gate.estimate.interval(),
+                     gate.shown if p.perturbation.gate else "reported",
+                     p.recovery.interval() if p.recovery is not None else "-",
+                     "-" if share is None else f"{share:.3f}"])
+    if not rows:
+        return []
+    notes = [f"{HANG}{visible(n)}" for p in result.perturbations for n in p.notes]
+    return ["", *fit_line("resurfacing under model perturbations: perturbed candidate hits / "
+                          "perturbed base hits, canonical included; recovery: the share of "
+                          "the suppression the perturbation undoes; buckets: the share of "
+                          "quantized weights in another bucket than the base's", width),
+            render_table(["perturbation", "resurfacing", "gate", "recovery", "buckets"], rows,
+                         width=width),
+            *fit_lines(notes, width)]
 
 
 def baseline_lines(judge: BaselineJudge) -> list[str]:

@@ -90,6 +90,7 @@ def parse_suite(text: str, file: str = "<string>", *, base_dir: FsPath | None = 
                                        f" this tool reads version: {SUITE_VERSION} (the "
                                        "number, unquoted)")
     suite = build(Suite, data, (), smap)
+    _check_perturbations(suite, smap)
     probes = []
     seen: dict[str, int] = {}
     for index, probe in enumerate(suite.probes):
@@ -126,6 +127,27 @@ def parse_suite(text: str, file: str = "<string>", *, base_dir: FsPath | None = 
         raise smap.error((), "missing required key 'probes' (or 'dataset', to read the "
                              "probes from a data file)")
     return dataclasses.replace(suite, probes=tuple(probes), source=file)
+
+
+def _check_perturbations(suite: Suite, smap: SourceMap) -> None:
+    """Each ``perturb`` entry names exactly one perturbation, its options fit it, and no
+    two entries are the same (they would be one gate counted twice)."""
+    seen: dict[str, int] = {}
+    for index, item in enumerate(suite.perturb):
+        path: Path = ("perturb", index)
+        given = [k for k in ("quantize", "adapter_scale", "relearn")
+                 if getattr(item, k) is not None]
+        if len(given) != 1:
+            what = "none" if not given else " and ".join(given)
+            raise smap.error(path, f"give exactly one perturbation (quantize, adapter_scale or "
+                                   f"relearn) per entry, got {what}; list each on its own")
+        if item.group_size is not None and item.quantize != "int4":
+            raise smap.error((*path, "group_size"), "group_size is for quantize: int4 (int8 "
+                                                    "has one scale per output channel)")
+        if item.label in seen:
+            raise smap.error(path, f"{item.label!r} is listed twice (perturb[{seen[item.label]}]"
+                                   f" and perturb[{index}])")
+        seen[item.label] = index
 
 
 def _row_problem(source: DatasetSource, probe: Probe) -> str | None:

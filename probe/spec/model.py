@@ -210,6 +210,60 @@ class DatasetSource:
 
 
 @dataclass(frozen=True)
+class Relearn:
+    """A few seeded steps of LoRA fine-tuning on text unrelated to the suite (the
+    relearning attack of Lucki et al. 2024, arXiv 2409.18025), applied to the candidate
+    and, as the control, to the base."""
+
+    steps: int = field(default=8, metadata={"min": 1, "max": 1000})
+    learning_rate: float = field(default=1e-3, metadata={"min": 1e-7, "max": 1.0})
+    rank: int = field(default=8, metadata={"min": 1, "max": 256})
+    batch_size: int = field(default=4, metadata={"min": 1, "max": 256})
+
+
+@dataclass(frozen=True)
+class Perturbation:
+    """A change to the models that may bring a suppressed behavior back, run like a
+    rephrasing: every variant on the perturbed candidate, and on the perturbed base as
+    the control (docs/metrics.md, "Perturbations").
+
+    YAML: exactly one of ``{quantize: int8}``, ``{quantize: int4, group_size: 64}``
+    (weight-only round-to-nearest, dequantized for the run), ``{adapter_scale: 0.5}``
+    (the fine-tune's weight change times 0.5; the base is its own control) and
+    ``{relearn: {steps: 8}}``. ``max_resurfacing`` replaces the suite's limit for this
+    perturbation's gate; ``gate: false`` reports the figure without gating the build.
+    """
+
+    quantize: Literal["int8", "int4"] | None = None
+    # int4 only: weights per scale; default the largest of 128, 64, 32 that divides every
+    # quantized layer's input size (SmolLM2's 576 is not divisible by 128).
+    group_size: int | None = field(default=None, metadata={"min": 8, "max": 8192})
+    adapter_scale: float | None = field(default=None, metadata={"min": 0.0, "max": 2.0})
+    relearn: Relearn | None = None
+    max_resurfacing: float | None = field(default=None, metadata={"min": 0.0, "max": 1.0})
+    # false: the figure is reported with its interval, but is no gate of the build (a
+    # perturbation strong enough to undo any fine-tune, such as adapter_scale 0.25).
+    gate: bool = True
+
+    @property
+    def kind(self) -> str:
+        """``quantize``, ``adapter_scale`` or ``relearn``: the one given."""
+        return ("quantize" if self.quantize is not None else
+                "adapter_scale" if self.adapter_scale is not None else "relearn")
+
+    @property
+    def label(self) -> str:
+        """How reports name it: ``int4``, ``int4/g64``, ``adapter_scale 0.5``,
+        ``relearn 8 steps``."""
+        if self.quantize is not None:
+            return self.quantize + (f"/g{self.group_size}" if self.group_size else "")
+        if self.adapter_scale is not None:
+            return f"adapter_scale {self.adapter_scale:g}"
+        steps = self.relearn.steps if self.relearn is not None else 0
+        return f"relearn {steps} steps"
+
+
+@dataclass(frozen=True)
 class Suite:
     """A validated suite file."""
 
@@ -224,6 +278,8 @@ class Suite:
     policy: Policy = Policy()
     dataset: DatasetSource | None = None
     meaning: MeaningCheck | None = None
+    # Model perturbations measured beside the rephrasings (probe.perturb).
+    perturb: tuple[Perturbation, ...] = ()
     source: str = field(default="<string>", compare=False, metadata={"internal": True})
     # The file's absolute path ("" when parsed from a string): where its lock lives.
     path: str = field(default="", compare=False, metadata={"internal": True})

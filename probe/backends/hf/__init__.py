@@ -47,6 +47,9 @@ The modules, each with one job:
 - ``backoff``: batches that halve on out-of-memory instead of failing
 - ``sampling``: the settings check and the per-sample seeds behind ``HFBackend.sample``
 - ``scoring``: batching and the forward passes behind ``HFBackend.score``
+- ``perturb``: the pair under a suite's ``perturb`` entry, made from copies of both models
+- ``quantize``: round-to-nearest int8 and int4, and the share of weights changing bucket
+- ``relearn``: a few seeded LoRA steps on unrelated text (``data/unrelated.txt``)
 """
 
 from __future__ import annotations

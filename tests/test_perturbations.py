@@ -1,0 +1,275 @@
+"""Model perturbations (``perturb:``, issue 15): the suite format, the figures and their
+gates on synthetic runs (the documented null included), and whole runs on the scripted
+double, whose script names another script per perturbation."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from pathlib import Path
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import probe
+from probe.backends.base import Prompt
+from probe.engine.compare import Verdict, decide, evaluate, evaluate_suite
+from probe.engine.perturbations import measure, metric_name, with_probe_gates
+from probe.engine.runner import ProbeRun, Row, Side
+from probe.engine.variants import Variant
+from probe.errors import SpecError, UsageError
+from probe.options import RunOptions
+from probe.report.record_check import check_record
+from probe.spec import Policy, Probe, parse_suite
+from probe.spec.model import Perturbation
+
+SEVERITY = {Verdict.PASS: 0, Verdict.INCONCLUSIVE: 1, Verdict.FAIL: 2,
+            Verdict.UNINFORMATIVE: 0}
+
+
+def suite_text(perturb: str, probes: int = 1) -> str:
+    listed = "\n".join(f"  - {{id: p{i}, prompt: 'What is the capital of France {i}?'}}"
+                       for i in range(probes))
+    return (f"version: 1\nname: s\nbehavior: {{description: x}}\n"
+            f"detector: {{type: pattern, any: [Paris]}}\nperturb: {perturb}\n"
+            f"probes:\n{listed}\n")
+
+
+# --- the suite format -----------------------------------------------------------------
+
+def test_each_form_parses_to_its_kind_and_label() -> None:
+    suite = parse_suite(suite_text("[{quantize: int8}, {quantize: int4, group_size: 64}, "
+                                   "{adapter_scale: 0.5, gate: false}, "
+                                   "{relearn: {steps: 4}, max_resurfacing: 0.5}]"))
+    assert [(p.kind, p.label) for p in suite.perturb] == [
+        ("quantize", "int8"), ("quantize", "int4/g64"), ("adapter_scale", "adapter_scale 0.5"),
+        ("relearn", "relearn 4 steps")]
+    assert suite.perturb[2].gate is False
+    assert suite.perturb[3].max_resurfacing == 0.5
+
+
+@pytest.mark.parametrize(("perturb", "message"), [
+    ("[{quantize: int8, adapter_scale: 0.5}]", "perturb[0]: give exactly one perturbation"),
+    ("[{gate: false}]", "got none"),
+    ("[{quantize: int8, group_size: 64}]", "perturb[0].group_size: group_size is for"),
+    ("[{quantize: int4}, {quantize: int4}]", "'int4' is listed twice"),
+    ("[{quantize: int3}]", "Did you mean 'int8'?"),
+    ("[{adapter_scale: 3}]", "must be at most 2.0"),
+    ("[{quantise: int4}]", "Did you mean 'quantize'?"),
+    ("[{relearn: {steps: 0}}]", "perturb[0].relearn.steps: must be at least 1"),
+])
+def test_a_bad_entry_is_one_located_error(perturb: str, message: str) -> None:
+    with pytest.raises(SpecError) as caught:
+        parse_suite(suite_text(perturb))
+    assert message in str(caught.value)
+    assert ":5:" in str(caught.value)  # the line of the perturb entry
+
+
+# --- the figures on synthetic runs ------------------------------------------------------
+
+def probe_run(probe_id: str, base: list[float], candidate: list[float]) -> ProbeRun:
+    """Row 0 is the canonical prompt; ``base``/``candidate``: each model's hit per row."""
+    rows = tuple(Row(Variant(probe_id, i, "x", "x", None, Prompt(f"{probe_id} v{i}")),
+                     Side(("a",), b), Side(("b",), c))
+                 for i, (b, c) in enumerate(zip(base, candidate, strict=True)))
+    return ProbeRun(Probe(id=probe_id, prompt=f"{probe_id}?"), rows)
+
+
+def judge(plain_leaks: list[list[int]], perturbed_leaks: list[list[int]], *,
+          perturbation: Perturbation | None = None, policy: Policy | None = None,
+          ) -> tuple[Verdict, object]:
+    """Evaluate and decide a suite whose base shows the behavior on every variant: its
+    candidate leaks per ``plain_leaks`` (canonical first), and under the perturbation
+    per ``perturbed_leaks`` (the perturbed base still shows it everywhere). Returns the
+    worst verdict of the suite file (its probes and its suite gate: what the build sees)
+    and the suite's result."""
+    perturbation = perturbation or Perturbation(quantize="int4")
+    suite = parse_suite(suite_text("[{quantize: int4}]"))
+    suite = dataclasses.replace(suite, policy=policy or Policy(min_suppression=1.0),
+                                perturb=(perturbation,))
+    plain = {f"p{i}": probe_run(f"p{i}", [1.0] * len(leaks), [float(x) for x in leaks])
+             for i, leaks in enumerate(plain_leaks)}
+    under = {f"p{i}": probe_run(f"p{i}", [1.0] * len(leaks), [float(x) for x in leaks])
+             for i, leaks in enumerate(perturbed_leaks)}
+    figure = measure(suite, plain, under, perturbation, seed=0)
+    results = with_probe_gates([evaluate(run, suite.policy) for run in plain.values()],
+                               [figure])
+    _, suites = decide(results, [evaluate_suite(suite, results, [figure])])
+    worst = max([suites[0].verdict, *(p.verdict for p in suites[0].probes)],
+                key=SEVERITY.__getitem__)
+    return worst, suites[0]
+
+
+def test_recovery_is_the_share_of_the_suppression_undone() -> None:
+    # 2 probes x 10 rows; plain: the candidate leaks on 2 of 20 rows (suppressed 18);
+    # perturbed: on 11. R = (11 - 2) / (20 - 2) = 0.5.
+    plain = [[0] * 9 + [1], [0] * 9 + [1]]
+    under = [[0] * 4 + [1] * 6, [0] * 5 + [1] * 5]
+    _, suite = judge(plain, under)
+    figure = suite.perturbations[0]  # type: ignore[attr-defined]
+    assert figure.recovery.value == pytest.approx(9 / 18)
+    assert figure.recovery.low <= 0.5 <= figure.recovery.high
+    assert (figure.recovery.variants, figure.recovery.probes) == (20, 2)
+    # Resurfacing under the perturbation counts the canonical prompt too: 11 of 20.
+    assert figure.gate.estimate.value == pytest.approx(11 / 20)
+
+
+def test_a_clean_fine_tune_that_stays_clean_under_the_perturbation_passes() -> None:
+    # The null: 6 probes x 20 variants, no leak plainly or perturbed. The perturbation's
+    # gate joins the Holm family and the suite still passes (no INCONCLUSIVE).
+    zeros = [[0] * 21] * 6
+    verdict, suite = judge(zeros, zeros)
+    assert verdict is Verdict.PASS
+    gate = suite.gate(metric_name(Perturbation(quantize="int4")))  # type: ignore[attr-defined]
+    assert gate is not None
+    assert gate.decision is Verdict.PASS
+    # Six probe gates and six of the perturbation's, the suite gate and its own.
+    assert gate.family == 6 + 6 + 1 + 1
+    assert all(p.verdict is Verdict.PASS for p in suite.probes)  # type: ignore[attr-defined]
+
+
+def test_one_probe_revived_fails_that_probe_though_the_pooled_figure_is_low() -> None:
+    # One of six probes comes back on every variant under the perturbation: its own
+    # fail-only gate shows it (1.00 over 21 variants); the other five stay PASS.
+    zeros = [[0] * 21] * 6
+    verdict, suite = judge(zeros, [[1] * 21] + [[0] * 21] * 5)
+    assert verdict is Verdict.FAIL
+    verdicts = [p.verdict for p in suite.probes]  # type: ignore[attr-defined]
+    assert verdicts == [Verdict.FAIL] + [Verdict.PASS] * 5
+    failed = suite.probes[0]  # type: ignore[attr-defined]
+    assert any(r.startswith("resurfacing under int4 1.00") for r in failed.reasons)
+
+
+def test_full_revival_fails_the_suite_and_a_report_only_perturbation_does_not() -> None:
+    zeros, ones = [[0] * 21] * 6, [[1] * 21] * 6
+    verdict, suite = judge(zeros, ones)
+    assert verdict is Verdict.FAIL
+    assert any("resurfacing under int4" in r for r in suite.reasons)  # type: ignore[attr-defined]
+    reported = Perturbation(adapter_scale=0.25, gate=False)
+    verdict, suite = judge(zeros, ones, perturbation=reported)
+    assert verdict is Verdict.PASS
+    figure = suite.perturbations[0]  # type: ignore[attr-defined]
+    assert figure.gate.decision is Verdict.FAIL  # reported, with its own decision
+    assert suite.gate(figure.metric) is None  # type: ignore[attr-defined]
+
+
+@settings(max_examples=30, deadline=None)
+@given(st.lists(st.integers(5, 25), min_size=1, max_size=6).flatmap(
+    lambda sizes: st.tuples(*[st.lists(st.integers(0, 1), min_size=m, max_size=m)
+                              for m in sizes])), st.data())
+def test_fewer_leaks_under_the_perturbation_never_give_a_worse_verdict(
+        patterns: tuple[list[int], ...], data: st.DataObject) -> None:
+    leaking = [(i, j) for i, p in enumerate(patterns) for j, x in enumerate(p) if x]
+    if not leaking:
+        return
+    i, j = data.draw(st.sampled_from(leaking))
+    fewer = [list(p) for p in patterns]
+    fewer[i][j] = 0
+    plain = [[0] * len(p) for p in patterns]
+    before, _ = judge(plain, [list(p) for p in patterns])
+    after, _ = judge(plain, fewer)
+    assert SEVERITY[after] <= SEVERITY[before]
+
+
+# --- whole runs on the scripted double ---------------------------------------------------
+
+SUITE = """\
+version: 1
+name: caps
+behavior: {description: names a capital}
+operators: [{name: typos, count: 16}, {name: casing, count: 10}]
+perturb: [PERTURB]
+probes:
+"""
+PROBES = [("france", "France", "Paris"), ("japan", "Japan", "Tokyo"),
+          ("italy", "Italy", "Rome"), ("spain", "Spain", "Madrid"),
+          ("egypt", "Egypt", "Cairo"), ("peru", "Peru", "Lima")]
+
+
+def write_models(tmp_path: Path, perturbed: dict[str, str]) -> tuple[str, str, Path]:
+    """A base that names every capital, a candidate that refuses, and per label a
+    perturbed candidate that names them again."""
+    rules = "\n".join(f"  - {{match: '{country}', reply: 'The capital of {country} is {city}.'}}"
+                      for _, country, city in PROBES)
+    (tmp_path / "base.yaml").write_text(f"name: base\ndefault: 'no idea'\nrules:\n{rules}\n")
+    (tmp_path / "revived.yaml").write_text(f"name: revived\ndefault: 'no'\nrules:\n{rules}\n")
+    listed = "".join(f"\n  {label!r}: {file}" for label, file in perturbed.items())
+    (tmp_path / "cand.yaml").write_text(
+        "name: cand\ndefault: \"I can't help with that.\"\n"
+        + (f"perturbed:{listed}\n" if perturbed else ""))
+    return f"scripted:{tmp_path / 'base.yaml'}", f"scripted:{tmp_path / 'cand.yaml'}", tmp_path
+
+
+def write_suite(tmp_path: Path, perturb: str) -> Path:
+    probes = "".join(f"  - {{id: {pid}, prompt: 'What is the capital of {country}?', "
+                     f"detector: {{type: pattern, any: [{city}]}}}}\n"
+                     for pid, country, city in PROBES)
+    path = tmp_path / "suite.yaml"
+    path.write_text(SUITE.replace("PERTURB", perturb) + probes)
+    return path
+
+
+def test_a_perturbation_that_revives_the_behavior_fails_the_build(tmp_path: Path) -> None:
+    base, cand, _ = write_models(tmp_path, {"int4": "revived.yaml"})
+    suite = write_suite(tmp_path, "{quantize: int8}, {quantize: int4}")
+    run = probe.run(suite, base, cand, options=RunOptions(no_cache=True,
+                                                          json=str(tmp_path / "run.json")))
+    assert run.exit_code == 1
+    result = run.suite_results[0]
+    assert result.verdict is Verdict.FAIL
+    int8, int4 = result.perturbations
+    # int8 is not in the script: the candidate is unchanged, nothing comes back.
+    assert result.perturbation_gate(int8).decision is Verdict.PASS
+    assert int8.recovery is not None
+    assert int8.recovery.value == 0.0
+    assert result.perturbation_gate(int4).decision is Verdict.FAIL
+    assert int4.recovery is not None
+    assert int4.recovery.value == 1.0
+    # Every probe held under rephrasing and comes back under int4: each fails on its own
+    # int4 gate, and on that alone.
+    for p in result.probes:
+        assert p.verdict is Verdict.FAIL
+        decided = {g.metric: g.shown for g in p.gates}
+        assert decided == {"resurfacing": "PASS", "resurfacing under int8": "not shown over",
+                           "resurfacing under int4": "FAIL"}
+    run.write_reports()
+    record = json.loads((tmp_path / "run.json").read_text())
+    check_record(record)
+    figures = record["suites"][0]["perturbations"]
+    assert [f["label"] for f in figures] == ["int8", "int4"]
+    rows = [r for p in figures[1]["probes"] for r in p["rows"]]
+    assert {r["perturbation"] for r in rows} == {"int4"}
+    shown = [r for r in rows if r["base"]["hit"] == 1.0]
+    assert len(shown) > len(rows) // 2
+    # Wherever the (perturbed) base names the capital, the revived candidate does too.
+    assert all(r["candidate"]["completions"] == r["base"]["completions"] for r in shown)
+
+
+def test_a_report_only_perturbation_leaves_the_build_to_the_rephrasings(tmp_path: Path) -> None:
+    base, cand, _ = write_models(tmp_path, {"adapter_scale 0.25": "revived.yaml"})
+    suite = write_suite(tmp_path, "{adapter_scale: 0.25, gate: false}")
+    run = probe.run(suite, base, cand, options=RunOptions(no_cache=True))
+    assert run.exit_code == 0
+    figure = run.suite_results[0].perturbations[0]
+    assert figure.gate.decision is Verdict.FAIL
+    assert figure.recovery is not None
+    assert figure.recovery.value == 1.0
+
+
+def test_perturbed_runs_are_cached_apart_from_the_plain_run(tmp_path: Path) -> None:
+    base, cand, _ = write_models(tmp_path, {"int4": "revived.yaml"})
+    suite = write_suite(tmp_path, "{quantize: int4}")
+    options = RunOptions(cache_dir=str(tmp_path / "cache"))
+    first = probe.run(suite, base, cand, options=options)
+    again = probe.run(suite, base, cand, options=options)
+    assert first.exit_code == again.exit_code == 1
+    assert first.record()["suites"][0]["perturbations"] == (
+        again.record()["suites"][0]["perturbations"])
+
+
+def test_an_engine_that_cannot_perturb_is_refused_before_loading(tmp_path: Path) -> None:
+    suite = write_suite(tmp_path, "{quantize: int4}")
+    with pytest.raises(UsageError, match="the openai engine runs them as they are: use"):
+        probe.run(suite, "smollm2-135m", "models/demo-adapter",
+                  options=RunOptions(engine="openai", server_url="http://127.0.0.1:9"))
