@@ -13,8 +13,9 @@ vllm_log=$(mktemp)
    OMP_WAIT_POLICY=PASSIVE .venv-vllm/bin/python -m pytest tests/engines -p no:cacheprovider \
      -m vllm "$@") >"$vllm_log" 2>&1 &
 vllm_job=$!
-# A failing lint or type check ends the script: stop the background job with it.
-trap 'pkill -P "$vllm_job" 2>/dev/null; kill "$vllm_job" 2>/dev/null || true' EXIT
+# A failing lint or type check ends the script: stop the background job with it. (Every
+# command here must succeed: under set -e a failing one would set the script's status.)
+trap 'pkill -P "$vllm_job" 2>/dev/null || true; kill "$vllm_job" 2>/dev/null || true' EXIT
 # The HTML report's browser test needs headless Chromium from Debian's packages; the test
 # fails (never skips) without it.
 if [ ! -x /usr/bin/chromium ] && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
@@ -32,6 +33,7 @@ status=0
   "$@" || status=$?
 vllm_status=0
 wait "$vllm_job" || vllm_status=$?
+trap - EXIT
 cat "$vllm_log"
 if [ "$vllm_status" != 0 ]; then
   echo "test: the vLLM setup or tests failed (exit $vllm_status)" >&2
