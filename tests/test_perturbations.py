@@ -49,6 +49,13 @@ def test_each_form_parses_to_its_kind_and_label() -> None:
     assert suite.perturb[3].max_resurfacing == 0.5
 
 
+def test_a_retain_suite_takes_no_perturbation() -> None:
+    text = suite_text("[{quantize: int4}]").replace("{description: x}",
+                                                    "{description: x, direction: retain}")
+    with pytest.raises(SpecError, match=r"a retain suite \(direction: retain\) takes none"):
+        parse_suite(text)
+
+
 @pytest.mark.parametrize(("perturb", "message"), [
     ("[{quantize: int8, adapter_scale: 0.5}]", "perturb[0]: give exactly one perturbation"),
     ("[{gate: false}]", "got none"),

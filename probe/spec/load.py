@@ -132,6 +132,10 @@ def parse_suite(text: str, file: str = "<string>", *, base_dir: FsPath | None = 
 def _check_perturbations(suite: Suite, smap: SourceMap) -> None:
     """Each ``perturb`` entry names exactly one perturbation, its options fit it, and no
     two entries are the same (they would be one gate counted twice)."""
+    if suite.perturb and suite.behavior.direction == "retain":
+        # The figures and gates are resurfacing's; a retain suite's would be the loss.
+        raise smap.error(("perturb",), "perturbations measure a suppressed behavior coming "
+                                       "back; a retain suite (direction: retain) takes none")
     seen: dict[str, int] = {}
     for index, item in enumerate(suite.perturb):
         path: Path = ("perturb", index)
