@@ -117,7 +117,26 @@ def _heaviest_first(item: pytest.Item) -> int:
     return 1 if item.get_closest_marker("slow") else 2
 
 
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Put the real-model modules first. The sort is stable, so a module's tests stay
-    together and in their order (their model is a module fixture, loaded once)."""
+# scripts/test.sh runs the tests twice, in two venvs, and says which run this is: the
+# main venv's run leaves out the tests marked vllm, .venv-vllm's runs only those. Done
+# here, not with -m, so that a user's own -m ("not slow") applies to both runs.
+TEST_VENV_ENV = "PROBE_TEST_VENV"
+
+
+def _split_by_venv(config: pytest.Config, items: list[pytest.Item]) -> None:
+    venv = os.environ.get(TEST_VENV_ENV)
+    if venv not in ("main", "vllm"):
+        return
+    keep = [i for i in items if (i.get_closest_marker("vllm") is not None) == (venv == "vllm")]
+    dropped = [i for i in items if i not in keep]
+    if dropped:
+        config.hook.pytest_deselected(items=dropped)
+        items[:] = keep
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Keep this venv's tests (``PROBE_TEST_VENV``) and put the real-model modules first.
+    The sort is stable, so a module's tests stay together and in their order (their model
+    is a module fixture, loaded once)."""
+    _split_by_venv(config, items)
     items.sort(key=_heaviest_first)

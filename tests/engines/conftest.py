@@ -2,7 +2,8 @@
 the HF engine on the same models for the agreement checks.
 
 vllm is imported only when a vLLM fixture is used: the main venv collects this directory
-(tests/engines/test_contract.py) and deselects the vLLM tests with ``-m "not vllm"``.
+(tests/engines/test_contract.py) and leaves out the vLLM tests (scripts/test.sh sets
+``PROBE_TEST_VENV``, read by tests/conftest.py).
 """
 
 from __future__ import annotations
