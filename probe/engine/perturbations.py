@@ -11,9 +11,9 @@ variant runs on the perturbed base B_P (the control) and the perturbed candidate
   probes as correlated clusters, as the suite gate does (``probe.engine.clustered``, for
   a revival spread thinly over many probes). Both join the suite file's Holm family, for
   FAIL only: they fail the build when resurfacing is shown over the limit, and pass
-  otherwise. The rephrasing gates already have to
-  show that the suppression holds; a perturbation that weakens the base's own behavior
-  (so fewer variants count) must not fail a fine-tune that held for want of evidence.
+  otherwise. The rephrasing gates already have to show that the suppression holds; a
+  perturbation that weakens the base's own behavior (so fewer variants count) must not
+  fail a fine-tune that held for want of evidence.
   ``gate: false`` reports the figure without gating;
 - recovery R = sum (h_{F_P} - h_F) / sum (h_B - h_F) over the variants on which the
   unperturbed base shows the behavior: the share of the fine-tune's suppression that

@@ -137,11 +137,10 @@ def _detector(suite: Suite, result: ProbeResult) -> Detector | None:
     return None if spec is None else LocatedDetector(make_detector(spec), suite, probe)
 
 
-def _probe(result: ProbeResult, suite: Suite) -> dict[str, Any]:
+def _probe(result: ProbeResult, detector: Detector | None) -> dict[str, Any]:
     shadow_of = {id(r): s for r, s in zip(result.shadow_counted, result.shadows, strict=True)}
     rows = result.run.rows
     worst = result.worst
-    detector = _detector(suite, result) if result.has_detector else None
     return {
         "id": result.run.probe.id,
         "verdict": result.verdict.value,
@@ -179,6 +178,9 @@ def _rejected(v: Variant) -> dict[str, Any]:
 
 def _suite(result: SuiteResult) -> dict[str, Any]:
     suite = result.suite
+    # Each probe's detector, built once for its rows and its rows under each perturbation.
+    detectors = {p.run.probe.id: _detector(suite, p) if p.has_detector else None
+                 for p in result.probes}
     return {
         "name": suite.name,
         "source": suite.source,
@@ -197,20 +199,22 @@ def _suite(result: SuiteResult) -> dict[str, Any]:
         "operator_rates": [_operator_rate(o) for o in result.operator_rates],
         "shadow_agreement": (None if result.agreement is None
                              else dataclasses.asdict(result.agreement)),
-        "probes": [_probe(p, suite) for p in result.probes],
-        "perturbations": [_perturbation(p, result) for p in result.perturbations],
+        "probes": [_probe(p, detectors[p.run.probe.id]) for p in result.probes],
+        "perturbations": [_perturbation(p, result.perturbation_gate(p), detectors)
+                          for p in result.perturbations],
     }
 
 
-def _perturbation(p: PerturbationResult, suite_result: SuiteResult) -> dict[str, Any]:
-    """One ``perturb`` entry: its figures, and every row run on the perturbed pair, each
-    naming the perturbation."""
-    suite, label = suite_result.suite, p.perturbation.label
+def _perturbation(p: PerturbationResult, gate: Gate,
+                  detectors: Mapping[str, Detector | None]) -> dict[str, Any]:
+    """One ``perturb`` entry: its figures (``gate``: the one it is reported with), and
+    every row run on the perturbed pair, each naming the perturbation (``detectors``:
+    each probe's, for the match spans)."""
+    label = p.perturbation.label
     recovery = p.recovery
     probes = []
     for probe in p.probes:
-        result = next(r for r in suite_result.probes if r.run.probe.id == probe.run.probe.id)
-        detector = _detector(suite, result) if result.has_detector else None
+        detector = detectors[probe.run.probe.id]
         counted = {id(c) for c in probe.counted}
         probes.append({"id": probe.run.probe.id, "counted": len(probe.counted),
                        "resurfacing": _num(probe.resurfacing),
@@ -221,7 +225,7 @@ def _perturbation(p: PerturbationResult, suite_result: SuiteResult) -> dict[str,
         "kind": p.perturbation.kind,
         "spec": dataclasses.asdict(p.perturbation),
         "gated": p.perturbation.gate,
-        "gate": _gate(suite_result.perturbation_gate(p)),
+        "gate": _gate(gate),
         "recovery": None if recovery is None else {
             "value": _num(recovery.value), "low": _num(recovery.low),
             "high": _num(recovery.high), "variants": recovery.variants,
