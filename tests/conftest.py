@@ -127,8 +127,12 @@ def _split_by_venv(config: pytest.Config, items: list[pytest.Item]) -> None:
     venv = os.environ.get(TEST_VENV_ENV)
     if venv not in ("main", "vllm"):
         return
-    keep = [i for i in items if (i.get_closest_marker("vllm") is not None) == (venv == "vllm")]
-    dropped = [i for i in items if i not in keep]
+    # Only this repository's test functions are split: a suite's probe items, collected
+    # when a test runs ``pytest SUITE`` in a subprocess (which inherits the variable),
+    # belong to whichever venv runs that subprocess.
+    dropped = [i for i in items if isinstance(i, pytest.Function)
+               and (i.get_closest_marker("vllm") is not None) != (venv == "vllm")]
+    keep = [i for i in items if i not in dropped]
     if dropped:
         config.hook.pytest_deselected(items=dropped)
         items[:] = keep
