@@ -8,6 +8,7 @@
     probe search suites/x.yaml --base ... --candidate ...  # find chains that resurface
     probe compare last.json this.json                  # two run records side by side
     probe report run.json --html run.html              # render a saved run record
+    probe export run.json --format promptfoo -o t.yaml # regressions into other tools
     probe schema                                       # JSON Schema of suite files
     probe cache --prune-days 30                        # list the cache, drop unused files
 
@@ -43,8 +44,8 @@ from probe.errors import ProbeError, SpecError, UsageError, did_you_mean
 from probe.options import spelled, spelling_for_cli
 
 # In the order ``probe --help`` lists them.
-COMMANDS = ("run", "vet", "check", "variants", "lock", "search", "compare", "report", "schema",
-            "cache")
+COMMANDS = ("run", "vet", "check", "variants", "lock", "search", "compare", "report", "export",
+            "schema", "cache")
 
 
 class _Parser(argparse.ArgumentParser):

@@ -40,6 +40,10 @@ def run(args: argparse.Namespace) -> int:
             say(f"error: {err}", file=sys.stderr)
             invalid += 1
             continue
+        # Which copy of a dataset was read: the hub's, or the local one (and why).
+        data = ("" if suite.dataset_origin is None
+                else f"; dataset: {visible(suite.dataset_origin.describe())}")
         say(f"ok  {visible(suite.source)}: {visible(suite.name)}, {len(suite.probes)} probes, "
-            f"{len(suite.operators)} operators{'' if locked is None else ', lock verified'}")
+            f"{len(suite.operators)} operators{'' if locked is None else ', lock verified'}"
+            f"{data}")
     return EXIT_SPEC if invalid else EXIT_OK

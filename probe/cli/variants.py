@@ -44,6 +44,8 @@ def run(args: argparse.Namespace) -> int:
         say(json.dumps(doc, indent=2, ensure_ascii=True))
         return EXIT_OK
     for suite in suites:
+        if suite.dataset_origin is not None:
+            say(f"{suite.source}: dataset from {suite.dataset_origin.describe()}")
         say("\n".join(preview_lines(suite, run_seed, fresh=args.fresh,
                                     full=args.format == "full")))
         say()

@@ -55,7 +55,7 @@ def suite_inputs(suite: Suite, *, lock: bool = True,
                        regression_path(suite.path)))
     if lock:
         inputs.append((f"the lock file {lock_path(suite.source)}", lock_path(suite.path)))
-    if suite.dataset is not None:
+    if suite.dataset is not None and suite.dataset.path is not None:
         # The loader reads the path literally (glob characters escaped: p[1].csv is that
         # file), so that one file is what an output must not overwrite.
         inputs.append((f"a data file of {suite.source} ({suite.dataset.path})",

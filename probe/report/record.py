@@ -29,11 +29,11 @@ from probe.engine.limits import COMPLETION_CUT
 from probe.engine.perturbations import PerturbationResult
 from probe.engine.runner import Row, Side
 from probe.engine.stats import Estimate
-from probe.engine.variants import Variant
+from probe.engine.variants import Variant, params_json
 from probe.errors import UsageError
 from probe.options import opt
 from probe.session import ProbeSession
-from probe.spec.model import SUITE_GATE_ID, Suite
+from probe.spec.model import SUITE_GATE_ID, Probe, Suite
 
 # 2: the engine's figures (outcome, uninformative_reason, families, worst_operator,
 # operator_rates) and each completion's detector spans and cut flag, which the
@@ -137,6 +137,18 @@ def _detector(suite: Suite, result: ProbeResult) -> Detector | None:
     return None if spec is None else LocatedDetector(make_detector(spec), suite, probe)
 
 
+def _probe_spec(suite: Suite, probe: Probe) -> dict[str, Any]:
+    """What the suite says of the probe beside its prompt: its detector as parsed (the
+    suite's when it has none of its own; a dataset row's answers are its own), tags and
+    log-likelihood completions, so an export can carry the probe into other tools."""
+    spec = suite.detector_for(probe)
+    detector = None if spec is None else {
+        "type": spec.type, "invert": spec.invert,
+        "params": json.loads(params_json(spec.params))}
+    return {"detector": detector, "tags": list(probe.tags),
+            "suppressed": list(probe.suppressed), "preferred": list(probe.preferred)}
+
+
 def _probe(result: ProbeResult, detector: Detector | None) -> dict[str, Any]:
     shadow_of = {id(r): s for r, s in zip(result.shadow_counted, result.shadows, strict=True)}
     rows = result.run.rows
@@ -199,7 +211,11 @@ def _suite(result: SuiteResult) -> dict[str, Any]:
         "operator_rates": [_operator_rate(o) for o in result.operator_rates],
         "shadow_agreement": (None if result.agreement is None
                              else dataclasses.asdict(result.agreement)),
-        "probes": [_probe(p, detectors[p.run.probe.id]) for p in result.probes],
+        "probes": [{**_probe(p, detectors[p.run.probe.id]), **_probe_spec(suite, p.run.probe)}
+                   for p in result.probes],
+        # What ``dataset`` loaded: a hub dataset can change under the same id.
+        "dataset": (None if suite.dataset_origin is None
+                    else dataclasses.asdict(suite.dataset_origin)),
         "perturbations": [_perturbation(p, result.perturbation_gate(p), detectors)
                           for p in result.perturbations],
     }

@@ -107,7 +107,10 @@ PROBE = Obj({"id": STRING, "verdict": VERDICT, "outcome": OUTCOME,
              "worst_operator": Nullable(Obj({"operator": STRING, "share": NUMBER})),
              "rows": ListOf(ROW)},
             {"policy": ANY_OBJECT, "suppression": RATE, "dropped": INT,
-             "worst_variant": Nullable(INT), "rejected": ListOf(REJECTED)})
+             "worst_variant": Nullable(INT), "rejected": ListOf(REJECTED),
+             "detector": Nullable(Obj({"type": STRING, "params": ANY_OBJECT},
+                                      {"invert": BOOL})),
+             "tags": STRINGS, "suppressed": STRINGS, "preferred": STRINGS})
 PERTURBED_ROW = Obj({**ROW.required, "perturbation": STRING}, ROW.optional)
 PERTURBATION = Obj({"label": STRING, "kind": STRING, "gated": BOOL, "gate": GATE,
                     "recovery": Nullable(Obj({"value": NUMBER, "low": NUMBER, "high": NUMBER},
@@ -129,7 +132,8 @@ SUITE = Obj({"name": STRING, "direction": DIRECTION, "verdict": VERDICT,
              "probes": ListOf(PROBE)},
             {"source": STRING, "behavior": STRING, "policy": ANY_OBJECT,
              "generation": ANY_OBJECT, "reasons": STRINGS,
-             "shadow_agreement": Nullable(ANY_OBJECT), "perturbations": ListOf(PERTURBATION)})
+             "shadow_agreement": Nullable(ANY_OBJECT), "perturbations": ListOf(PERTURBATION),
+             "dataset": Nullable(Obj({"used": STRING, "rows": INT, "sha256": STRING}))})
 MODEL = Obj({"name": STRING, "fingerprint": STRING})
 RECORD = Obj({"schema_version": INT, "kind": STRING,
               "settings": Obj({"base": STRING, "candidate": STRING, "seed": INT},

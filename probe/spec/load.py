@@ -103,18 +103,19 @@ def parse_suite(text: str, file: str = "<string>", *, base_dir: FsPath | None = 
         _check_probe_tiers(suite, probe, index, smap)
         _check_policy(suite, probe, index, smap)
         probes.append(dataclasses.replace(probe, line=line))
+    origin = None
     if suite.dataset is not None:
         from probe.spec.dataset import load_dataset_probes
 
         where: Path = ("dataset",)
-        for number, probe in enumerate(load_dataset_probes(
-                suite.dataset, base_dir or FsPath(file).parent, where, smap, data_roots),
-                start=1):
-            problem = _row_problem(suite.dataset, probe)
+        rows, origin = load_dataset_probes(suite.dataset, base_dir or FsPath(file).parent,
+                                           where, smap, data_roots)
+        for number, probe in enumerate(rows, start=1):
+            problem = _row_problem(suite, suite.dataset, probe)
             if problem is not None:
-                raise smap.error(where, f"{suite.dataset.path!r} row {number}, {problem}")
+                raise smap.error(where, f"{suite.dataset.name!r} row {number}, {problem}")
             if probe.id in seen:
-                raise smap.error(where, f"{suite.dataset.path!r} row {number}: duplicate "
+                raise smap.error(where, f"{suite.dataset.name!r} row {number}: duplicate "
                                         f"probe id {probe.id!r}")
             seen[probe.id] = len(probes)
             _check_probe_tiers(suite, probe, len(probes), smap, where)
@@ -126,7 +127,7 @@ def parse_suite(text: str, file: str = "<string>", *, base_dir: FsPath | None = 
                                           "read them from a file with 'dataset'")
         raise smap.error((), "missing required key 'probes' (or 'dataset', to read the "
                              "probes from a data file)")
-    return dataclasses.replace(suite, probes=tuple(probes), source=file)
+    return dataclasses.replace(suite, probes=tuple(probes), source=file, dataset_origin=origin)
 
 
 def _check_perturbations(suite: Suite, smap: SourceMap) -> None:
@@ -154,9 +155,10 @@ def _check_perturbations(suite: Suite, smap: SourceMap) -> None:
         seen[item.label] = index
 
 
-def _row_problem(source: DatasetSource, probe: Probe) -> str | None:
-    """What is wrong with a data file row's id or tags: the checks the suite's own
-    probes get from their field metadata (``probe.spec.build.identifier_problem``)."""
+def _row_problem(suite: Suite, source: DatasetSource, probe: Probe) -> str | None:
+    """What is wrong with a data file row's id or tags (the checks the suite's own
+    probes get from their field metadata, ``probe.spec.build.identifier_problem``), or
+    a row with nothing to measure it by."""
     problem = identifier_problem("id", probe.id)
     if problem is not None:
         return f"column {source.fields.id!r}: {problem}"
@@ -164,6 +166,12 @@ def _row_problem(source: DatasetSource, probe: Probe) -> str | None:
         problem = identifier_problem("tag", tag)
         if problem is not None:
             return f"column {source.fields.tags!r}: {problem}"
+    if suite.detector_for(probe) is None and not probe.suppressed:
+        answers = (f"its answers column {source.fields.answers!r} is empty"
+                   if source.fields.answers else "no answers column is mapped (fields.answers)")
+        return (f"nothing to measure: {answers} and the suite has no detector; give the "
+                "row answers, the suite a detector, or the rows suppressed and preferred "
+                "completions")
     return None
 
 

@@ -194,19 +194,75 @@ class DatasetFields:
     tags: str | None = None
     suppressed: str | None = None
     preferred: str | None = None
+    # The row's own answers: a pattern detector for that row (``DatasetSource.answer_match``
+    # says how they match); a row without answers uses the suite's detector.
+    answers: str | None = None
+
+
+@dataclass(frozen=True)
+class AnswerMatch:
+    """How a row's answers match a completion: the options of its pattern detector
+    (``{type: pattern, any: ANSWERS, ...}``). ``word_boundary`` is on by default: a
+    forget set's answers are names and numbers, and 'Rome' must not hit 'Romeo'."""
+
+    regex: bool = False
+    word_boundary: bool = True
+    case_sensitive: bool = False
 
 
 @dataclass(frozen=True)
 class DatasetSource:
-    """Probes read from a local json, jsonl, csv or parquet file through Hugging Face
-    ``datasets``; they follow the probes written in the suite and use the suite's
-    detector. ``path`` is relative to the suite file."""
+    """Probes read from a data file, or a Hugging Face hub dataset with a local copy,
+    through ``datasets``; they follow the probes written in the suite.
 
-    path: str = field(metadata={"nonempty": True})
+    ``path`` (relative to the suite file): a local json, jsonl, csv or parquet file.
+    ``hub`` (``locuslab/TOFU``), with ``config``, ``split`` and ``revision``: loaded from
+    the hub when it is reachable, else from the local copy at ``path``. ``sha256``: the
+    rows must hash to this (``probe check`` prints the hash of what it loaded), so a hub
+    dataset that changed, or a stale copy, is an error rather than a different suite.
+    """
+
+    path: str | None = field(default=None, metadata={"nonempty": True})
     format: Literal["auto", "json", "csv", "parquet"] = "auto"
     fields: DatasetFields = DatasetFields()
     list_separator: str = field(default="|", metadata={"nonempty": True})
     limit: int | None = field(default=None, metadata={"min": 1})
+    hub: str | None = field(default=None, metadata={"nonempty": True})
+    config: str | None = field(default=None, metadata={"nonempty": True})
+    split: str = field(default="train", metadata={"nonempty": True})
+    # A commit sha (or tag, or branch) of the hub dataset: a pinned one cannot change.
+    revision: str | None = field(default=None, metadata={"nonempty": True})
+    sha256: str | None = field(default=None, metadata={"nonempty": True})
+    answer_match: AnswerMatch = AnswerMatch()
+
+    @property
+    def name(self) -> str:
+        """How messages name the source: the hub id, else the file."""
+        return self.hub or self.path or "dataset"
+
+
+@dataclass(frozen=True)
+class DatasetOrigin:
+    """What a suite's ``dataset`` actually loaded: from where, and which rows (by count
+    and by a sha256 over the rows as read, so a hub dataset and its local copy hash the
+    same when they hold the same rows)."""
+
+    used: Literal["hub", "file"]
+    rows: int
+    sha256: str
+    hub: str | None = None
+    # The hub commit the rows were loaded at (resolved from ``revision`` or the default).
+    commit: str | None = None
+    path: str | None = None
+    # Why the hub was not used, when it was asked for and the local copy was read.
+    fallback_reason: str | None = None
+
+    def describe(self) -> str:
+        """One line: ``hub locuslab/TOFU@abc123, 40 rows, sha256 9f2c...``."""
+        where = (f"hub {self.hub}" + (f"@{self.commit[:12]}" if self.commit else "")
+                 if self.used == "hub" else f"local file {self.path}")
+        why = f" (hub not used: {self.fallback_reason})" if self.fallback_reason else ""
+        return f"{where}, {self.rows} rows, sha256 {self.sha256[:16]}{why}"
 
 
 @dataclass(frozen=True)
@@ -283,6 +339,9 @@ class Suite:
     source: str = field(default="<string>", compare=False, metadata={"internal": True})
     # The file's absolute path ("" when parsed from a string): where its lock lives.
     path: str = field(default="", compare=False, metadata={"internal": True})
+    # What ``dataset`` loaded (probe.spec.dataset), for the record and ``probe check``.
+    dataset_origin: DatasetOrigin | None = field(default=None, compare=False,
+                                                 metadata={"internal": True})
 
     def probe(self, probe_id: str) -> Probe:
         """The probe called ``probe_id``."""
