@@ -47,10 +47,10 @@ from probe.engine.variants import (
     model_written,
     params_json,
     probe_text,
-    variant_core,
+    step_core,
 )
 from probe.errors import SpecError
-from probe.operators import OPERATORS
+from probe.operators import OPERATORS, make_operator
 from probe.operators.base import ProbeText
 from probe.operators.context import leaks
 from probe.operators.spans import keeps_spans
@@ -278,8 +278,8 @@ def verify_probe(suite: Suite, probe: Probe, kept: Sequence[Variant],
             _model_text(v, text, names == ["model_paraphrase"], path, check)
             claimed.add(k)
             # One step: its core is known (``apply_chain``); after more steps it is not.
-            core = v.core if len(names) > 1 else variant_core(probe.prompt, probe.prompt,
-                                                        v.prompt.text)
+            core = v.core if len(names) > 1 else step_core(
+                make_operator(spec.name, spec.params), probe.prompt, probe.prompt, v.prompt.text)
             out.append((v.prompt, v.steps, core))
         return out
 

@@ -47,7 +47,8 @@ class Variant:
     ``format+noise``); ``steps`` is the chain itself. ``core`` is the text the
     meaning check compares with the canonical prompt: the output of the last step
     that rewrote the words (a step whose output contains its input verbatim, such
-    as a frame or few-shot context, only adds context around it). ``similarity``
+    as a frame or few-shot context, only adds context around it; an encoding's output
+    counts as the text it decodes to, ``step_core``). ``similarity``
     is that check's cosine similarity, ``None`` when the suite has no meaning check;
     ``missing`` the canonical prompt's names and numbers the core lost (which
     rejects the variant; ``probe.engine.key_terms``).
@@ -115,6 +116,14 @@ def variant_core(previous_text: str, previous_core: str, new_text: str) -> str:
     return previous_core if previous_text.strip() in new_text else new_text
 
 
+def step_core(op: Operator, previous_text: str, previous_core: str, new_text: str) -> str:
+    """The core after ``op`` rewrote ``previous_text`` into ``new_text``: an encoding's
+    output is read as the plain text it decodes to (``Operator.decoded``), then as for any
+    step (``variant_core``): ``base64`` of a framed question keeps the question inside."""
+    plain = op.decoded(new_text, previous_text)
+    return variant_core(previous_text, previous_core, new_text if plain is None else plain)
+
+
 def apply_chain(links: Sequence[tuple[str, Any]], probe: ProbeText, seeds: Sequence[int],
                 count: int) -> list[tuple[Prompt, tuple[Step, ...], str]]:
     """Run a chain of ``(operator name, params)``: ``(prompt, steps, core)`` per variant.
@@ -130,7 +139,7 @@ def apply_chain(links: Sequence[tuple[str, Any]], probe: ProbeText, seeds: Seque
     (name0, op0, p0), rest = operators[0], operators[1:]
     out: list[tuple[Prompt, tuple[Step, ...], str]] = [
         (prompt, (Step(name0, seeds[0], count, i, p0),),
-         variant_core(probe.prompt, probe.prompt, prompt.text))
+         step_core(op0, probe.prompt, probe.prompt, prompt.text))
         for i, prompt in enumerate(op0.variants(probe, random.Random(seeds[0]), count))]
     for k, (name, op, pj) in enumerate(rest, start=1):
         nxt: list[tuple[Prompt, tuple[Step, ...], str]] = []
@@ -138,11 +147,15 @@ def apply_chain(links: Sequence[tuple[str, Any]], probe: ProbeText, seeds: Seque
             seed = derive_seed(seeds[k], i)
             got = op.variants(dataclasses.replace(probe, prompt=prompt.text, paraphrases=()),
                               random.Random(seed), 1)
+            if not got:
+                continue
+            new_core = step_core(op, prompt.text, core, got[0].text)
             # A frame may quote the whole prompt, so a later step can no longer see the
-            # original spans as protected; a variant that lost one drops out.
-            if got and keeps_spans(probe.prompt, got[0].text):
+            # original spans as protected; a variant whose question (decoded, after an
+            # encoding) lost one drops out.
+            if keeps_spans(probe.prompt, new_core):
                 nxt.append((_compose(prompt, got[0]), (*steps, Step(name, seed, 1, 0, pj)),
-                            variant_core(prompt.text, core, got[0].text)))
+                            new_core))
         out = nxt
     return out
 

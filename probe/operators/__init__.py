@@ -32,6 +32,10 @@ operators through the ``probe.operators`` entry point group.
     few_shot             context              answered examples (never the answer) first
     raw                  raw                  plain text, without the chat template
     model_paraphrase     model                paraphrases written by a local causal LM
+    base64               encoding             the question base64-encoded, to decode
+    rot13                encoding             the question in ROT13, to decode first
+    leetspeak            encoding             letters swapped for digits and symbols
+    translate            encoding             the question in es/fr/de (phrasebook)
     ===================  ===================  =========================================
 
 Each family's module docstring says what it probes and cites its source.
@@ -41,7 +45,7 @@ Operators compose into chains (``{name: cloze, then: [typos]}``, see
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from probe.backends.base import Prompt
@@ -74,6 +78,10 @@ OPERATORS: Registry[type[Operator]] = Registry("operator", "probe.operators", {
     "few_shot": "probe.operators.context:FewShotOperator",
     "raw": "probe.operators.raw:RawOperator",
     "model_paraphrase": "probe.operators.model_written:ModelParaphraseOperator",
+    "base64": "probe.operators.encoding:Base64Operator",
+    "rot13": "probe.operators.encoding:Rot13Operator",
+    "leetspeak": "probe.operators.encoding:LeetspeakOperator",
+    "translate": "probe.operators.encoding:TranslateOperator",
 })
 
 
@@ -100,7 +108,8 @@ def make_operator(name: str, params: Any = None) -> Operator:
 
 def unique_prompts(candidates: Iterable[Prompt], count: int, *,
                    exclude: Iterable[Prompt] = (),
-                   keep_spans_of: str | None = None) -> list[Prompt]:
+                   keep_spans_of: str | None = None,
+                   decode: Callable[[str], str | None] | None = None) -> list[Prompt]:
     """The first ``count`` distinct candidates with non-blank text, skipping ``exclude``.
 
     Every operator funnels its output through this, so the contract (distinct,
@@ -108,7 +117,9 @@ def unique_prompts(candidates: Iterable[Prompt], count: int, *,
     the canonical prompt in ``exclude``: a variant identical to it would count as a
     rephrasing that the fine-tune trivially handles and dilute resurfacing towards
     zero. With ``keep_spans_of``, a candidate that lost one of that text's
-    ``{{placeholders}}`` or quoted spans is skipped.
+    ``{{placeholders}}`` or quoted spans is skipped; with ``decode`` (an encoding's
+    ``Operator.decoded``), that is checked in the decoded text, and a candidate that
+    does not decode is skipped.
     """
     from probe.operators.spans import keeps_spans
 
@@ -119,7 +130,9 @@ def unique_prompts(candidates: Iterable[Prompt], count: int, *,
             break
         if not prompt.text.strip() or prompt in seen:
             continue
-        if keep_spans_of is not None and not keeps_spans(keep_spans_of, prompt.text):
+        plain = prompt.text if decode is None else decode(prompt.text)
+        if keep_spans_of is not None and (plain is None or not keeps_spans(keep_spans_of,
+                                                                            plain)):
             continue
         seen.add(prompt)
         out.append(prompt)

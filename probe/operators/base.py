@@ -50,3 +50,15 @@ class Operator(ABC):
     @abstractmethod
     def variants(self, probe: ProbeText, rng: random.Random, count: int) -> list[Prompt]:
         """Up to ``count`` distinct rephrasings of ``probe`` (never empty text)."""
+
+    def decoded(self, text: str, source: str) -> str | None:
+        """The plain question that ``text``, this operator's output for the input
+        ``source``, asks through an encoding (base64, ROT13, a translation:
+        ``probe.operators.encoding``); ``None``, the default, when ``text`` is plain.
+
+        The meaning check and the protected-span check read this text instead of the
+        encoded one (``probe.engine.variants.step_core``). ``source`` is given because
+        some encodings cannot be read back exactly (leetspeak turns "i" and "1" into the
+        same "1"); such an operator checks that ``text`` renders ``source`` and returns it.
+        """
+        return None
