@@ -7,6 +7,8 @@
     │   └── ModelMismatchError      base and candidate do not belong together (also a UsageError)
     ├── RegistryError               unknown operator / detector / backend name
     ├── BackendError                a backend failed while generating or scoring
+    ├── JudgeError                  a judge detector agrees with its labelled examples
+    │                               less often than the suite's floor
     ├── CacheError                  the completion cache cannot be read or written
     └── WriteError                  a result file (report, record, lock) cannot be written
 
@@ -65,6 +67,12 @@ class RegistryError(ProbeError):
 
 class BackendError(ProbeError):
     """A backend failed while generating or scoring."""
+
+
+class JudgeError(ProbeError):
+    """A judge detector (``probe.detectors.judge``) agreed with the suite's labelled
+    examples less often than its ``min_agreement``: its verdicts cannot be trusted, so no
+    verdict of the run is given (``probe run`` exits 3; under pytest every probe errors)."""
 
 
 class CacheError(ProbeError):

@@ -19,6 +19,7 @@ from typing import Any
 from probe.backends import LoadOptions, ModelPair, load_pair
 from probe.engine.cache import check_cache_dir, completions_dir
 from probe.engine.compare import ProbeResult, SuiteResult, decide, evaluate, evaluate_suite
+from probe.engine.judging import check_trusted, measure_judges, with_usage
 from probe.engine.perturbations import PerturbationResult, measure, with_probe_gates
 from probe.engine.runner import ProbeRun, ProgressFn, run_suite
 from probe.options import RunOptions
@@ -97,11 +98,18 @@ class ProbeSession:
         the same suite are measured too (their gates are in the family)."""
         probe_results: list[ProbeResult] = []
         suite_results: list[SuiteResult] = []
+        cache_root = self.settings.cache_dir
+        # Every judge detector is measured on its labelled examples first: one the run
+        # cannot trust stops it before the models load (a JudgeError).
+        judges = {}
+        for original, _probes in selection:
+            judges[original.source] = measure_judges(original, cache_root, self.progress)
+            check_trusted(original, judges[original.source])
         for original, _probes in selection:
             suite = self._with_overrides(original)
             chosen = list(suite.probes)
             runs = run_suite(suite, chosen, self.pair, run_seed=self.settings.seed,
-                             cache_root=self.settings.cache_dir, progress=self.progress)
+                             cache_root=cache_root, progress=self.progress)
             results = [evaluate(runs[p.id], suite.policy_for(p),
                                 direction=suite.behavior.direction,
                                 seed=derive_seed(self.settings.seed, suite.name, p.id))
@@ -109,7 +117,9 @@ class ProbeSession:
             perturbed = [self._perturbation(suite, chosen, runs, p) for p in suite.perturb]
             results = with_probe_gates(results, perturbed)
             probe_results += results
-            suite_results.append(evaluate_suite(suite, results, perturbed))
+            suite_results.append(dataclasses.replace(
+                evaluate_suite(suite, results, perturbed),
+                judges=with_usage(judges[original.source], suite, runs, cache_root)))
             self.suites[original.source] = original
         _, decided_suites = decide(probe_results, suite_results)
         for suite_result in decided_suites:

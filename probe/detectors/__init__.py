@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from probe.detectors.base import Detector
+from probe.detectors.base import Detector, DetectorContext
 from probe.registry import Registry
 from probe.spec.model import DetectorSpec
 
@@ -13,6 +13,7 @@ DETECTORS: Registry[type[Detector]] = Registry("detector", "probe.detectors", {
     "refusal": "probe.detectors.refusal:RefusalDetector",
     "embedding": "probe.detectors.embedding:EmbeddingDetector",
     "classifier": "probe.detectors.classifier:ClassifierDetector",
+    "judge": "probe.detectors.judge:JudgeDetector",
 })
 
 
@@ -34,10 +35,13 @@ class _Inverted(Detector):
         return [1.0 - s for s in self.inner.score_many(completions)]
 
 
-def make_detector(spec: DetectorSpec) -> Detector:
-    """Instantiate the detector a validated ``DetectorSpec`` names."""
+def make_detector(spec: DetectorSpec, context: DetectorContext | None = None) -> Detector:
+    """Instantiate the detector a validated ``DetectorSpec`` names, for ``context`` (the
+    probe and the run's cache, where a run builds it)."""
     detector = DETECTORS.get(spec.type)(spec.params)
+    if context is not None:
+        detector = detector.in_context(context)
     return _Inverted(detector) if spec.invert else detector
 
 
-__all__ = ["DETECTORS", "Detector", "make_detector"]
+__all__ = ["DETECTORS", "Detector", "DetectorContext", "make_detector"]

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -11,6 +12,20 @@ from probe.errors import SpecError
 from probe.safe_regex import RegexTimeout
 from probe.spec.model import Probe, Suite
 from probe.spec.yaml_source import load_yaml
+
+
+@dataclass(frozen=True)
+class DetectorContext:
+    """What a detector may use beyond the completion, where the runner knows it.
+
+    Detectors built outside a run (a lock check, the record's spans) get none. A model-
+    based detector that generates (the judge) reads the probe's question and writes its
+    model's outputs to the run's completion cache, so a rerun does not ask again.
+    """
+
+    probe: Probe | None = None  # the probe whose completions it judges
+    cache_root: Path | None = None  # the run's completion cache (None: memory only)
+    progress: Callable[[str, int, int], None] | None = None  # the run's progress bars
 
 
 class Detector(ABC):
@@ -34,6 +49,12 @@ class Detector(ABC):
     def score_many(self, completions: Sequence[str]) -> list[float]:
         """Scores for many completions; model-based detectors override this to batch."""
         return [self.score(c) for c in completions]
+
+    def in_context(self, context: DetectorContext) -> Detector:
+        """This detector for one probe of a run (``context``); most need nothing from it
+        and return themselves."""
+        del context
+        return self
 
     def spans(self, completion: str) -> list[tuple[int, int]]:
         """Where in ``completion`` the detector saw the behavior, as ``[start, end)``

@@ -58,6 +58,7 @@ from probe.seeds import derive_seed
 from probe.spec.model import Policy, Suite
 
 if TYPE_CHECKING:
+    from probe.engine.judging import JudgeFigure
     from probe.engine.perturbations import PerturbationResult
 
 __all__ = ["FamilyFigure", "Gate", "OperatorFigure", "OperatorRate", "ProbeFamily",
@@ -324,6 +325,9 @@ class SuiteResult:
     # One per ``perturb`` entry (probe.engine.perturbations); the gated ones' gates are
     # among ``gates``, decided in the suite file's family.
     perturbations: tuple[PerturbationResult, ...] = ()
+    # One per distinct judge detector of the suite (probe.engine.judging): its agreement
+    # with the suite's labelled examples, reported beside the verdicts.
+    judges: tuple[JudgeFigure, ...] = ()
 
     def gate(self, metric: str) -> Gate | None:
         """The suite gate on ``metric``, if there is one."""

@@ -24,7 +24,7 @@ from probe.backends.base import (
     ScoreRequest,
 )
 from probe.detectors import make_detector
-from probe.detectors.base import LocatedDetector
+from probe.detectors.base import DetectorContext, LocatedDetector
 from probe.engine import distributed
 from probe.engine.cache import CompletionCache, prompt_key, request_key
 from probe.engine.limits import completion_note, fit_prompts
@@ -315,12 +315,29 @@ def score_margins(sets: dict[tuple[str, int], tuple[Prompt, tuple[str, ...], tup
     return margins
 
 
-def _hits(detector: Any, variant: Variant, texts: tuple[Completion, ...]) -> float | None:
-    if detector is None or not texts:
-        return None
-    # The prefill is part of what the model "said": detect on the whole turn.
-    hits = detector.score_many([variant.prompt.prefill + t.text for t in texts])
-    return float(sum(hits) / len(hits))
+def _all_hits(detectors: dict[str, Any], probes: Sequence[Probe],
+              variants: dict[str, list[Variant]],
+              texts: dict[str, dict[tuple[str, int], tuple[Completion, ...]]],
+              ) -> dict[tuple[str, str, int], float | None]:
+    """The mean hit of every (model, probe, variant), ``None`` without a detector or
+    completions. Each probe's completions, both models and every variant, go to its
+    detector in one call, so a model-based detector batches them (and a judge reads its
+    cache once per probe, not once per variant)."""
+    hits: dict[tuple[str, str, int], float | None] = {
+        (label, p.id, v.index): None for label in texts for p in probes for v in variants[p.id]}
+    for p in probes:
+        detector = detectors[p.id]
+        wanted = [(label, v, out) for label in texts for v in variants[p.id]
+                  if (out := texts[label].get((p.id, v.index), ()))]
+        if detector is None or not wanted:
+            continue
+        # The prefill is part of what the model "said": detect on the whole turn.
+        scores = iter(detector.score_many([v.prompt.prefill + t.text
+                                           for _, v, out in wanted for t in out]))
+        for label, v, out in wanted:
+            per = [next(scores) for _ in out]
+            hits[(label, p.id, v.index)] = float(sum(per) / len(per))
+    return hits
 
 
 def run_suite(suite: Suite, probes: Sequence[Probe], pair: ModelPair, *, run_seed: int = 0,
@@ -340,12 +357,12 @@ def run_suite(suite: Suite, probes: Sequence[Probe], pair: ModelPair, *, run_see
     texts = {label: _generation_sides(suite, probes, variants, backend, run_seed, cache_root,
                                       progress, prefix + label)
              for label, backend in sides}
-    # Located: a pattern that times out names its suite file, line and probe.
-    detectors = {p.id: LocatedDetector(make_detector(spec), suite, p)
+    # Located: a pattern that times out names its suite file, line and probe. In context:
+    # a judge reads the probe's question and caches its answers with the run's.
+    detectors = {p.id: LocatedDetector(make_detector(spec, DetectorContext(
+                     p, cache_root, progress)), suite, p)
                  if (spec := suite.detector_for(p)) is not None else None for p in probes}
-    hits = {(label, p.id, v.index): _hits(detectors[p.id], v,
-                                          texts[label].get((p.id, v.index), ()))
-            for label in texts for p in probes for v in variants[p.id]}
+    hits = _all_hits(detectors, probes, variants, texts)
 
     def said(label: str, probe: Probe, index: int, shows: bool) -> str | None:
         """The model's first completion where it shows (or does not show) the behavior."""

@@ -30,6 +30,7 @@ from pathlib import Path
 
 from probe.backends.base import GenerationSettings, ModelPair, Prompt, ScoreRequest
 from probe.detectors import make_detector
+from probe.detectors.base import DetectorContext
 from probe.engine.runner import complete, score
 from probe.engine.sources import variant_sets
 from probe.engine.variants import Variant, apply_chain, chain_label, family_label, probe_text
@@ -80,7 +81,7 @@ class _Evaluator:
     def __post_init__(self) -> None:
         spec = self.suite.detector_for(self.probe)
         assert spec is not None  # search_suite only searches probes with a detector
-        self.detector = make_detector(spec)
+        self.detector = make_detector(spec, DetectorContext(self.probe, self.cache_root))
         self.settings = GenerationSettings(self.suite.generation.max_new_tokens)
         self.floor = self.suite.policy_for(self.probe).base_floor
 
@@ -196,7 +197,7 @@ def suppressed_probes(suite: Suite, pair: ModelPair, cache_root: Path | None) ->
         spec = suite.detector_for(probe)
         if spec is None:
             continue
-        detector = make_detector(spec)
+        detector = make_detector(spec, DetectorContext(probe, cache_root))
         prompt = Prompt(probe.prompt)
         (base,) = complete(pair.base, [prompt], settings, cache_root)
         (cand,) = complete(pair.candidate, [prompt], settings, cache_root)

@@ -225,6 +225,14 @@ def _overview(record: Mapping[str, Any]) -> str:
                           for g in suite["gates"])
         out.append(f"<tr><td class=name>{_e(suite['name'])}</td><td><i>suite gate</i></td>"
                    f"<td>{_verdict_why(suite)}</td><td colspan=8>{_e(gates)}</td></tr>")
+        # Judge detectors' agreement beside the verdicts they gave (records before judges
+        # existed have no such key).
+        for judge in suite.get("judges", []):
+            trust = ("not measured" if judge["agreement"] is None else
+                     f"agreement {_rate(judge['agreement'])} on {len(judge['examples'])} "
+                     f"labelled examples, min_agreement {judge['min_agreement']:g}")
+            out.append(f"<tr><td class=name>{_e(suite['name'])}</td><td><i>judge</i></td>"
+                       f"<td colspan=9>{_e(judge['model'])}: {_e(trust)}</td></tr>")
     out.append("</table></section>")
     return "".join(out)
 

@@ -84,6 +84,13 @@ def suite_properties(result: SuiteResult, seed: int) -> Properties:
         a = result.agreement
         props += [("probe.shadow_auroc", "-" if a.auroc is None else f"{a.auroc:.3f}"),
                   ("probe.shadow_sign_agreement", f"{a.sign_agreement:.3f}")]
+    # One group per judge detector, in the suite's order (JUnit allows repeated names).
+    for judge in result.judges:
+        props += [("probe.judge_model", visible(judge.model)),
+                  ("probe.judge_agreement", fmt_rate(judge.agreement)),
+                  ("probe.judge_examples", len(judge.examples)),
+                  ("probe.judge_min_agreement", f"{judge.min_agreement:g}"),
+                  ("probe.judge_unparsed", judge.unparsed)]
     return props
 
 

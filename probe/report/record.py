@@ -25,6 +25,7 @@ from probe.detectors.base import Detector, LocatedDetector
 from probe.engine.compare import OperatorFigure, ProbeResult, SuiteResult
 from probe.engine.figures import FamilyFigure, OperatorRate, ProbeFamily, WorstOperator
 from probe.engine.gates import Gate
+from probe.engine.judging import JudgeFigure
 from probe.engine.limits import COMPLETION_CUT
 from probe.engine.perturbations import PerturbationResult
 from probe.engine.runner import Row, Side
@@ -218,7 +219,19 @@ def _suite(result: SuiteResult) -> dict[str, Any]:
                     else dataclasses.asdict(suite.dataset_origin)),
         "perturbations": [_perturbation(p, result.perturbation_gate(p), detectors)
                           for p in result.perturbations],
+        "judges": [_judge(j) for j in result.judges],
     }
+
+
+def _judge(j: JudgeFigure) -> dict[str, Any]:
+    """One judge detector: where it is used, its agreement with the labelled examples,
+    each example as judged, and its unparsed answers on the probes' completions."""
+    return {"model": j.model, "fingerprint": j.fingerprint, "where": j.where,
+            "probes": list(j.probes), "rubric": j.rubric, "agreement": _num(j.agreement),
+            "agreed": j.agreed, "min_agreement": j.min_agreement, "judged": j.judged,
+            "unparsed": j.unparsed,
+            "examples": [{"completion": e.completion, "hit": e.expected, "answer": e.answer,
+                          "verdict": e.verdict} for e in j.examples]}
 
 
 def _perturbation(p: PerturbationResult, gate: Gate,

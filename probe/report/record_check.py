@@ -119,6 +119,11 @@ PERTURBATION = Obj({"label": STRING, "kind": STRING, "gated": BOOL, "gate": GATE
                                           "rows": ListOf(PERTURBED_ROW)}))},
                    {"spec": ANY_OBJECT, "bucket_share": RATE, "notes": STRINGS,
                     "buckets": ListOf(Obj({"layer": STRING, "changed": INT, "total": INT}))})
+JUDGE = Obj({"model": STRING, "agreement": RATE, "min_agreement": NUMBER,
+             "examples": ListOf(Obj({"completion": STRING, "hit": BOOL, "answer": STRING,
+                                     "verdict": Nullable(BOOL)}))},
+            {"fingerprint": STRING, "where": STRING, "probes": STRINGS, "rubric": STRING,
+             "agreed": INT, "judged": INT, "unparsed": INT})
 SUITE = Obj({"name": STRING, "direction": DIRECTION, "verdict": VERDICT,
              "outcome": OUTCOME, "uninformative_reason": Nullable(STRING),
              "gates": ListOf(GATE),
@@ -133,7 +138,8 @@ SUITE = Obj({"name": STRING, "direction": DIRECTION, "verdict": VERDICT,
             {"source": STRING, "behavior": STRING, "policy": ANY_OBJECT,
              "generation": ANY_OBJECT, "reasons": STRINGS,
              "shadow_agreement": Nullable(ANY_OBJECT), "perturbations": ListOf(PERTURBATION),
-             "dataset": Nullable(Obj({"used": STRING, "rows": INT, "sha256": STRING}))})
+             "dataset": Nullable(Obj({"used": STRING, "rows": INT, "sha256": STRING})),
+             "judges": ListOf(JUDGE)})
 MODEL = Obj({"name": STRING, "fingerprint": STRING})
 RECORD = Obj({"schema_version": INT, "kind": STRING,
               "settings": Obj({"base": STRING, "candidate": STRING, "seed": INT},

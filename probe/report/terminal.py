@@ -172,6 +172,8 @@ def _suite_lines(result: SuiteResult, width: int) -> list[str]:
     lines += _perturbation_lines(result, width)
     if result.agreement is not None:
         lines += ["", *fit_line(result.agreement.describe(), width)]
+    for judge in result.judges:  # its model and probe ids come from the suite file
+        lines += ["", *fit_line(visible(judge.describe()), width)]
     return lines
 
 

@@ -162,16 +162,16 @@ class OpenAIEngine(Engine):
         return pair
 
     def load_backend(self, ref: str, options: LoadOptions) -> Backend:
-        """One served model (a model that writes variants): never cached, as no option
-        gives its revision."""
+        """One served model (a model that writes variants, a judge): cached only when
+        ``options.base_revision`` gives its revision (a judge's ``revision``)."""
         if options.server_url is None:
             raise UsageError(f"{opt('engine')} openai needs {opt('server_url')} to reach "
                              f"{ref!r}")
         client = make_client(options.server_url, options)
         tokenizer = (load_tokenizer(options.tokenizer, options)
                      if options.tokenizer is not None else None)
-        return load_model(ref, f"{opt('engine')} openai", client, None, tokenizer,
-                          served_models(client), options.score_concurrency)
+        return load_model(ref, f"{opt('engine')} openai", client, options.base_revision,
+                          tokenizer, served_models(client), options.score_concurrency)
 
 
 ENGINE = OpenAIEngine()
