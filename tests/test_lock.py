@@ -460,8 +460,8 @@ def test_a_lock_path_that_is_not_a_file_is_an_error(suite_file: Path) -> None:
                                     "avoid them))"),
     ("count: 2", "count: 3", "(its operators)"),
     ("threshold: 0.5", "threshold: 0.6", "(its meaning check)"),
-    ("capital of France?", "capital of France ?", "(its probes (ids, prompts or "
-                                                   "paraphrases))"),
+    ("capital of France?", "capital of France ?", "(its probes (ids, prompts, "
+                                                   "paraphrases or conversations))"),
     ("name: capitals", "name: capitals2", "(its name (which seeds every operator))"),
 ])
 def test_a_stale_lock_says_which_part_changed(suite_file: Path, old: str, new: str, says: str,

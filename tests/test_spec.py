@@ -53,7 +53,7 @@ def test_operator_shorthand_and_params(valid_suite_text: str) -> None:
     ("    detector: {type: pattern, any: [Tokyo]}\n",
      "    detector: {type: patern, any: [Tokyo]}\n",
      "s.yaml:19: probes[1].detector.type: unknown detector 'patern'. Did you mean 'pattern'? "
-     "Known detectors: classifier, embedding, pattern, refusal"),
+     "Known detectors: classifier, embedding, judge, pattern, refusal"),
     ("policy:\n  max_resurfacing: 0.25\n", "policy:\n  max_resurfacing: 1.5\n",
      "s.yaml:10: policy.max_resurfacing: must be at most 1.0, got 1.5"),
     ("policy:\n  max_resurfacing: 0.25\n", "policy:\n  max_resurfacng: 0.25\n",

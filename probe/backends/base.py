@@ -15,15 +15,47 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, fields
 
+# The roles an earlier turn of a conversation may have (``Prompt.messages``).
+TURN_ROLES = ("user", "assistant")
+
 
 @dataclass(frozen=True)
 class Prompt:
     """What is sent to a model: the user message, an optional assistant prefill, and
-    whether the tokenizer's chat template wraps it (``chat=False`` sends raw text)."""
+    whether the tokenizer's chat template wraps it (``chat=False`` sends raw text).
+
+    A conversation adds a ``system`` prompt and ``messages``, the earlier turns as
+    ``(role, content)`` pairs (role ``user`` or ``assistant``, alternating, from a user
+    turn to an assistant turn) before ``text``, the last user turn. Operators rewrite
+    ``text``; the chat template renders the whole conversation (``conversation``).
+    """
 
     text: str
     prefill: str = ""
     chat: bool = True
+    system: str = ""
+    messages: tuple[tuple[str, str], ...] = ()
+
+    def conversation(self) -> list[dict[str, str]]:
+        """The chat messages a template renders: the system prompt (if any), the earlier
+        turns, then ``text`` as the last user turn (the prefill is not a message)."""
+        out = [{"role": "system", "content": self.system}] if self.system else []
+        out += [{"role": role, "content": content} for role, content in self.messages]
+        out.append({"role": "user", "content": self.text})
+        return out
+
+    def plain_text(self) -> str:
+        """The conversation as plain text, for a prompt sent without a chat template
+        (``chat=False``): the system prompt and each turn in order, a blank line apart,
+        then the prefill."""
+        parts = [self.system] if self.system else []
+        parts += [content for _, content in self.messages]
+        return "\n\n".join([*parts, self.text]) + self.prefill
+
+    @property
+    def is_conversation(self) -> bool:
+        """Whether there is more than the one user turn (a system prompt or earlier turns)."""
+        return bool(self.system or self.messages)
 
 
 @dataclass(frozen=True)
@@ -171,7 +203,8 @@ class Backend(ABC):
 
     def prompt_tokens(self, prompt: Prompt) -> int:
         """Tokens of ``prompt`` as the model receives it (chat template and prefill too)."""
-        return self.count_tokens(f"{prompt.text} {prompt.prefill}")
+        turns = [content for _, content in prompt.messages]
+        return self.count_tokens(" ".join([prompt.system, *turns, prompt.text, prompt.prefill]))
 
     def keep_last_tokens(self, text: str, count: int) -> str:
         """``text`` without its beginning: only its last ``count`` tokens."""

@@ -10,8 +10,10 @@ suites and CI wiring in milliseconds. A script is a YAML file, read safely::
         reply: "The capital of France is Paris."
 
 The first matching rule wins. ``match`` is searched in the user text followed by
-the prefill, so a prefill can steer a rule too. ``replies`` maps exact prompt texts
-to replies and is checked before the rules (large generated scripts stay fast).
+the prefill, so a prefill can steer a rule too; in a conversation, the system prompt
+and the earlier turns come first, a line each, so a rule can match them as well.
+``replies`` maps exact prompt texts to replies and is checked before the rules (large
+generated scripts stay fast).
 
 Every regex runs through ``probe.safe_regex``: one that backtracks catastrophically
 stops after ``SEARCH_SECONDS`` with an error naming the file, line and rule.
@@ -148,7 +150,7 @@ class ScriptedBackend(Backend):
         return self._info
 
     def _rule(self, prompt: Prompt) -> Rule | None:
-        haystack = prompt.text + ("\n" + prompt.prefill if prompt.prefill else "")
+        haystack = _haystack(prompt)
         for pattern, rule in self._rules:
             if pattern.search(haystack):
                 return rule
@@ -162,7 +164,9 @@ class ScriptedBackend(Backend):
             time.sleep(self.script.delay * len(prompts))
         if self.script.trace:
             rows = [json.dumps({"model": self.script.name, "kind": kind, "text": p.text,
-                                "prefill": p.prefill, "chat": p.chat}) + "\n" for p in prompts]
+                                "prefill": p.prefill, "chat": p.chat,
+                                **({"system": p.system, "messages": p.messages}
+                                   if p.is_conversation else {})}) + "\n" for p in prompts]
             with Path(self.script.trace).open("a", encoding="utf-8") as f:
                 f.write("".join(rows))
 
@@ -205,8 +209,7 @@ class ScriptedBackend(Backend):
         self._computing("score", [r.prompt for r in requests])
         out = []
         for request in requests:
-            text = request.prompt.text + ("\n" + request.prompt.prefill
-                                          if request.prompt.prefill else "")
+            text = _haystack(request.prompt)
             value = self.script.default_logprob
             for prompt_pattern, completion_pattern, logprob in self._logprobs:
                 if prompt_pattern.search(text) and completion_pattern.search(request.completion):
@@ -219,6 +222,17 @@ class ScriptedBackend(Backend):
                  settings: GenerationSettings) -> list[Completion]:
         self._computing("generate", prompts)
         return [_first_words(self.reply(p), settings.max_new_tokens) for p in prompts]
+
+
+def _haystack(prompt: Prompt) -> str:
+    """What a rule's ``match`` is searched in: the conversation's system prompt and earlier
+    turns (a line each), the user text, then the prefill."""
+    lines = [prompt.system] if prompt.system else []
+    lines += [content for _, content in prompt.messages]
+    lines.append(prompt.text)
+    if prompt.prefill:
+        lines.append(prompt.prefill)
+    return "\n".join(lines)
 
 
 def _first_words(text: str, count: int) -> Completion:

@@ -48,8 +48,13 @@ def request_key(kind: str, settings: object, prompt: Prompt, *extra: object) -> 
     (a sampling seed, a completion to score)."""
     settings_dict = asdict(settings) if is_dataclass(settings) and not isinstance(
         settings, type) else None
+    # A conversation's system prompt and earlier turns are part of what is asked; a
+    # single-turn prompt's key leaves them out, so caches written before they existed
+    # stay valid.
+    conversation = ([{"system": prompt.system, "messages": [list(m) for m in prompt.messages]}]
+                    if prompt.is_conversation else [])
     payload = json.dumps([CACHE_SCHEMA, kind, settings_dict, prompt.text, prompt.prefill,
-                          prompt.chat, *extra], ensure_ascii=False)
+                          prompt.chat, *conversation, *extra], ensure_ascii=False)
     return hashlib.sha256(payload.encode("utf-8")).hexdigest()
 
 

@@ -40,7 +40,15 @@ from probe.engine.lock_check import (
     key_text,
     verify_probe,
 )
-from probe.engine.variants import Step, Variant, expand, params_json, probe_text
+from probe.engine.variants import (
+    Step,
+    Variant,
+    conversation_from_json,
+    conversation_json,
+    expand,
+    params_json,
+    probe_text,
+)
 from probe.spec.model import OperatorSpec, Probe, Suite
 
 LOCK_SUFFIX = ".lock.json"
@@ -71,9 +79,15 @@ def _digest_payload(suite: Suite) -> dict[str, Any]:
     probes = []
     for p in suite.probes:
         text = probe_text(suite, p)
-        probes.append({"id": p.id, "prompt": p.prompt, "paraphrases": list(p.paraphrases),
-                       "answers": list(text.answers),
-                       "answer_patterns": list(text.answer_patterns)})
+        entry: dict[str, Any] = {
+            "id": p.id, "prompt": p.prompt, "paraphrases": list(p.paraphrases),
+            "answers": list(text.answers), "answer_patterns": list(text.answer_patterns)}
+        # A conversation is part of every variant; left out when there is none, so the
+        # locks of single-turn suites written before conversations existed stay valid.
+        if text.system or text.messages:
+            entry["conversation"] = {"system": text.system,
+                                     "messages": [list(m) for m in text.messages]}
+        probes.append(entry)
     meaning = None if suite.meaning is None else dataclasses.asdict(suite.meaning)
     return {"lock_version": LOCK_VERSION, "name": suite.name, "probes": probes,
             "operators": [_operator_json(s) for s in suite.operators], "meaning": meaning}
@@ -93,7 +107,7 @@ def suite_digest(suite: Suite) -> str:
 # What each part of ``suite_parts`` is, as a stale lock's message names it.
 PARTS = {
     "name": "its name (which seeds every operator)",
-    "probes": "its probes (ids, prompts or paraphrases)",
+    "probes": "its probes (ids, prompts, paraphrases or conversations)",
     "answers": "the answers its detectors look for (few-shot examples avoid them)",
     "operators": "its operators",
     "meaning": "its meaning check",
@@ -108,7 +122,8 @@ def suite_parts(suite: Suite) -> dict[str, str]:
     payload = _digest_payload(suite)
     answers = [{k: p[k] for k in ("id", "answers", "answer_patterns")}
                for p in payload["probes"]]
-    probes = [{k: p[k] for k in ("id", "prompt", "paraphrases")} for p in payload["probes"]]
+    probes = [{k: p[k] for k in ("id", "prompt", "paraphrases", "conversation") if k in p}
+              for p in payload["probes"]]
     return {"name": _sha256(payload["name"]), "probes": _sha256(probes),
             "answers": _sha256(answers), "operators": _sha256(payload["operators"]),
             "meaning": _sha256(payload["meaning"])}
@@ -126,9 +141,11 @@ def generate(suite: Suite, probe: Probe, seed: int) -> VariantSet:
 
 
 def variant_json(v: Variant) -> dict[str, Any]:
-    """A variant as the lock (and regression) files store it."""
+    """A variant as the lock (and regression) files store it; ``system`` and ``messages``
+    only for a conversation."""
     return {"index": v.index, "operator": v.operator, "family": v.family, "seed": v.seed,
             "text": v.prompt.text, "prefill": v.prompt.prefill, "chat": v.prompt.chat,
+            **conversation_json(v.prompt),
             "steps": [dataclasses.asdict(s) for s in v.steps], "core": v.core,
             "similarity": v.similarity, "missing": list(v.missing)}
 
@@ -137,7 +154,8 @@ def variant_from_json(data: dict[str, Any], probe_id: str, origin: str) -> Varia
     """The inverse of ``variant_json``."""
     return Variant(probe_id, int(data["index"]), str(data["operator"]), str(data["family"]),
                    data["seed"], Prompt(data["text"], data.get("prefill", ""),
-                                        bool(data.get("chat", True))),
+                                        bool(data.get("chat", True)),
+                                        **conversation_from_json(data)),
                    tuple(Step(**s) for s in data.get("steps", [])), str(data.get("core", "")),
                    data.get("similarity"), origin,
                    tuple(str(t) for t in data.get("missing", ())))

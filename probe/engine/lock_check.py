@@ -36,7 +36,7 @@ import re
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from probe.backends.base import Prompt
+from probe.backends.base import TURN_ROLES, Prompt
 from probe.engine.key_terms import key_terms, missing_terms
 from probe.engine.variants import (
     CANONICAL,
@@ -47,6 +47,7 @@ from probe.engine.variants import (
     model_written,
     params_json,
     probe_text,
+    start_prompt,
     step_core,
 )
 from probe.errors import SpecError
@@ -185,6 +186,19 @@ class Checker:
             raise self.fail(path, f"expected a list, got {_kind(value)}")
         return value
 
+    def messages(self, data: object, path: str) -> tuple[tuple[str, str], ...]:
+        """A conversation's earlier turns: ``{role, content}`` objects, user or assistant."""
+        out = []
+        for i, item in enumerate(self.array(data, path)):
+            where = f"{path}[{i}]"
+            d = self.obj(item, where)
+            self.keys(d, where, ("role", "content"))
+            role = self.string(d["role"], f"{where}.role")
+            if role not in TURN_ROLES:
+                raise self.fail(f"{where}.role", "expected user or assistant")
+            out.append((role, self.string(d["content"], f"{where}.content")))
+        return tuple(out)
+
     def step(self, data: object, path: str) -> Step:
         """One step of a variant's chain."""
         d = self.obj(data, path)
@@ -205,7 +219,7 @@ class Checker:
     def variant(self, data: object, path: str, probe_id: str) -> Variant:
         """One variant, every field's type checked."""
         d = self.obj(data, path)
-        self.keys(d, path, VARIANT_KEYS)
+        self.keys(d, path, VARIANT_KEYS, ("system", "messages"))
         seed = d["seed"]
         if seed is not None:
             self.integer(seed, f"{path}.seed")
@@ -224,7 +238,9 @@ class Checker:
         steps = tuple(self.step(s, f"{path}.steps[{i}]")
                       for i, s in enumerate(self.array(d["steps"], f"{path}.steps")))
         prompt = Prompt(self.string(d["text"], f"{path}.text"),
-                        self.string(d["prefill"], f"{path}.prefill"), chat)
+                        self.string(d["prefill"], f"{path}.prefill"), chat,
+                        self.string(d.get("system", ""), f"{path}.system"),
+                        self.messages(d.get("messages", []), f"{path}.messages"))
         return Variant(probe_id, self.integer(d["index"], f"{path}.index", 0, 10 ** 6),
                        self.string(d["operator"], f"{path}.operator"),
                        self.string(d["family"], f"{path}.family"), seed, prompt, steps,
@@ -259,9 +275,9 @@ def verify_probe(suite: Suite, probe: Probe, kept: Sequence[Variant],
     (deterministic chains) or could make (model-written ones), figures included."""
     where = f"probes.{key_text(probe.id)}"
     order = _generation_order(kept, rejected, where, suite, check)
-    _canonical(probe, order[0], where, check)
-    _no_repeats(order, check)
     text = probe_text(suite, probe)
+    _canonical(probe, text, order[0], where, check)
+    _no_repeats(order, check)
     claimed: set[int] = set()
 
     def from_lock(spec: OperatorSpec, seeds: Sequence[int]) -> ChainOutputs:
@@ -328,11 +344,12 @@ def _generation_order(kept: Sequence[Variant], rejected: Sequence[Variant], wher
     return [s for s in slots if s is not None]
 
 
-def _canonical(probe: Probe, first: Located, where: str, check: Checker) -> None:
+def _canonical(probe: Probe, text: ProbeText, first: Located, where: str,
+               check: Checker) -> None:
     path, v = first
     if path != f"{where}.kept[0]" or (v.prompt, v.steps, v.operator, v.family, v.seed,
                                       v.core, v.similarity, v.missing) != (
-            Prompt(probe.prompt), (), CANONICAL, CANONICAL, None, probe.prompt, None, ()):
+            start_prompt(text), (), CANONICAL, CANONICAL, None, probe.prompt, None, ()):
         raise check.fail(f"{where}.kept[0]", "the first kept variant must be the probe's "
                                              "canonical prompt, unchanged")
 
@@ -388,7 +405,8 @@ def _model_text(v: Variant, text: ProbeText, paraphrase: bool, path: str,
 
 _FIELDS: tuple[tuple[str, Callable[[Variant], object]], ...] = (
     ("text", lambda v: v.prompt.text), ("prefill", lambda v: v.prompt.prefill),
-    ("chat", lambda v: v.prompt.chat), ("steps", lambda v: v.steps),
+    ("chat", lambda v: v.prompt.chat), ("system", lambda v: v.prompt.system),
+    ("messages", lambda v: v.prompt.messages), ("steps", lambda v: v.steps),
     ("operator", lambda v: v.operator), ("family", lambda v: v.family),
     ("seed", lambda v: v.seed), ("core", lambda v: v.core))
 

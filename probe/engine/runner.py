@@ -228,8 +228,12 @@ def _sample_seed(run_seed: int, suite: Suite, probe: Probe, variant: Variant,
     # Keyed by the variant's content, not its position, so adding an operator never
     # changes another variant's samples.
     prompt = variant.prompt
+    # A conversation counts too (one prompt, many system prompts); a single-turn prompt's
+    # seed is what it was before conversations existed.
+    conversation = ((prompt.system, *(f"{r}:{c}" for r, c in prompt.messages))
+                    if prompt.is_conversation else ())
     return derive_seed(run_seed, suite.name, probe.id, prompt.text, prompt.prefill,
-                       prompt.chat, purpose)
+                       prompt.chat, *conversation, purpose)
 
 
 def _worst_of_k(suite: Suite, probes: Sequence[Probe], variants: dict[str, list[Variant]],

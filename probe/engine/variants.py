@@ -92,7 +92,34 @@ def probe_text(suite: Suite, probe: Probe) -> ProbeText:
             patterns += [*params.any, *params.all]
         else:
             answers += [*params.any, *params.all]
-    return ProbeText(probe.prompt, probe.paraphrases, tuple(answers), tuple(patterns))
+    return ProbeText(probe.prompt, probe.paraphrases, tuple(answers), tuple(patterns),
+                     suite.system_for(probe), conversation_turns(probe))
+
+
+def conversation_turns(probe: Probe) -> tuple[tuple[str, str], ...]:
+    """The probe's earlier turns as ``Prompt.messages`` holds them."""
+    return tuple((m.role, m.content) for m in probe.messages)
+
+
+def start_prompt(probe: ProbeText) -> Prompt:
+    """The canonical prompt: the probe's question as the last turn of its conversation."""
+    return Prompt(probe.prompt, system=probe.system, messages=probe.messages)
+
+
+def conversation_json(prompt: Prompt) -> dict[str, Any]:
+    """A prompt's system prompt and earlier turns as files store them (``{}``: none)."""
+    if not prompt.is_conversation:
+        return {}
+    return {"system": prompt.system,
+            "messages": [{"role": role, "content": content} for role, content in prompt.messages]}
+
+
+def conversation_from_json(data: dict[str, Any]) -> dict[str, Any]:
+    """``Prompt`` keyword arguments from ``conversation_json``'s fields in ``data``."""
+    return {"system": str(data.get("system", "")),
+            "messages": tuple((str(m["role"]), str(m["content"]))
+                              for m in data.get("messages", ()))}
+
 
 
 def chain_label(names: Sequence[str]) -> str:
@@ -106,8 +133,17 @@ def family_label(names: Sequence[str]) -> str:
 
 
 def _compose(before: Prompt, after: Prompt) -> Prompt:
-    """``after`` (a rewrite of ``before``'s text) keeping what it did not set itself."""
-    return Prompt(after.text, after.prefill or before.prefill, before.chat and after.chat)
+    """``after`` (a rewrite of ``before``'s text) keeping what it did not set itself: the
+    prefill, the system prompt and the earlier turns (an operator that sets one of them
+    gives it whole, having read ``before``'s through ``ProbeText``)."""
+    return Prompt(after.text, after.prefill or before.prefill, before.chat and after.chat,
+                  after.system or before.system, after.messages or before.messages)
+
+
+def _seen_by_next(probe: ProbeText, prompt: Prompt) -> ProbeText:
+    """What a later step of a chain reads: the previous step's prompt and conversation."""
+    return dataclasses.replace(probe, prompt=prompt.text, system=prompt.system,
+                               messages=prompt.messages)
 
 
 def variant_core(previous_text: str, previous_core: str, new_text: str) -> str:
@@ -137,15 +173,16 @@ def apply_chain(links: Sequence[tuple[str, Any]], probe: ProbeText, seeds: Seque
         op = make_operator(name, params)
         operators.append((name, op, params_json(op.params)))
     (name0, op0, p0), rest = operators[0], operators[1:]
+    start = start_prompt(probe)
     out: list[tuple[Prompt, tuple[Step, ...], str]] = [
-        (prompt, (Step(name0, seeds[0], count, i, p0),),
+        (_compose(start, prompt), (Step(name0, seeds[0], count, i, p0),),
          step_core(op0, probe.prompt, probe.prompt, prompt.text))
         for i, prompt in enumerate(op0.variants(probe, random.Random(seeds[0]), count))]
     for k, (name, op, pj) in enumerate(rest, start=1):
         nxt: list[tuple[Prompt, tuple[Step, ...], str]] = []
         for i, (prompt, steps, core) in enumerate(out):
             seed = derive_seed(seeds[k], i)
-            got = op.variants(dataclasses.replace(probe, prompt=prompt.text, paraphrases=()),
+            got = op.variants(dataclasses.replace(_seen_by_next(probe, prompt), paraphrases=()),
                               random.Random(seed), 1)
             if not got:
                 continue
@@ -162,10 +199,10 @@ def apply_chain(links: Sequence[tuple[str, Any]], probe: ProbeText, seeds: Seque
 
 def replay_chain(steps: Sequence[Step], probe: ProbeText) -> Prompt | None:
     """Make a recorded variant again from its steps; ``None`` if an operator now differs."""
-    prompt = Prompt(probe.prompt)
+    prompt = start_prompt(probe)
     for step in steps:
         op = make_operator(step.operator, json.loads(step.params))
-        got = op.variants(dataclasses.replace(probe, prompt=prompt.text),
+        got = op.variants(_seen_by_next(probe, prompt),
                           random.Random(step.seed), step.count)
         if step.index >= len(got):
             return None
@@ -201,7 +238,7 @@ def expand(suite: Suite, probe: Probe, run_seed: int, *,
     what a model receives: the same question with a prefill is another input.
     """
     text = probe_text(suite, probe)
-    canonical = Prompt(probe.prompt)
+    canonical = start_prompt(text)
     variants = [Variant(probe.id, 0, CANONICAL, CANONICAL, None, canonical, core=probe.prompt)]
     seen = {canonical}
     specs = list(suite.operators)

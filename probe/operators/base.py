@@ -24,6 +24,10 @@ class ProbeText:
     paraphrases: tuple[str, ...] = ()
     answers: tuple[str, ...] = ()
     answer_patterns: tuple[str, ...] = ()
+    # The conversation ``prompt`` ends (``Prompt.system``, ``Prompt.messages``). An operator
+    # that returns prompts without them keeps them; one that sets them gives them whole.
+    system: str = ""
+    messages: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass(frozen=True)

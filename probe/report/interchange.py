@@ -126,18 +126,23 @@ def inspect_sample(item: ExportRow, record: Mapping[str, Any]) -> dict[str, Any]
     """One inspect_ai ``Sample`` as a JSON object (``input``, ``target``, ``id``,
     ``metadata``), readable with ``inspect_ai.dataset.json_dataset(PATH)``.
 
-    ``input`` is the user message (a chat message list when the row had a prefill: the
-    prefill as the assistant's opening). ``target`` is what a good answer contains: a
-    retain suite's detector patterns (any one, as inspect's ``includes()`` scorer reads
-    a list), a suppress suite's preferred completions; the suppressed behavior itself
-    is in ``metadata.detector``, for a scorer that checks the answer does not show it.
+    ``input`` is the user message (a chat message list when the row had a system prompt,
+    earlier turns or a prefill: the prefill as the assistant's opening). ``target`` is
+    what a good answer contains: a retain suite's detector patterns (any one, as
+    inspect's ``includes()`` scorer reads a list), a suppress suite's preferred
+    completions; the suppressed behavior itself is in ``metadata.detector``, for a
+    scorer that checks the answer does not show it.
     """
     row, probe = item.row, item.probe
     text = row["text"]
     input_: str | list[dict[str, str]] = text
-    if row["prefill"]:
-        input_ = [{"role": "user", "content": text},
-                  {"role": "assistant", "content": row["prefill"]}]
+    if row["prefill"] or row.get("system") or row.get("messages"):
+        input_ = [*([{"role": "system", "content": row["system"]}] if row.get("system") else []),
+                  *({"role": m["role"], "content": m["content"]}
+                    for m in row.get("messages", [])),
+                  {"role": "user", "content": text},
+                  *([{"role": "assistant", "content": row["prefill"]}] if row["prefill"]
+                    else [])]
     if item.suite["direction"] == "retain":
         target = _patterns(probe.get("detector"))
     else:

@@ -30,7 +30,7 @@ from probe.engine.limits import COMPLETION_CUT
 from probe.engine.perturbations import PerturbationResult
 from probe.engine.runner import Row, Side
 from probe.engine.stats import Estimate
-from probe.engine.variants import Variant, params_json
+from probe.engine.variants import Variant, conversation_json, params_json
 from probe.errors import UsageError
 from probe.options import opt
 from probe.session import ProbeSession
@@ -103,6 +103,7 @@ def _row(row: Row, counted: set[int], shadow_of: Mapping[int, float],
         "text": v.prompt.text,
         "prefill": v.prompt.prefill,
         "chat": v.prompt.chat,
+        **conversation_json(v.prompt),  # system, messages: only for a conversation
         "counted": id(row) in counted,
         "shadow_counted": id(row) in shadow_of,
         "shadow": _num(shadow_of.get(id(row))),

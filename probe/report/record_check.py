@@ -89,7 +89,8 @@ ROW = Obj({"index": INT, "operator": STRING, "family": STRING, "chain": STRINGS,
            "seed": Nullable(INT), "origin": STRING, "similarity": RATE, "text": STRING,
            "prefill": STRING, "chat": BOOL, "counted": BOOL, "shadow": RATE,
            "base": SIDE, "candidate": SIDE},
-          {"steps": ListOf(ANY_OBJECT), "shadow_counted": BOOL, "limits": STRINGS})
+          {"steps": ListOf(ANY_OBJECT), "shadow_counted": BOOL, "limits": STRINGS,
+           "system": STRING, "messages": ListOf(Obj({"role": STRING, "content": STRING}))})
 REJECTED = Obj({"index": INT, "chain": STRINGS, "text": STRING, "similarity": RATE,
                 "missing": STRINGS},
                {"operator": STRING, "family": STRING, "seed": Nullable(INT),

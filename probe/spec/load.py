@@ -102,6 +102,7 @@ def parse_suite(text: str, file: str = "<string>", *, base_dir: FsPath | None = 
         seen[probe.id] = index
         _check_probe_tiers(suite, probe, index, smap)
         _check_policy(suite, probe, index, smap)
+        _check_messages(probe, ("probes", index, "messages"), smap)
         probes.append(dataclasses.replace(probe, line=line))
     origin = None
     if suite.dataset is not None:
@@ -153,6 +154,21 @@ def _check_perturbations(suite: Suite, smap: SourceMap) -> None:
             raise smap.error(path, f"{item.label!r} is listed twice (perturb[{seen[item.label]}]"
                                    f" and perturb[{index}])")
         seen[item.label] = index
+
+
+def _check_messages(probe: Probe, path: Path, smap: SourceMap) -> None:
+    """A probe's earlier turns alternate from a user turn to an assistant turn, so that its
+    prompt is the next user turn: the order every chat template expects (many raise on
+    two user turns in a row)."""
+    for index, message in enumerate(probe.messages):
+        expected = "user" if index % 2 == 0 else "assistant"
+        if message.role != expected:
+            raise smap.error((*path, index, "role"), f"turn {index + 1} must be a {expected} turn: "
+                             "earlier turns alternate user, assistant, user, ... and end with "
+                             "an assistant turn (the probe's prompt is the next user turn)")
+    if len(probe.messages) % 2:
+        raise smap.error((*path, len(probe.messages) - 1), "the last earlier turn must be an "
+                         "assistant turn (the probe's prompt is the next user turn)")
 
 
 def _row_problem(suite: Suite, source: DatasetSource, probe: Probe) -> str | None:

@@ -162,8 +162,21 @@ class PolicyOverride:
 
 
 @dataclass(frozen=True)
+class Message:
+    """One earlier turn of a probe's conversation: ``{role: user, content: ...}``."""
+
+    role: Literal["user", "assistant"]
+    content: str = field(metadata={"nonempty": True})
+
+
+@dataclass(frozen=True)
 class Probe:
-    """One question that, in the base model, elicits the behavior."""
+    """One question that, in the base model, elicits the behavior.
+
+    ``system`` (else the suite's) and ``messages`` (earlier turns, alternating from a
+    user turn to an assistant turn) make it the last turn of a conversation; operators
+    rewrite ``prompt`` and keep the rest, unless they say otherwise.
+    """
 
     # Ids and tags are printed in test ids, reports and records, and tags become pytest
     # markers: ``probe.spec.build.identifier_problem`` says what they may hold.
@@ -177,6 +190,8 @@ class Probe:
     preferred: tuple[str, ...] = field(default=(), metadata={"nonempty_items": True})
     detector: DetectorSpec | None = None
     policy: PolicyOverride | None = None
+    system: str | None = field(default=None, metadata={"nonempty": True})
+    messages: tuple[Message, ...] = ()
     line: int = field(default=0, compare=False, metadata={"internal": True})
 
 
@@ -336,6 +351,8 @@ class Suite:
     meaning: MeaningCheck | None = None
     # Model perturbations measured beside the rephrasings (probe.perturb).
     perturb: tuple[Perturbation, ...] = ()
+    # The system prompt of every probe that does not give its own.
+    system: str | None = field(default=None, metadata={"nonempty": True})
     source: str = field(default="<string>", compare=False, metadata={"internal": True})
     # The file's absolute path ("" when parsed from a string): where its lock lives.
     path: str = field(default="", compare=False, metadata={"internal": True})
@@ -353,6 +370,10 @@ class Suite:
     def detector_for(self, probe: Probe) -> DetectorSpec | None:
         """The probe's own detector, else the suite's (``None``: log-likelihood only)."""
         return probe.detector or self.detector
+
+    def system_for(self, probe: Probe) -> str:
+        """The probe's system prompt, else the suite's (``""``: none)."""
+        return probe.system if probe.system is not None else (self.system or "")
 
     def policy_for(self, probe: Probe) -> Policy:
         """The suite policy with the probe's overrides applied."""

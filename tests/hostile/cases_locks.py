@@ -247,8 +247,8 @@ CASES: list[Case] = [
          note="a detector change is not reported as probes, operators or meaning check"),
     case("stale_operators", "changed since it was locked (its operators); " + HINT,
          then_suite("count: 1", "count: 2")),
-    case("stale_prompt", "changed since it was locked (its probes (ids, prompts or "
-                         "paraphrases)); " + HINT,
+    case("stale_prompt", "changed since it was locked (its probes (ids, prompts, "
+                         "paraphrases or conversations)); " + HINT,
          then_suite("capital of Japan?", "capital city of Japan?")),
     case("stale_name", "changed since it was locked (its name (which seeds every operator))",
          then_suite("name: capitals", "name: capitals-v2")),

@@ -35,6 +35,7 @@ class PromptCodec:
         if not eos and tokenizer.eos_token_id is not None:
             eos.add(tokenizer.eos_token_id)
         self.eos_ids = frozenset(eos)
+        self._system_role: bool | None = None
 
     def render(self, prompt: Prompt) -> tuple[str, bool]:
         """The exact text sent to the model, and whether the tokenizer adds special tokens.
@@ -43,12 +44,34 @@ class PromptCodec:
         without adding them a second time.
         """
         if not (prompt.chat and getattr(self.tokenizer, "chat_template", None)):
-            return prompt.text + prompt.prefill, True
-        messages = [{"role": "user", "content": prompt.text}]
+            return prompt.plain_text(), True
+        messages = prompt.conversation()
+        if prompt.system and not self.has_system_role():
+            messages = merge_system(messages)
+        return self._template(messages) + prompt.prefill, False
+
+    def _template(self, messages: list[dict[str, str]]) -> str:
         # The template comes from the model directory: untrusted, so time- and size-bounded.
-        text = render_bounded(lambda: self.tokenizer.apply_chat_template(
+        return render_bounded(lambda: self.tokenizer.apply_chat_template(
             messages, tokenize=False, add_generation_prompt=True), self.name)
-        return text + prompt.prefill, False
+
+    def has_system_role(self) -> bool:
+        """Whether the chat template renders a system message: it neither refuses one
+        (Gemma's raises) nor drops it (some leave it out). Asked once per codec.
+
+        Without one, a conversation's system prompt goes at the start of the first user
+        turn, a blank line before it (``merge_system``: the documented fallback, the
+        same one such models' own cards recommend)."""
+        if self._system_role is None:
+            marker = "probe-system-role-check"
+            try:
+                rendered = self._template([{"role": "system", "content": marker},
+                                           {"role": "user", "content": "hi"}])
+            except BackendError:
+                self._system_role = False
+            else:
+                self._system_role = marker in rendered
+        return self._system_role
 
     def encode(self, prompt: Prompt, rendered: tuple[str, bool] | None = None) -> list[int]:
         """The token ids of ``prompt`` as rendered (``rendered``: ``render``'s result)."""
@@ -109,3 +132,13 @@ class PromptCodec:
         """``text`` without its beginning: only its last ``count`` tokens."""
         ids = self.tokenizer(text, add_special_tokens=False)["input_ids"]
         return str(self.tokenizer.decode(ids[-count:])) if count > 0 else ""
+
+
+def merge_system(messages: list[dict[str, str]]) -> list[dict[str, str]]:
+    """``messages`` without a system message: its content starts the first user turn,
+    a blank line before that turn's own text (for a template with no system role)."""
+    system = "\n\n".join(m["content"] for m in messages if m["role"] == "system")
+    rest = [dict(m) for m in messages if m["role"] != "system"]
+    if system:
+        rest[0]["content"] = f"{system}\n\n{rest[0]['content']}"
+    return rest

@@ -100,8 +100,7 @@ class OpenAIBackend(Backend):
         body: dict[str, Any] = {"model": self.model, "max_tokens": max_tokens, "n": 1,
                                 **decoding}
         if prompt.chat and not prompt.prefill:
-            return "chat/completions", {**body, "messages": [
-                {"role": "user", "content": prompt.text}]}
+            return "chat/completions", {**body, "messages": prompt.conversation()}
         if self.tokenizer is not None:
             return "completions", {**body, "prompt": self.tokenizer.encode(prompt, self.model)}
         if prompt.chat:
@@ -109,7 +108,7 @@ class OpenAIBackend(Backend):
                 f"{self.model}: a prompt with a prefill ({prompt.prefill!r}) needs the chat "
                 f"template rendered here: give {opt('tokenizer')} (the served model's "
                 "tokenizer: a local directory, or smollm2-135m)")
-        return "completions", {**body, "prompt": prompt.text + prompt.prefill}
+        return "completions", {**body, "prompt": prompt.plain_text()}
 
     def _complete(self, job: tuple[str, dict[str, Any]]) -> Completion:
         path, body = job
