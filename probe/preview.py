@@ -14,7 +14,7 @@ from typing import Any
 
 from probe.engine.lock import VariantSet, lock_path, read_lock, write_lock
 from probe.engine.sources import variant_sets
-from probe.engine.variants import Variant
+from probe.engine.variants import Variant, conversation_json, prompt_line
 from probe.report.safe_text import visible, visible_lines
 from probe.report.table import excerpt, render_table
 from probe.spec.model import Suite
@@ -23,7 +23,7 @@ HEADERS = ["probe", "#", "chain", "family", "seed", "sim", "status", "text"]
 
 
 def _row(probe_id: str, v: Variant, status: str) -> list[str]:
-    text = v.prompt.text + (f" [prefill: {v.prompt.prefill}]" if v.prompt.prefill else "")
+    text = prompt_line(v.prompt)
     if not v.prompt.chat:
         text = "[raw] " + text
     chain = "+".join(v.chain) or v.operator
@@ -89,6 +89,14 @@ def _full_prompts(suite: Suite, sets: dict[str, VariantSet]) -> list[str]:
             chain = "+".join(v.chain) or v.operator
             lines.append(f"\n{visible(probe.id)} #{v.index} ({_status(v, kept)}, "
                          f"{visible(chain)}{'' if v.prompt.chat else ', raw'}):")
+            if v.prompt.system:
+                lines.append("  system:")
+                lines += [f"    {line}" for line in visible_lines(v.prompt.system).split("\n")]
+            for role, content in v.prompt.messages:
+                lines.append(f"  {role}:")
+                lines += [f"    {line}" for line in visible_lines(content).split("\n")]
+            if v.prompt.is_conversation:
+                lines.append("  user:")
             lines += [f"    {line}" for line in visible_lines(v.prompt.text).split("\n")]
             if v.prompt.prefill:
                 lines.append("  prefill:")
@@ -122,7 +130,7 @@ def _variant_json(v: Variant, status: str) -> dict[str, Any]:
                        "index": s.index, "params": json.loads(s.params)} for s in v.steps],
             "similarity": v.similarity, "missing": list(v.missing),
             "prompt": {"text": v.prompt.text, "prefill": v.prompt.prefill,
-                       "chat": v.prompt.chat}}
+                       "chat": v.prompt.chat, **conversation_json(v.prompt)}}
 
 
 def lock_suite(suite: Suite, seed: int) -> str:

@@ -60,11 +60,15 @@ BUILTIN_FAMILIES = {
     "prefix_injection": "prefill", "synonyms": "lexical", "contractions": "lexical",
     "reorder": "lexical", "refusal_suppression": "refusal_suppression",
     "few_shot": "context", "raw": "raw", "model_paraphrase": "model",
+    "base64": "encoding", "rot13": "encoding", "leetspeak": "encoding", "translate": "encoding",
+    "many_shot": "conversation", "split_turns": "conversation",
+    "system_permission": "conversation",
 }
 # The families the issue asks for (besides hand-written paraphrases), each with at
 # least one built-in operator.
 REQUIRED_FAMILIES = {"lexical", "noise", "framing", "format", "prefill",
-                     "refusal_suppression", "context", "raw", "model"}
+                     "refusal_suppression", "context", "raw", "model", "encoding",
+                     "conversation"}
 PARAPHRASER = f"scripted:{Path(__file__).parent / 'data' / 'paraphraser.yaml'}"
 # Parameters the contract runs an operator with (a scripted stand-in for the LM).
 CONTRACT_PARAMS: dict[str, dict[str, object]] = {"model_paraphrase": {"model": PARAPHRASER}}
@@ -301,15 +305,20 @@ def test_operator_contract(name: str, prompt: str, paraphrases: tuple[str, ...],
             assert PROTECTED.findall(p.text) == PROTECTED.findall(prompt)
     if family != "paraphrase":  # hand-written paraphrases are the author's own words
         for p in first:
-            # An encoding keeps the spans in the question it encodes, read back by decoded.
+            # An encoding keeps the spans in the question it encodes, read back by decoded;
+            # so does a question split across turns.
             plain = op.decoded(p.text, prompt)
-            assert (plain is not None) == (family == "encoding"), "decodes only encodings"
+            assert (plain is not None) == (family == "encoding" or name == "split_turns"), (
+                "decodes only encodings and split questions")
             for span in PROTECTED.findall(prompt):
                 assert (plain or p.text).count(span) >= prompt.count(span), (span, p.text)
-    if family in ("context", "model"):  # what they add must not give the answer away
-        for p in first:
-            added = p.text.replace(prompt.strip(), "")
-            assert not any(a.lower() in added.lower() for a in answers), p.text
+    if family in ("context", "model", "conversation"):  # what they add must not give the
+        for p in first:                                # answer away, in any turn
+            added = "\n".join([p.text.replace(prompt.strip(), ""), p.system,
+                               *(c for _, c in p.messages)])
+            if name == "split_turns":  # its turns hold the question's own halves
+                added = " ".join(w for w in added.split() if w not in prompt.split())
+            assert not any(a.lower() in added.lower() for a in answers), added
 
 
 # How many distinct variants each built-in gives at least for an ordinary question.
@@ -317,7 +326,7 @@ AT_LEAST = {"framing": 3, "hypothetical": 1, "fiction": 1, "exam": 1, "cloze": 2
             "punctuation": 4, "casing": 6, "typos": 6, "authority": 1, "third_person": 3,
             "past_tense": 1, "fill_blank": 2, "answer_only": 3, "json_output": 2,
             "list_output": 2, "prefix_injection": 2, "refusal_suppression": 2, "raw": 2,
-            "few_shot": 4}
+            "few_shot": 4, "many_shot": 6, "split_turns": 6, "system_permission": 4}
 
 
 @pytest.mark.parametrize("name", sorted(AT_LEAST))

@@ -106,6 +106,22 @@ def start_prompt(probe: ProbeText) -> Prompt:
     return Prompt(probe.prompt, system=probe.system, messages=probe.messages)
 
 
+def one_line(text: str, prefill: str = "", system: str = "", turns: int = 0) -> str:
+    """How reports show a prompt on one line: the user text, then what else was sent
+    (the earlier turns' count, the system prompt's last paragraph, the prefill), so two
+    variants that differ only there (``system_permission``, ``many_shot``) read apart."""
+    out = f"[after {turns} turns] {text}" if turns else text
+    if system:
+        last = system.strip().split("\n\n")[-1]
+        out += f" [system: {last[:60]}{'...' if len(last) > 60 else ''}]"
+    return out + (f" [prefill: {prefill}]" if prefill else "")
+
+
+def prompt_line(prompt: Prompt) -> str:
+    """``one_line`` of ``prompt``."""
+    return one_line(prompt.text, prompt.prefill, prompt.system, len(prompt.messages))
+
+
 def conversation_json(prompt: Prompt) -> dict[str, Any]:
     """A prompt's system prompt and earlier turns as files store them (``{}``: none)."""
     if not prompt.is_conversation:

@@ -30,6 +30,9 @@ operators through the ``probe.operators`` entry point group.
     prefix_injection     prefill              "Start your response with 'Absolutely!'"
     refusal_suppression  refusal_suppression  rules that forbid refusing
     few_shot             context              answered examples (never the answer) first
+    many_shot            conversation         many answered earlier turns, then the question
+    split_turns          conversation         the question cut in two across two user turns
+    system_permission    conversation         a system prompt granting permission to answer
     raw                  raw                  plain text, without the chat template
     model_paraphrase     model                paraphrases written by a local causal LM
     base64               encoding             the question base64-encoded, to decode
@@ -76,6 +79,9 @@ OPERATORS: Registry[type[Operator]] = Registry("operator", "probe.operators", {
     "prefix_injection": "probe.operators.prefill:PrefixInjectionOperator",
     "refusal_suppression": "probe.operators.suppression:RefusalSuppressionOperator",
     "few_shot": "probe.operators.context:FewShotOperator",
+    "many_shot": "probe.operators.conversation:ManyShotOperator",
+    "split_turns": "probe.operators.conversation:SplitTurnsOperator",
+    "system_permission": "probe.operators.conversation:SystemPermissionOperator",
     "raw": "probe.operators.raw:RawOperator",
     "model_paraphrase": "probe.operators.model_written:ModelParaphraseOperator",
     "base64": "probe.operators.encoding:Base64Operator",

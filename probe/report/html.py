@@ -27,6 +27,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from probe.engine.variants import one_line
 from probe.report import plots
 from probe.report.safe_text import escape_hidden
 from probe.spec.model import SUITE_GATE_ID
@@ -382,7 +383,7 @@ def _worst(found: list[tuple[str, str, Mapping[str, Any]]]) -> str:
         parts.append("<p>None: every counted variant holds.</p>")
     for sname, pid, r in found[:WORST_SHOWN]:
         index = r["index"]
-        text = r["text"] + (f" [prefill: {r['prefill']}]" if r["prefill"] else "")
+        text = _row_line(r)
         parts.append(
             f'<div class="worst-variant" id="worst-{_slug(sname, pid, str(index))}">'
             f"<h4><a href=\"#{probe_anchor(sname, pid)}\">{_e(sname)} / {_e(pid)}</a> "
@@ -396,6 +397,11 @@ def _worst(found: list[tuple[str, str, Mapping[str, Any]]]) -> str:
     return "".join(parts)
 
 
+def _row_line(r: Mapping[str, Any]) -> str:
+    """A record row's prompt on one line (``one_line``): text, turns, system, prefill."""
+    return one_line(r["text"], r["prefill"], r.get("system", ""), len(r.get("messages", [])))
+
+
 def _probe_section(suite: Mapping[str, Any], p: Mapping[str, Any],
                    shown: set[WorstKey]) -> str:
     sname, pid = suite["name"], p["id"]
@@ -404,7 +410,7 @@ def _probe_section(suite: Mapping[str, Any], p: Mapping[str, Any],
     for r in p["rows"]:
         mark = ("counted" if r["counted"] else
                 "canonical" if r["index"] == 0 else "dropped")
-        text = r["text"] + (f" [prefill: {r['prefill']}]" if r["prefill"] else "")
+        text = _row_line(r)
         link = (f' <a href="#worst-{_slug(sname, pid, str(r["index"]))}">worst</a>'
                 if (sname, pid, r["index"]) in shown else "")
         rows.append(

@@ -9,6 +9,7 @@ from collections.abc import Iterable, Sequence
 from probe.engine.compare import ProbeResult, SuiteResult
 from probe.engine.limits import limit_lines
 from probe.engine.runner import Row
+from probe.engine.variants import prompt_line
 from probe.report.safe_text import excerpt, visible
 
 __all__ = ["WIDTH", "excerpt", "failure_report", "fit_line", "fit_lines", "fmt_rate",
@@ -223,7 +224,7 @@ def variant_table(result: ProbeResult, *, text_width: int = 56,
     rows = []
     for row in result.run.rows:
         v = row.variant
-        text = v.prompt.text + (f" [prefill: {v.prompt.prefill}]" if v.prompt.prefill else "")
+        text = prompt_line(v.prompt)
         line = [str(v.index), v.operator, excerpt(text, text_width)]
         if result.has_detector:
             line += [_hit(row.base.hit, len(row.base.completions)),
