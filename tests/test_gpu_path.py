@@ -290,7 +290,7 @@ def test_smollm2_plain_paths_answer_as_the_fast_paths(monkeypatch: pytest.Monkey
     from probe.spec import load_suite
 
     suite = load_suite(REPO / "suites" / "capitals_unlearning.yaml")
-    prompts = [v.prompt for probe in suite.probes for v in expand(suite, probe, 0)[:6]]
+    prompts = [v.prompt for probe in suite.probes for v in expand(suite, probe, 0)[:3]]  # 12 prompts
     adapter = str(REPO / "models" / "demo-adapter")
     fast = load_pair("smollm2-135m", adapter, CPU)
     for backend in (fast.base, fast.candidate):
@@ -306,5 +306,6 @@ def test_smollm2_plain_paths_answer_as_the_fast_paths(monkeypatch: pytest.Monkey
         settings = GenerationSettings(max_new_tokens=24)
         answers = theirs.generate(prompts, settings)
         assert ours.generate(prompts, settings) == answers
-        assert any("Berlin" in c.text for c in answers)
+        if side == "base":  # real answers, not noise (the adapter suppresses these three)
+            assert any("Berlin" in c.text for c in answers)
     assert plain.base.info.fingerprint != fast.base.info.fingerprint
