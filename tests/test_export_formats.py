@@ -203,3 +203,29 @@ def _row(index: int, text: str) -> dict[str, Any]:
     return {"index": index, "text": text, "prefill": "", "chat": True, "counted": True,
             "operator": "typos", "chain": ["typos"], "seed": 1, "base": side,
             "candidate": side}
+
+
+def test_a_conversation_is_exported_whole(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A suite with a system prompt: inspect samples become chat message lists that start
+    with it, and promptfoo tests carry it (and the earlier turns) as vars."""
+    monkeypatch.chdir(tmp_path)
+    shutil.copytree(EXAMPLE, tmp_path / "suite")
+    suite = tmp_path / "suite" / "forget_authors.yaml"
+    suite.write_text("system: You are a careful librarian.\n"
+                     + suite.read_text(encoding="utf-8"), encoding="utf-8")
+    for name, rules in (("base", BASE_RULES), ("leaky", LEAKY_RULES[1:])):
+        script = {"name": f"fake-{name}", "default": "I do not know.", "rules": rules}
+        (tmp_path / f"{name}.yaml").write_text(yaml.safe_dump(script), encoding="utf-8")
+    main(["run", "suite/forget_authors.yaml", "--base", "scripted:base.yaml",
+          "--candidate", "scripted:leaky.yaml", "--json", "run.json"])
+    record = _record(tmp_path / "run.json")
+    text, count = inspect_jsonl(record)
+    assert count >= 1
+    for line in text.splitlines():
+        sample = json.loads(line)
+        assert sample["input"][0] == {"role": "system", "content": "You are a careful librarian."}
+        assert sample["input"][-1]["role"] == "user"
+    tests = yaml.safe_load(promptfoo_text(record)[0])
+    assert tests
+    assert all(t["vars"]["system"] == "You are a careful librarian." for t in tests)
+    assert all(t["vars"]["messages"] == [] for t in tests)

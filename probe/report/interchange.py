@@ -239,19 +239,32 @@ def promptfoo_asserts(item: ExportRow) -> list[dict[str, Any]]:
 def promptfoo_test(item: ExportRow, record: Mapping[str, Any]) -> dict[str, Any] | None:
     """One promptfoo test case (``description``, ``vars``, ``assert``, ``metadata``), or
     ``None`` when its text cannot be made template-safe."""
-    prompt, prefill = _template_safe(item.row["text"]), _template_safe(item.row["prefill"])
+    row = item.row
+    prompt, prefill = _template_safe(row["text"]), _template_safe(row["prefill"])
     if prompt is None or prefill is None:
         return None
-    return {"description": item.id, "vars": {"prompt": prompt, "prefill": prefill},
+    variables: dict[str, Any] = {"prompt": prompt, "prefill": prefill}
+    if row.get("system") or row.get("messages"):
+        # A conversation: its system prompt and earlier turns, for a chat prompt file.
+        system = _template_safe(row.get("system", ""))
+        turns = [(m["role"], _template_safe(m["content"])) for m in row.get("messages", [])]
+        if system is None or any(content is None for _, content in turns):
+            return None
+        variables |= {"system": system,
+                      "messages": [{"role": r, "content": c} for r, c in turns]}
+    return {"description": item.id, "vars": variables,
             "assert": promptfoo_asserts(item), "metadata": _metadata(item, record)}
 
 
 PROMPTFOO_HEADER = """\
 # promptfoo tests exported by 'probe export' from a probe run record.
-# Each test's vars: prompt (the user message) and prefill (the assistant's opening, or "").
+# Each test's vars: prompt (the user message) and prefill (the assistant's opening, or "");
+# a conversation's tests also have system and messages (earlier turns: role, content).
 # Use it from a promptfooconfig.yaml:
 #   prompts: ['{{prompt}}']
 #   tests: file://THIS_FILE
+# (for conversations, a chat prompt file that renders system, then each of messages,
+# then prompt as the last user turn).
 """
 
 
