@@ -42,14 +42,25 @@ ModelRef = str | os.PathLike[str] | Backend
 
 def suite_files(paths: Iterable[str | os.PathLike[str]]) -> list[Path]:
     """The suite files named by ``paths``: files as given, directories searched for
-    ``*.yaml``/``*.yml``; ``UsageError`` for a path that is missing or not a file."""
+    ``*.yaml``/``*.yml`` (catalogs below them skipped: ``probe.catalog``); ``UsageError``
+    for a path that is missing or not a file."""
+    return search_suite_files(paths)[0]
+
+
+def search_suite_files(paths: Iterable[str | os.PathLike[str]]) -> tuple[list[Path], list[Path]]:
+    """``suite_files``, and the catalog directories its search skipped."""
+    from probe.catalog import search
+
     files: list[Path] = []
+    skipped: list[Path] = []
     shown = []
     for raw in paths:
         path = Path(raw)
         shown.append(str(raw))
         if path.is_dir():
-            files += sorted(p for p in path.rglob("*") if p.suffix in (".yaml", ".yml"))
+            found, passed = search(path)
+            files += found
+            skipped += passed
         elif path.is_file():
             files.append(path)
         else:
@@ -61,7 +72,7 @@ def suite_files(paths: Iterable[str | os.PathLike[str]]) -> list[Path]:
                              f"{raw}: no such file or directory")
     if not files:
         raise UsageError(f"no suite files (*.yaml) found in {', '.join(shown) or 'nothing'}")
-    return files
+    return files, skipped
 
 
 def data_roots(options: RunOptions) -> tuple[Path, ...]:

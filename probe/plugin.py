@@ -259,6 +259,18 @@ def _display_path(path: Path, config: pytest.Config) -> str:
         return str(path)
 
 
+def pytest_ignore_collect(collection_path: Path, config: pytest.Config) -> bool | None:
+    """Skip a catalog of suites (``probe.catalog``) found while collecting a directory
+    above it, as ``probe run`` does; a catalog named on the command line, or a file in it,
+    is collected."""
+    from probe.catalog import is_catalog, named
+
+    if not collection_path.is_dir() or not is_catalog(collection_path):
+        return None
+    args = [Path(os.path.abspath(a.split("::")[0])) for a in config.args]  # noqa: PTH100
+    return None if named(collection_path, args) else True
+
+
 def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> SuiteFile | None:
     if _is_suite_path(file_path, parent.config):
         return SuiteFile.from_parent(parent, path=file_path)
