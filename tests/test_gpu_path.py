@@ -290,7 +290,8 @@ def test_smollm2_plain_paths_answer_as_the_fast_paths(monkeypatch: pytest.Monkey
     from probe.spec import load_suite
 
     suite = load_suite(REPO / "suites" / "capitals_unlearning.yaml")
-    prompts = [v.prompt for probe in suite.probes for v in expand(suite, probe, 0)[:3]]  # 12 prompts
+    # 12 prompts: three of each probe.
+    prompts = [v.prompt for probe in suite.probes for v in expand(suite, probe, 0)[:3]]
     adapter = str(REPO / "models" / "demo-adapter")
     fast = load_pair("smollm2-135m", adapter, CPU)
     for backend in (fast.base, fast.candidate):
