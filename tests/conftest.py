@@ -10,6 +10,12 @@ from pathlib import Path
 
 import pytest
 
+# Imported before any pytester run: an in-process pytester run restores sys.modules when it
+# ends, so a module first imported inside one is dropped from sys.modules while the
+# engine registry keeps its classes; ``typing.get_type_hints`` then cannot resolve their
+# annotations (a test file run on its own failed with "name 'Rule' is not defined").
+import probe.backends.scripted  # noqa: F401
+
 # Under pytest-xdist (scripts/test.sh runs ``-n 2`` on 2 cores) each worker, and every
 # model run it starts as a subprocess, computes on one thread: two workers at torch's
 # default of one thread per core would oversubscribe the cores, and torch's OpenMP
