@@ -201,3 +201,34 @@ def test_a_run_sees_the_conversation_and_the_record_keeps_it(tmp_path: Path) -> 
         {"role": "assistant", "content": "Hello! How can I help you today?"}]
     assert rows["maker"][0]["system"] == "You are a helpful assistant."
     assert "messages" not in rows["maker"][0] or rows["maker"][0]["messages"] == []
+
+
+def test_a_conversation_over_the_budget_loses_its_oldest_exchanges_first(
+        tmp_path: Path) -> None:
+    """many_shot with 20 answered turns on a model with a short context: the oldest
+    exchanges go, the question and the turns nearest it stay, and the cut is noted."""
+    suite = tmp_path / "s.yaml"
+    suite.write_text(
+        "version: 1\nname: long\nbehavior: {description: names the capital}\n"
+        "detector: {type: pattern, any: [Paris]}\n"
+        "operators: [{name: many_shot, count: 1, shots: 20}]\n"
+        "generation: {max_new_tokens: 8}\n"
+        "probes:\n  - id: france\n    prompt: What is the capital of France?\n"
+        "    messages:\n      - {role: user, content: Hello there}\n"
+        "      - {role: assistant, content: Hi}\n", encoding="utf-8")
+    script = tmp_path / "m.yaml"
+    script.write_text("name: m\ndefault: It is Paris.\ncontext_length: 60\n", encoding="utf-8")
+    record_path = tmp_path / "run.json"
+    run = api.run([suite], f"scripted:{script}", f"scripted:{script}",
+                  options=RunOptions(cache_dir=str(tmp_path / "cache"), json=str(record_path)))
+    run.write_reports()
+    (result,) = run.probe_results
+    canonical, shot = (r.variant for r in result.run.rows)
+    assert canonical.prompt.messages == (("user", "Hello there"), ("assistant", "Hi"))
+    # 20 exchanges of about 12 words do not fit 52 tokens: only the newest stay, ending
+    # with the probe's own first exchange, and the question is whole.
+    assert 2 <= len(shot.prompt.messages) < 40
+    assert shot.prompt.messages[-2:] == (("user", "Hello there"), ("assistant", "Hi"))
+    assert shot.prompt.text == "What is the capital of France?"
+    rows = json.loads(record_path.read_text())["suites"][0]["probes"][0]["rows"]
+    assert rows[1]["limits"][0].startswith("prompt cut from the left")

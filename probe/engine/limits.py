@@ -1,9 +1,10 @@
 """Length limits on prompts and completions: explicit rules, applied and reported, never silent.
 
 Prompts. A variant whose prompt, as the model receives it (chat template and
-prefill included), is longer than its budget has the *beginning* of its user text
-cut off until it fits; the end, where the question usually is, stays (the same
-left truncation evaluation harnesses apply to long contexts). The budget is the
+prefill included), is longer than its budget loses its oldest earlier turns, a user
+turn and its reply at a time, and then the *beginning* of its user text, until it
+fits; the end, where the question usually is, stays (the same left truncation
+evaluation harnesses apply to long contexts). The budget is the
 suite's ``generation.max_prompt_tokens`` when given, and never more than the
 model's context length minus room for the answer (``max_new_tokens``, or the
 longest scored completion). Both models see the same cut text, so the comparison
@@ -58,6 +59,11 @@ def _room(backend: Backend, suite: Suite, probe: Probe) -> int:
 
 def _fit(backend: Backend, prompt: Prompt, budget: int, probe: Probe) -> Prompt:
     total = backend.prompt_tokens(prompt)
+    # A conversation loses its oldest exchanges first (a user turn and its reply), so the
+    # question and the turns nearest it stay: the same left truncation, turn by turn.
+    while total > budget and prompt.messages:
+        prompt = dataclasses.replace(prompt, messages=prompt.messages[2:])
+        total = backend.prompt_tokens(prompt)
     if total <= budget:
         return prompt
     overhead = total - backend.count_tokens(prompt.text)
