@@ -188,7 +188,9 @@ def test_every_chain_record_replays_to_its_variant(names: list[str], seeds: list
         assert replay_chain(steps, probe) == variant
         if "{{language}}" in prompt:
             # The question (decoded, after an encoding) keeps the spans, and so does the
-            # text a model receives unless an encoding hides them.
-            for text in (core, *(() if encoded else (variant.text,))):
+            # text a model receives unless an encoding hides them (split_turns spreads
+            # them over the last two user turns: the conversation keeps them).
+            received = "\n".join([*(c for _, c in variant.messages), variant.text])
+            for text in (core, *(() if encoded else (received,))):
                 assert "{{language}}" in text
                 assert '"Bonjour"' in text

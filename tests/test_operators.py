@@ -326,7 +326,7 @@ AT_LEAST = {"framing": 3, "hypothetical": 1, "fiction": 1, "exam": 1, "cloze": 2
             "punctuation": 4, "casing": 6, "typos": 6, "authority": 1, "third_person": 3,
             "past_tense": 1, "fill_blank": 2, "answer_only": 3, "json_output": 2,
             "list_output": 2, "prefix_injection": 2, "refusal_suppression": 2, "raw": 2,
-            "few_shot": 4, "many_shot": 6, "split_turns": 6, "system_permission": 4}
+            "few_shot": 4, "many_shot": 6, "split_turns": 3, "system_permission": 4}
 
 
 @pytest.mark.parametrize("name", sorted(AT_LEAST))
