@@ -132,14 +132,20 @@ class ProbeSession:
                       perturbation: Perturbation) -> PerturbationResult:
         """Run ``probes`` on the pair under ``perturbation`` (generation tier) and measure
         it against the plain run. The perturbed models live for this call only."""
-        from probe.backends.perturbed import perturb_pair
+        from probe.backends.perturbed import PerturbRequest, perturb_pair
 
-        made = perturb_pair(self.pair, perturbation,
-                            derive_seed(self.settings.seed, "perturb", perturbation.label))
-        runs = run_suite(suite, probes, made.pair, run_seed=self.settings.seed,
-                         cache_root=self.settings.cache_dir, progress=self.progress,
-                         tiers="generation", prefix=f"{perturbation.label} ")
-        buckets = [(b.layer, b.changed, b.total) for b in made.buckets]
+        # Lazy: a perturbed model is made only when a request misses the cache.
+        made = perturb_pair(self.pair, PerturbRequest(
+            perturbation, derive_seed(self.settings.seed, "perturb", perturbation.label),
+            self.settings.cache_dir))
+        try:
+            # First, while no perturbed model is held: the figure may need a copy.
+            buckets = [(b.layer, b.changed, b.total) for b in made.bucket_shifts()]
+            runs = run_suite(suite, probes, made.pair, run_seed=self.settings.seed,
+                             cache_root=self.settings.cache_dir, progress=self.progress,
+                             tiers="generation", prefix=f"{perturbation.label} ")
+        finally:
+            made.release()
         return measure(suite, plain, runs, perturbation, seed=self.settings.seed,
                        notes=made.notes, buckets=buckets)
 

@@ -112,6 +112,21 @@ def real_model_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return tmp_path_factory.mktemp("real-model-cache")
 
 
+@pytest.fixture(scope="session")
+def full_finetune() -> Path:
+    """SmolLM2-135M-Instruct fine-tuned in full (every weight, AdamW at 5e-5) on the demo
+    adapter's data: ``models/build_full_finetune.py``, built once into the model cache
+    (about 3 minutes on 2 cores; keyed by the recipe's digest, so CI keeps it with the
+    base model) and reused by every test of the session. Under xdist a second worker
+    waits on the build's lock instead of building again."""
+    models = Path(__file__).resolve().parents[1] / "models"
+    if str(models) not in sys.path:
+        sys.path.insert(0, str(models))
+    from build_full_finetune import ensure_full_finetune  # imports torch: only when used
+
+    return ensure_full_finetune()
+
+
 def _heaviest_first(item: pytest.Item) -> int:
     """Sort key: the shipped-suite runs, then the other real-model modules, then the rest.
 

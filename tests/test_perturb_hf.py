@@ -22,7 +22,8 @@ from probe.backends.hf.quantize import (
     quantized_layers,
     scheme_for,
 )
-from probe.backends.perturbed import perturb_pair
+from probe.backends.lazy import LazyBackend
+from probe.backends.perturbed import PerturbingBackend, perturb_pair
 from probe.errors import UsageError
 from probe.spec.model import Perturbation
 
@@ -136,14 +137,15 @@ def test_quantize_makes_a_quantized_base_and_candidate(pair: ModelPair, kind: st
 
     made = perturb_pair(pair, Perturbation(quantize=kind))  # type: ignore[arg-type]
     base, candidate = made.pair.base, made.pair.candidate
+    assert isinstance(base, LazyBackend)
     fingerprints = {base.info.fingerprint, candidate.info.fingerprint,
                     pair.base.info.fingerprint, pair.candidate.info.fingerprint}
     assert len(fingerprints) == 4
     scheme = Scheme(8) if kind == "int8" else Scheme(4, 32)
-    for _, weight in quantized_layers(base.model):  # type: ignore[attr-defined]
+    for _, weight in quantized_layers(base.backend().model):  # type: ignore[attr-defined]
         assert torch.equal(dequantized(weight, scheme), weight)  # on the grid
     # The adapter touches q_proj and v_proj only: only their buckets can move.
-    moved = {b.layer.split(".")[-1] for b in made.buckets if b.changed}
+    moved = {b.layer.split(".")[-1] for b in made.bucket_shifts() if b.changed}
     assert moved
     assert moved <= {"q_proj", "v_proj"}
     assert base.generate(PROMPTS, SETTINGS)  # the copies run
@@ -163,7 +165,7 @@ def test_a_full_checkpoint_pair_is_perturbed_too(tiny: dict[str, Path],
     whole = perturb_pair(full, Perturbation(adapter_scale=1.0)).pair
     assert _greedy(whole)[1] == _greedy(full)[1]
     quantized = perturb_pair(full, Perturbation(quantize="int8"))
-    assert sum(b.changed for b in quantized.buckets) > 0
+    assert sum(b.changed for b in quantized.bucket_shifts()) > 0
 
 
 def pair_tokenizer(tiny: dict[str, Path]) -> Any:
@@ -173,14 +175,16 @@ def pair_tokenizer(tiny: dict[str, Path]) -> Any:
 
 
 def test_a_backend_that_cannot_perturb_is_refused(pair: ModelPair) -> None:
-    class Served(type(pair.base)):  # type: ignore[misc]
-        pass
-
-    served = object.__new__(Served)
-    served.__dict__.update(pair.candidate.__dict__)
-    Served.__module__ = "somewhere.else"
+    # Perturbing is a capability (a perturb_pair method), not where a class is defined: a
+    # backend in front of the same model, without it, is refused; so is a pair whose
+    # base the HF backend cannot copy.
+    served = LazyBackend(pair.candidate.info, pair.candidate, lambda: pair.candidate)
+    assert not isinstance(served, PerturbingBackend)
+    assert isinstance(pair.candidate, PerturbingBackend)
     with pytest.raises(UsageError, match="run suites with 'perturb' on the hf engine"):
         perturb_pair(ModelPair(pair.base, served), Perturbation(quantize="int8"))
+    with pytest.raises(UsageError, match="must both run on the hf engine"):
+        perturb_pair(ModelPair(served, pair.candidate), Perturbation(quantize="int8"))
 
 
 def test_relearn_trains_both_models_the_same_seeded_way(pair: ModelPair) -> None:
@@ -198,7 +202,9 @@ def test_relearn_trains_both_models_the_same_seeded_way(pair: ModelPair) -> None
     other = perturb_pair(pair, perturbation, seed=8)
     plain, merged = standalone_copies(pair)
     for made, start in ((first.pair.base, plain), (first.pair.candidate, merged)):
-        moved = [name for (name, p), (_, q) in zip(made.model.named_parameters(),  # type: ignore[attr-defined]
+        assert isinstance(made, LazyBackend)
+        model = made.backend().model  # type: ignore[attr-defined]
+        moved = [name for (name, p), (_, q) in zip(model.named_parameters(),
                                                    start.named_parameters(), strict=True)
                  if not torch.equal(p, q)]
         assert moved
@@ -207,3 +213,207 @@ def test_relearn_trains_both_models_the_same_seeded_way(pair: ModelPair) -> None
     assert first.pair.candidate.info.fingerprint != other.pair.candidate.info.fingerprint
     assert _greedy(first.pair) == _greedy(again.pair)
     assert "the same steps on the base" in first.notes[0]
+
+
+# --- lazy perturbed models and what they reuse ------------------------------------------
+
+LAZY_SUITE = """\
+version: 1
+name: lazy
+behavior: {description: names a capital}
+generation: {max_new_tokens: 4}
+detector: {type: pattern, any: [Paris]}
+operators: [{name: casing, count: 1}]
+perturb: [{quantize: int8}, {adapter_scale: 0.5}, {relearn: {steps: 1, rank: 2}}]
+probes:
+  - {id: france, prompt: What is the capital of France?}
+  - {id: cats, prompt: Tell me a joke about cats.}
+"""
+
+
+@pytest.fixture
+def copies(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The sides copied (every perturbed model, and the bucket figure's merged copy, is
+    made by ``side_copy``), in order."""
+    import probe.backends.hf.perturb as hf_perturb
+
+    made: list[str] = []
+    real = hf_perturb.side_copy
+
+    def counting(pair: ModelPair, side: str) -> Any:
+        made.append(side)
+        return real(pair, side)
+
+    monkeypatch.setattr(hf_perturb, "side_copy", counting)
+    return made
+
+
+def _session_figures(pair: ModelPair, cache: Path) -> list[Any]:
+    from probe.session import ProbeSession, RunSettings
+    from probe.spec import parse_suite
+
+    suite = parse_suite(LAZY_SUITE)
+    session = ProbeSession(RunSettings("base", "candidate", cache_dir=cache), pair=pair)
+    session.run_all([(suite, suite.probes)])
+    result = session.suite_results[suite.source]
+    return [(p.perturbation.label, p.notes, p.buckets, p.recovery,
+             [[(r.base.completions, r.candidate.completions) for r in q.run.rows]
+              for q in p.probes]) for p in result.perturbations]
+
+
+def test_a_warm_cache_makes_no_perturbed_model(pair: ModelPair, tmp_path: Path,
+                                               copies: list[str]) -> None:
+    cache = tmp_path / "completions"
+    first = _session_figures(pair, cache)
+    # int8: the bucket figure's merged copy, then each side once, one at a time;
+    # adapter_scale: the candidate only (the base is its own control); relearn: both.
+    assert copies == ["candidate", "base", "candidate", "candidate", "base", "candidate"]
+    assert len(list((cache / "perturb").glob("buckets-*.json"))) == 1
+    copies.clear()
+    again = _session_figures(pair, cache)
+    assert copies == []  # every completion and the bucket figure came from the cache
+    assert again == first
+    assert first[0][2]  # the int8 figure has its layers
+
+
+def test_a_perturbed_pair_holds_one_side_at_a_time(pair: ModelPair, copies: list[str]) -> None:
+    made = perturb_pair(pair, Perturbation(quantize="int8"))
+    assert copies == []  # nothing is made before a request needs it
+    base, candidate = made.pair.base, made.pair.candidate
+    assert isinstance(base, LazyBackend)
+    assert isinstance(candidate, LazyBackend)
+    base_text = [c.text for c in base.generate(PROMPTS, SETTINGS)]
+    assert base.backend() is base.backend()  # held: made once
+    assert candidate.generate(PROMPTS, SETTINGS)
+    assert [c.text for c in base.generate(PROMPTS, SETTINGS)] == base_text  # made again
+    assert copies == ["base", "candidate", "base"]
+    made.release()
+    assert candidate.generate(PROMPTS, SETTINGS)
+    assert copies == ["base", "candidate", "base", "candidate"]
+
+
+def test_the_bucket_figure_is_cached_and_a_bad_file_is_recomputed(
+        pair: ModelPair, tmp_path: Path, copies: list[str]) -> None:
+    from probe.backends.perturbed import PerturbRequest
+
+    request = PerturbRequest(Perturbation(quantize="int4"), cache_dir=tmp_path)
+    first = perturb_pair(pair, request).bucket_shifts()
+    assert copies == ["candidate"]  # the adapter merged into a copy, for the figure
+    (saved,) = (tmp_path / "perturb").glob("buckets-*.json")
+    assert perturb_pair(pair, request).bucket_shifts() == first
+    assert copies == ["candidate"]
+    saved.write_text("{not json", encoding="utf-8")
+    assert perturb_pair(pair, request).bucket_shifts() == first
+    assert copies == ["candidate", "candidate"]
+    assert saved.read_text(encoding="utf-8").startswith("{")
+    other = PerturbRequest(Perturbation(quantize="int4", group_size=16), cache_dir=tmp_path)
+    assert perturb_pair(pair, other).bucket_shifts() != first  # another scheme, another key
+    assert len(list((tmp_path / "perturb").glob("buckets-*.json"))) == 2
+
+
+# --- llama.cpp's GGUF block types -------------------------------------------------------
+
+GGUF = ["q8_0", "q4_0", "q4_1", "q5_0", "q5_1"]
+
+
+def _gguf_reference(kind: str, raw: Any) -> Any:
+    """The weights ``raw`` stands for, from the codes we unpack and each block's own
+    float16 scale (and minimum): llama.cpp's dequantize_row_* formulas."""
+    import numpy as np
+
+    from probe.backends.hf.gguf_quants import codes
+
+    q = codes(raw, kind).astype(np.float32).reshape(raw.shape[0], -1, 32)
+    blocks = raw.reshape(raw.shape[0], q.shape[1], -1)
+    d = blocks[..., 0:2].copy().view(np.float16).astype(np.float32)
+    if kind == "q8_0":
+        return (d * q.astype(np.uint8).view(np.int8)).reshape(raw.shape[0], -1)
+    if kind in ("q4_0", "q5_0"):
+        return (d * (q - (8 if kind == "q4_0" else 16))).reshape(raw.shape[0], -1)
+    m = blocks[..., 2:4].copy().view(np.float16).astype(np.float32)
+    return (d * q + m).reshape(raw.shape[0], -1)
+
+
+@pytest.mark.parametrize("kind", GGUF)
+def test_gguf_dequantized_weights_are_ggufs_own(kind: str) -> None:
+    import numpy as np
+    from gguf import GGMLQuantizationType
+    from gguf.quants import dequantize, quantize
+
+    from probe.backends.hf.gguf_quants import quantize as ours
+
+    w = _weights(6, 96, seed=3, scale=0.05)
+    scheme = Scheme(4, gguf=kind)
+    back = dequantized(w, scheme).numpy()
+    qtype = GGMLQuantizationType[kind.upper()]
+    raw = quantize(w.numpy(), qtype)
+    assert np.array_equal(back, dequantize(raw, qtype))  # identical by construction
+    assert np.array_equal(ours(w.numpy(), kind), raw)
+    # The codes we unpack give gguf's values back with the blocks' scales: the layout is
+    # read right, so the bucket figure compares real codes.
+    assert np.array_equal(_gguf_reference(kind, raw), back)
+    q, _ = codes(w, scheme)
+    top = {"q8_0": 255, "q4_0": 15, "q4_1": 15, "q5_0": 31, "q5_1": 31}[kind]
+    assert q.shape == w.shape
+    assert int(q.max()) <= top
+    assert float(np.abs(w.numpy() - back).max()) < 0.05  # close to the weights
+
+
+def test_gguf_q4_0_and_q8_0_match_llama_cpp_worked_by_hand() -> None:
+    import math
+
+    import numpy as np
+    import torch
+
+    # One block, exact in binary: -4.0, -3.75, ..., 3.75.
+    block = [(j - 16) * 0.25 for j in range(32)]
+    w = torch.tensor([block])
+    # quantize_row_q4_0_ref: max = the value of largest magnitude (-4.0, with its sign),
+    # d = max / -8 = 0.5, q = min(15, (int8_t)(x / d + 8.5)), x' = (q - 8) d.
+    d = -4.0 / -8
+    expected = [(min(15, math.trunc(x / d + 8.5)) - 8) * d for x in block]
+    assert expected[:4] == [-4.0, -3.5, -3.5, -3.0]
+    assert expected[-1] == 3.5  # 3.75 / 0.5 + 8.5 = 16 is clamped to 15
+    assert dequantized(w, Scheme(4, gguf="q4_0"))[0].tolist() == expected
+    # quantize_row_q8_0_ref: d = max|x| / 127, q = roundf(x / d) (halves away from 0),
+    # x' = q fp16(d).
+    d8 = float(np.float16(4.0 / 127))
+    inverse = np.float32(1) / np.float32(4.0 / 127)
+    q8 = [math.copysign(math.floor(abs(float(np.float32(x) * inverse)) + 0.5), x)
+          for x in block]
+    assert q8[:2] == [-127.0, -119.0]  # -3.75 / (4 / 127) = -119.06
+    assert dequantized(w, Scheme(8, gguf="q8_0"))[0].tolist() == [q * d8 for q in q8]
+
+
+def test_a_gguf_type_needs_inputs_in_whole_blocks(tiny: dict[str, Path]) -> None:
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    model = AutoModelForCausalLM.from_pretrained(tiny["model"])
+    assert scheme_for(model, "q4_0") == Scheme(4, gguf="q4_0")
+    odd = torch.nn.Sequential(torch.nn.Linear(64, 48), torch.nn.Linear(48, 8))
+    with pytest.raises(UsageError, match=r"q5_1 quantizes blocks of 32 input weights, and "
+                                         r"layer '1' has 48 inputs"):
+        scheme_for(odd, "q5_1")
+
+
+@pytest.mark.parametrize("kind", ["q4_0", "q8_0"])
+def test_gguf_quantize_makes_a_quantized_base_and_candidate(pair: ModelPair, kind: str) -> None:
+    import torch
+
+    made = perturb_pair(pair, Perturbation(quantize=kind))  # type: ignore[arg-type]
+    scheme = Scheme(4, gguf=kind)
+    original = dict(quantized_layers(pair.base.model))  # type: ignore[attr-defined]
+    base = made.pair.base
+    assert isinstance(base, LazyBackend)
+    quantized = dict(quantized_layers(base.backend().model))  # type: ignore[attr-defined]
+    assert quantized.keys() == original.keys()
+    for name, weight in quantized.items():
+        assert torch.equal(weight, dequantized(original[name], scheme))
+    moved = {b.layer.split(".")[-1] for b in made.bucket_shifts() if b.changed}
+    assert moved
+    assert moved <= {"q_proj", "v_proj"}
+    assert f"llama.cpp {kind.upper()}" in made.notes[0]
+    assert len({made.pair.base.info.fingerprint, made.pair.candidate.info.fingerprint,
+                perturb_pair(pair, Perturbation(quantize="int4")).pair.base.info.fingerprint}) == 3
+    assert made.pair.candidate.generate(PROMPTS, SETTINGS)

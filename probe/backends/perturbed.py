@@ -1,18 +1,25 @@
 """A model pair under a perturbation (``perturb:`` in a suite): which engine can make it.
 
-Perturbations change the models' weights, so only an engine that holds the weights
-can make them: the HF engine (``probe.backends.hf.perturb``), and the scripted double,
-whose script names another script for each perturbation (``perturbed:``). The vllm and
-openai engines run the models as they are served and refuse, with the option to use.
+Perturbations change the models' weights, so only a backend that holds the weights can
+make them. That is a capability of the backend (``PerturbingBackend``: a
+``perturb_pair`` method), asked of the candidate: the HF engine's backend
+(``probe.backends.hf.perturb``) and the scripted double, whose script names another
+script for each perturbation (``perturbed:``), have it. The vllm and openai engines
+run the models as they are served and are refused, with the option to use.
+
+A perturbed pair is lazy: its models are made when a request reaches them, so a run
+whose results under the perturbation are all in the cache makes none (docs/metrics.md,
+"Perturbations"). Its fingerprints are known before that, from the loaded pair.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from pathlib import Path
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
-from probe.backends.base import ModelPair
+from probe.backends.base import ModelPair, Prompt
 from probe.errors import UsageError
 from probe.options import opt
 from probe.spec.model import Perturbation, Suite
@@ -36,30 +43,60 @@ def check_engine(engine: str, suites: Sequence[Suite]) -> None:
                      f"they are: use {opt('engine')} hf for this suite")
 
 
+@dataclass(frozen=True)
+class PerturbRequest:
+    """What a perturbed pair is made for: the perturbation, the ``seed`` of what is random
+    in it (relearn's batches and LoRA initialisation), where figures that need the
+    weights are cached (``cache_dir``, the run's completions cache; ``None``: not cached),
+    and for relearning on the suite's own probes, the training examples: each training
+    probe's canonical prompt and its first ``suppressed`` completion."""
+
+    perturbation: Perturbation
+    seed: int = 0
+    cache_dir: Path | None = None
+    examples: tuple[tuple[Prompt, str], ...] = ()
+
+
+def _no_buckets() -> list[BucketShift]:
+    return []
+
+
+def _nothing() -> None:
+    return None
+
+
 @dataclass
 class PerturbedPair:
-    """The pair under one perturbation, and what making it measured: ``notes`` in words,
-    ``buckets`` per quantized layer (quantize only)."""
+    """The pair under one perturbation (lazy: made on first use), what making it means in
+    words (``notes``), the bucket figure (``bucket_shifts()``, quantize only: cached, or
+    computed from the loaded weights) and ``release()``, which drops any perturbed model
+    still in memory."""
 
     pair: ModelPair
     notes: list[str] = field(default_factory=list)
-    buckets: list[BucketShift] = field(default_factory=list)
+    bucket_shifts: Callable[[], list[BucketShift]] = _no_buckets
+    release: Callable[[], None] = _nothing
 
 
-def perturb_pair(pair: ModelPair, perturbation: Perturbation, seed: int = 0) -> PerturbedPair:
-    """``pair`` under ``perturbation`` (``seed``: for what is random in it, relearn's
-    training); ``UsageError`` when its engine cannot perturb."""
-    from probe.backends.scripted import ScriptedBackend
+@runtime_checkable
+class PerturbingBackend(Protocol):
+    """A backend that can make its pair under a perturbation (asked of the candidate)."""
 
-    base, candidate = pair.base, pair.candidate
-    if isinstance(base, ScriptedBackend) and isinstance(candidate, ScriptedBackend):
-        return PerturbedPair(ModelPair(base.perturbed(perturbation),
-                                       candidate.perturbed(perturbation)))
-    module = type(candidate).__module__
-    if module.startswith("probe.backends.hf"):
-        from probe.backends.hf.perturb import perturbed_pair
+    def perturb_pair(self, pair: ModelPair, request: PerturbRequest) -> PerturbedPair:
+        """``pair`` (whose candidate is this backend) under ``request.perturbation``;
+        ``UsageError`` when the pair's base is not one it can perturb with it."""
+        ...
 
-        return perturbed_pair(pair, perturbation, seed)
-    raise UsageError(f"perturb: {perturbation.label} changes the models' weights, which a "
-                     f"{type(candidate).__name__} does not expose; run suites with 'perturb' "
-                     f"on the hf engine ({opt('engine')} hf)")
+
+def perturb_pair(pair: ModelPair, request: PerturbRequest | Perturbation,
+                 seed: int = 0) -> PerturbedPair:
+    """``pair`` under a perturbation (a bare ``Perturbation`` is a request with ``seed``);
+    ``UsageError`` when its candidate's engine cannot perturb."""
+    if isinstance(request, Perturbation):
+        request = PerturbRequest(request, seed)
+    candidate = pair.candidate
+    if isinstance(candidate, PerturbingBackend):
+        return candidate.perturb_pair(pair, request)
+    raise UsageError(f"perturb: {request.perturbation.label} changes the models' weights, "
+                     f"which a {type(candidate).__name__} does not expose; run suites with "
+                     f"'perturb' on the hf engine ({opt('engine')} hf)")

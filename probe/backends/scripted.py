@@ -34,6 +34,7 @@ import time
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from probe.backends.base import (
     Backend,
@@ -53,6 +54,9 @@ from probe.spec.build import build
 from probe.spec.model import Perturbation
 from probe.spec.yaml_source import Path as KeyPath
 from probe.spec.yaml_source import SourceMap, format_path, load_yaml
+
+if TYPE_CHECKING:
+    from probe.backends.perturbed import PerturbedPair, PerturbRequest
 
 
 @dataclass(frozen=True)
@@ -181,6 +185,17 @@ class ScriptedBackend(Backend):
             return self
         here = Path(self._source.file).parent if self._source is not None else Path()
         return load_script(here / name)
+
+    def perturb_pair(self, pair: ModelPair, request: PerturbRequest) -> PerturbedPair:
+        """``pair`` (this backend its candidate) under ``request.perturbation``: each
+        side's ``perturbed`` script (``probe.backends.perturbed.PerturbingBackend``)."""
+        from probe.backends.perturbed import PerturbedPair
+
+        base = pair.base
+        if not isinstance(base, ScriptedBackend):
+            raise UsageError("perturb: a scripted candidate needs a scripted base")
+        return PerturbedPair(ModelPair(base.perturbed(request.perturbation),
+                                       self.perturbed(request.perturbation)))
 
     def reply(self, prompt: Prompt) -> str:
         """The scripted (greedy) reply for one prompt."""

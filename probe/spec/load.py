@@ -149,7 +149,8 @@ def _check_perturbations(suite: Suite, smap: SourceMap) -> None:
                                    f"relearn) per entry, got {what}; list each on its own")
         if item.group_size is not None and item.quantize != "int4":
             raise smap.error((*path, "group_size"), "group_size is for quantize: int4 (int8 "
-                                                    "has one scale per output channel)")
+                                                    "has one scale per output channel, the "
+                                                    "GGUF types blocks of 32)")
         if item.label in seen:
             raise smap.error(path, f"{item.label!r} is listed twice (perturb[{seen[item.label]}]"
                                    f" and perturb[{index}])")

@@ -299,13 +299,14 @@ class Perturbation:
     the control (docs/metrics.md, "Perturbations").
 
     YAML: exactly one of ``{quantize: int8}``, ``{quantize: int4, group_size: 64}``
-    (weight-only round-to-nearest, dequantized for the run), ``{adapter_scale: 0.5}``
+    (weight-only round-to-nearest, dequantized for the run), ``{quantize: q4_0}`` (a
+    llama.cpp GGUF type: q8_0, q4_0, q4_1, q5_0, q5_1), ``{adapter_scale: 0.5}``
     (the fine-tune's weight change times 0.5; the base is its own control) and
     ``{relearn: {steps: 8}}``. ``max_resurfacing`` replaces the suite's limit for this
     perturbation's gate; ``gate: false`` reports the figure without gating the build.
     """
 
-    quantize: Literal["int8", "int4"] | None = None
+    quantize: Literal["int8", "int4", "q8_0", "q4_0", "q4_1", "q5_0", "q5_1"] | None = None
     # int4 only: weights per scale; default the largest of 128, 64, 32 that divides every
     # quantized layer's input size (SmolLM2's 576 is not divisible by 128).
     group_size: int | None = field(default=None, metadata={"min": 8, "max": 8192})

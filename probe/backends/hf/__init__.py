@@ -47,8 +47,10 @@ The modules, each with one job:
 - ``backoff``: batches that halve on out-of-memory instead of failing
 - ``sampling``: the settings check and the per-sample seeds behind ``HFBackend.sample``
 - ``scoring``: batching and the forward passes behind ``HFBackend.score``
-- ``perturb``: the pair under a suite's ``perturb`` entry, made from copies of both models
+- ``perturb``: the pair under a suite's ``perturb`` entry, made lazily, one copy at a time
 - ``quantize``: round-to-nearest int8 and int4, and the share of weights changing bucket
+- ``gguf_quants``: llama.cpp's block types (q8_0, q4_0, ...) through ``gguf``'s quantizers
+- ``buckets``: the bucket figure cached beside the completions
 - ``relearn``: a few seeded LoRA steps on unrelated text (``data/unrelated.txt``)
 """
 

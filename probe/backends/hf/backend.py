@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from contextlib import AbstractContextManager, nullcontext
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from probe.backends.base import (
     Backend,
@@ -35,6 +35,10 @@ from probe.backends.hf.scoring import (
     takes_logits_to_keep,
 )
 from probe.errors import ModelLoadError
+
+if TYPE_CHECKING:
+    from probe.backends.base import ModelPair
+    from probe.backends.perturbed import PerturbedPair, PerturbRequest
 
 # Shared prefixes remembered per backend (each is 1 row of keys and values: small).
 _PREFIX_MEMO_SIZE = 8
@@ -72,6 +76,14 @@ class HFBackend(Backend):
     @property
     def info(self) -> ModelInfo:
         return self._info
+
+    def perturb_pair(self, pair: ModelPair, request: PerturbRequest) -> PerturbedPair:
+        """``pair`` (this backend its candidate) under ``request.perturbation``, made from
+        copies of the weights (``probe.backends.hf.perturb``;
+        ``probe.backends.perturbed.PerturbingBackend``)."""
+        from probe.backends.hf.perturb import perturbed_pair
+
+        return perturbed_pair(pair, request)
 
     @property
     def batch_size(self) -> int:

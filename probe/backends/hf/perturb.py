@@ -1,18 +1,24 @@
-"""Perturbed copies of an HF pair: the candidate (and the base, as the control) with
-their weights quantized or the fine-tune's weight change scaled (``probe.perturb``).
+"""Perturbed HF pairs: the candidate (and the base, as the control) with their weights
+quantized, the fine-tune's weight change scaled, or a few steps relearned
+(``probe.perturb``).
 
-Every perturbation works on standalone copies of the two models: the base as loaded,
-and the candidate with a peft adapter merged into its weights, so that "the
-candidate's weights" means the same thing for an adapter and for a full checkpoint.
-A copy costs one model's memory each; the copies live as long as the perturbed pair
-(the session drops it once the perturbation is measured).
+Every perturbation works on standalone copies: the base as loaded, and the candidate
+with a peft adapter merged into its weights, so that "the candidate's weights" means
+the same thing for an adapter and for a full checkpoint. The copies are lazy and one
+at a time (``_Slot``): a side is made when the runner first asks it for a completion
+(never, when the cache holds every result under the perturbation), and making one side
+drops the other. The runner asks every base request before any candidate request, so
+each side is made once and a perturbation costs one model's memory, not two.
+Fingerprints are computed from the loaded pair, without making anything.
 
-- quantize: both copies quantized and dequantized in place (``quantize``), and the
-  inference-free figure, the share of weights whose bucket differs between them;
+- quantize: the copy quantized and dequantized in place (``quantize``); the
+  inference-free figure, the share of weights whose bucket differs between the two, is
+  read from the loaded weights (and cached: ``buckets``);
 - adapter_scale alpha: the candidate becomes W_B + alpha (W_F - W_B), parameter by
-  parameter: for a LoRA that is its scale times alpha, for a full fine-tune the same
-  interpolation (task arithmetic); the base is unchanged and is its own control;
-- relearn: the same seeded LoRA steps on unrelated text for both (``relearn``).
+  parameter, W_B read in place from the loaded base: for a LoRA that is its scale times
+  alpha, for a full fine-tune the same interpolation (task arithmetic); the base is
+  unchanged and is its own control;
+- relearn: the same seeded LoRA steps for both (``relearn``).
 """
 
 from __future__ import annotations
@@ -21,42 +27,87 @@ import copy
 import gc
 import hashlib
 import json
+from collections.abc import Callable
 from typing import Any
 
-from probe.backends.base import ModelPair
+from probe.backends.base import ModelInfo, ModelPair
 from probe.backends.hf.backend import HFBackend
-from probe.backends.hf.quantize import bucket_shift, quantize_, scheme_for
+from probe.backends.hf.buckets import cached_buckets
+from probe.backends.hf.quantize import (
+    BucketShift,
+    Scheme,
+    bucket_shift,
+    plain_name,
+    quantize_,
+    quantized_layers,
+    scheme_for,
+)
 from probe.backends.hf.relearn import relearned, text_digest, unrelated_text
-from probe.backends.perturbed import PerturbedPair
+from probe.backends.lazy import LazyBackend
+from probe.backends.perturbed import PerturbedPair, PerturbRequest
 from probe.errors import UsageError
 from probe.spec.model import Perturbation
 
 # Bump when a perturbation's code changes what it does to the weights.
 PERTURB_CODE_VERSION = 1
 
+SIDES = ("base", "candidate")
+
 
 def _is_peft(model: Any) -> bool:
     return callable(getattr(model, "merge_and_unload", None))
 
 
-def standalone_copies(pair: ModelPair) -> tuple[Any, Any]:
-    """Plain copies of the base and of the candidate with any adapter merged in."""
+def _checked(pair: ModelPair) -> tuple[HFBackend, HFBackend]:
     base, candidate = pair.base, pair.candidate
-    assert isinstance(base, HFBackend)
-    assert isinstance(candidate, HFBackend)
+    if not isinstance(base, HFBackend) or not isinstance(candidate, HFBackend):
+        raise UsageError("perturb: the base and the candidate must both run on the hf engine")
     for side in (base, candidate):
         devices = {p.device for p in side.model.parameters()}
         if len(devices) > 1:
             raise UsageError(f"perturb: {side.info.name} is spread over {len(devices)} devices; "
                              "perturbations copy the model and need it on one device")
-    if candidate.model is base.model and _is_peft(candidate.model):
-        # An adapter pair: one peft model serves both views.
-        merged = copy.deepcopy(candidate.model).merge_and_unload()
-        plain = copy.deepcopy(candidate.model).unload()
-        return plain.eval(), merged.eval()
+    if _is_adapter_pair(pair):
+        return base, candidate
     if _is_peft(candidate.model) or _is_peft(base.model):
         raise UsageError("perturb: a peft model on only one side of the pair is not supported")
-    return copy.deepcopy(base.model).eval(), copy.deepcopy(candidate.model).eval()
+    return base, candidate
+
+
+def _is_adapter_pair(pair: ModelPair) -> bool:
+    """One peft model serving both views (the base with its adapter disabled)."""
+    base, candidate = pair.base, pair.candidate
+    assert isinstance(base, HFBackend)
+    assert isinstance(candidate, HFBackend)
+    return candidate.model is base.model and _is_peft(candidate.model)
+
+
+def side_copy(pair: ModelPair, side: str) -> Any:
+    """A standalone copy of one side: the base as loaded, or the candidate with any adapter
+    merged in. An adapter pair is copied once per side: its base by unloading the adapter
+    from the copy, its candidate by merging it (peft's own merge)."""
+    base, candidate = _checked(pair)
+    if _is_adapter_pair(pair):
+        wrapped = copy.deepcopy(candidate.model)
+        plain = wrapped.merge_and_unload() if side == "candidate" else wrapped.unload()
+        return plain.eval()
+    return copy.deepcopy((base if side == "base" else candidate).model).eval()
+
+
+def standalone_copies(pair: ModelPair) -> tuple[Any, Any]:
+    """Plain copies of the base and of the candidate with any adapter merged in."""
+    return side_copy(pair, "base"), side_copy(pair, "candidate")
+
+
+def base_parameters(model: Any) -> dict[str, Any]:
+    """The loaded base's floating-point parameters by their plain names, read in place
+    (for an adapter pair: the peft model's base weights, the adapter left out)."""
+    out = {}
+    for raw, parameter in model.named_parameters():
+        name = plain_name(raw)
+        if name is not None:
+            out[name] = parameter
+    return out
 
 
 def _fingerprint(parent: str, perturbation: Perturbation, extra: dict[str, Any]) -> str:
@@ -66,63 +117,150 @@ def _fingerprint(parent: str, perturbation: Perturbation, extra: dict[str, Any])
     return hashlib.sha256(encoded.encode("utf-8")).hexdigest()
 
 
-def _view(parent: HFBackend, model: Any, perturbation: Perturbation,
-          extra: dict[str, Any]) -> HFBackend:
+def _info(parent: HFBackend, perturbation: Perturbation, extra: dict[str, Any]) -> ModelInfo:
+    return ModelInfo(f"{parent.info.name} [{perturbation.label}]",
+                     _fingerprint(parent.info.fingerprint, perturbation, extra))
+
+
+def _view(parent: HFBackend, model: Any, info: ModelInfo) -> HFBackend:
     """A backend on ``model`` that renders, tokenizes and batches as ``parent`` does."""
-    return HFBackend(model, parent.tokenizer, name=f"{parent.info.name} [{perturbation.label}]",
-                     fingerprint=_fingerprint(parent.info.fingerprint, perturbation, extra),
+    return HFBackend(model, parent.tokenizer, name=info.name, fingerprint=info.fingerprint,
                      batch_size=parent.batch_size, eos_token_ids=sorted(parent.eos_token_ids))
 
 
-def perturbed_pair(pair: ModelPair, perturbation: Perturbation, seed: int = 0) -> PerturbedPair:
-    """The pair under ``perturbation``; ``seed`` seeds what is random in it (relearn's
-    batches and LoRA initialisation)."""
-    import torch
+class _Slot:
+    """At most one perturbed model in memory: ``backend(side)`` makes that side (dropping
+    the other) unless it is the one held."""
 
-    base, candidate = pair.base, pair.candidate
-    assert isinstance(base, HFBackend)
-    assert isinstance(candidate, HFBackend)
-    plain, merged = standalone_copies(pair)
+    def __init__(self, make: dict[str, Callable[[], HFBackend]]) -> None:
+        self._make = make
+        self._held: tuple[str, HFBackend] | None = None
+
+    def backend(self, side: str) -> HFBackend:
+        if self._held is None or self._held[0] != side:
+            self.release()
+            self._held = (side, self._make[side]())
+        return self._held[1]
+
+    def release(self) -> None:
+        if self._held is not None:
+            self._held = None
+            gc.collect()
+
+
+def perturbed_pair(pair: ModelPair, request: PerturbRequest) -> PerturbedPair:
+    """The pair under ``request.perturbation``, lazy (``PerturbedPair``)."""
+    base, candidate = _checked(pair)
+    perturbation = request.perturbation
     if perturbation.quantize is not None:
-        scheme = scheme_for(plain, perturbation.quantize, perturbation.group_size)
-        buckets = bucket_shift(plain, merged, scheme)
-        layers = quantize_(plain, scheme)
-        quantize_(merged, scheme)
-        extra: dict[str, Any] = {"bits": scheme.bits, "group_size": scheme.group_size}
-        grouping = (f"groups of {scheme.group_size}" if scheme.group_size
-                    else "one scale per output channel")
-        notes = [f"{perturbation.label}: {layers} linear layers of each model quantized "
-                 f"(round to nearest, symmetric, {grouping}) and dequantized"]
-        return PerturbedPair(ModelPair(_view(base, plain, perturbation, extra),
-                                         _view(candidate, merged, perturbation, extra)),
-                               notes, buckets)
+        return _quantized(pair, request)
     if perturbation.adapter_scale is not None:
         alpha = float(perturbation.adapter_scale)
-        theirs = dict(plain.named_parameters())
-        with torch.no_grad():
-            for name, weight in merged.named_parameters():
-                own = theirs.get(name)
-                if own is None or own.shape != weight.shape:
-                    raise UsageError(f"perturb: adapter_scale needs one architecture: "
-                                     f"parameter {name!r} differs between the two models")
-                if weight.is_floating_point():
-                    weight.copy_(own + alpha * (weight - own))
-        del plain
-        gc.collect()
+        info = _info(candidate, perturbation, {})
+
+        def scaled() -> HFBackend:
+            import torch
+
+            merged = side_copy(pair, "candidate")
+            theirs = base_parameters(base.model)
+            with torch.no_grad():
+                for name, weight in merged.named_parameters():
+                    own = theirs.get(name)
+                    if own is None or own.shape != weight.shape:
+                        raise UsageError(f"perturb: adapter_scale needs one architecture: "
+                                         f"parameter {name!r} differs between the two models")
+                    if weight.is_floating_point():
+                        weight.copy_(own + alpha * (weight - own))
+            return _view(candidate, merged, info)
+
+        slot = _Slot({"candidate": scaled})
         notes = [f"{perturbation.label}: the candidate's weight change times {alpha:g}; the "
                  "base is unchanged and is its own control"]
-        return PerturbedPair(ModelPair(base, _view(candidate, merged, perturbation, {})),
-                               notes)
+        return PerturbedPair(ModelPair(base, LazyBackend(info, candidate,
+                                                         lambda: slot.backend("candidate"))),
+                             notes, release=slot.release)
+    return _relearned(pair, request)
+
+
+def _lazy_pair(pair: ModelPair, infos: dict[str, ModelInfo],
+               perturb: Callable[[Any], Any]) -> tuple[ModelPair, _Slot]:
+    """Both sides lazy, one at a time, each a copy changed by ``perturb`` (in place or
+    returned)."""
+    parents = {"base": pair.base, "candidate": pair.candidate}
+
+    def maker(side: str) -> Callable[[], HFBackend]:
+        def make() -> HFBackend:
+            parent = parents[side]
+            assert isinstance(parent, HFBackend)
+            return _view(parent, perturb(side_copy(pair, side)), infos[side])
+        return make
+
+    slot = _Slot({side: maker(side) for side in SIDES})
+
+    def held(side: str) -> Callable[[], HFBackend]:
+        return lambda: slot.backend(side)
+
+    lazy = {side: LazyBackend(infos[side], parents[side], held(side)) for side in SIDES}
+    return ModelPair(lazy["base"], lazy["candidate"]), slot
+
+
+def _quantized(pair: ModelPair, request: PerturbRequest) -> PerturbedPair:
+    base, candidate = _checked(pair)
+    perturbation = request.perturbation
+    assert perturbation.quantize is not None
+    # The scheme reads the base's layer shapes in place: no copy.
+    scheme = scheme_for(base.model, perturbation.quantize, perturbation.group_size)
+    extra = scheme.fingerprint_extra()
+    infos = {"base": _info(base, perturbation, extra),
+             "candidate": _info(candidate, perturbation, extra)}
+
+    def quantized(model: Any) -> Any:
+        quantize_(model, scheme)
+        return model
+
+    lazy, slot = _lazy_pair(pair, infos, quantized)
+    layers = sum(1 for _ in quantized_layers(base.model))
+    notes = [f"{perturbation.label}: {layers} linear layers of each model quantized "
+             f"({scheme.describe()}) and dequantized"]
+
+    def buckets() -> list[BucketShift]:
+        key = {"base": infos["base"].fingerprint, "candidate": infos["candidate"].fingerprint,
+               "scheme": extra, "code": PERTURB_CODE_VERSION}
+        return cached_buckets(request.cache_dir, key, lambda: _bucket_shift(pair, scheme))
+
+    return PerturbedPair(lazy, notes, buckets, slot.release)
+
+
+def _bucket_shift(pair: ModelPair, scheme: Scheme) -> list[BucketShift]:
+    """The bucket figure from the loaded weights: the base's in place, the candidate's in
+    place too for a full checkpoint; an adapter's candidate is merged into a copy, made
+    here and dropped before any perturbed model is made."""
+    base, candidate = _checked(pair)
+    if not _is_adapter_pair(pair):
+        return bucket_shift(base.model, candidate.model, scheme)
+    merged = side_copy(pair, "candidate")
+    try:
+        return bucket_shift(base.model, merged, scheme)
+    finally:
+        del merged
+        gc.collect()
+
+
+def _relearned(pair: ModelPair, request: PerturbRequest) -> PerturbedPair:
+    base, candidate = _checked(pair)
+    perturbation = request.perturbation
     settings = perturbation.relearn
     assert settings is not None  # the suite loader allows these three kinds only
+    seed = request.seed
     passages = unrelated_text()
-    relearn: dict[str, Any] = {"seed": seed, "text": text_digest(passages),
-                               "settings": repr(settings)}
+    extra: dict[str, Any] = {"seed": seed, "text": text_digest(passages),
+                             "settings": repr(settings)}
+    infos = {"base": _info(base, perturbation, extra),
+             "candidate": _info(candidate, perturbation, extra)}
     tokenizer = candidate.tokenizer
-    plain = relearned(plain, tokenizer, settings, seed, passages)
-    merged = relearned(merged, tokenizer, settings, seed, passages)
+    lazy, slot = _lazy_pair(pair, infos,
+                            lambda model: relearned(model, tokenizer, settings, seed, passages))
     notes = [f"{perturbation.label}: LoRA rank {settings.rank}, learning rate "
              f"{settings.learning_rate:g}, {settings.batch_size} passages per step of "
              f"{len(passages)} unrelated ones, seed {seed}; the same steps on the base"]
-    return PerturbedPair(ModelPair(_view(base, plain, perturbation, relearn),
-                                   _view(candidate, merged, perturbation, relearn)), notes)
+    return PerturbedPair(lazy, notes, release=slot.release)

@@ -14,6 +14,9 @@ the quantized model's behaviour on any device, CPU included:
   channel, codes in [-7, 7]; the group size must divide every layer's input size.
 
 The scale of a row (or group) is max|w| / qmax, and a code is round(w / scale).
+
+- q8_0, q4_0, q4_1, q5_0, q5_1: llama.cpp's block types, blocks of 32 input weights,
+  through ``gguf``'s reference quantizers (``gguf_quants``).
 """
 
 from __future__ import annotations
@@ -22,6 +25,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
+from probe.backends.hf import gguf_quants
+from probe.backends.hf.gguf_quants import BLOCK_SIZE, GGUF_TYPES
 from probe.errors import UsageError
 
 # Group sizes tried in order when a suite gives none (largest first: fewer scales).
@@ -34,23 +39,67 @@ _SKIPPED = ("lm_head", "embed")
 @dataclass(frozen=True)
 class Scheme:
     """A symmetric round-to-nearest scheme: ``bits`` 8 (per output channel) or 4
-    (``group_size`` input weights per scale)."""
+    (``group_size`` input weights per scale); or ``gguf``, a llama.cpp block type
+    (``q4_0``, ...: ``gguf_quants``), where ``bits`` is informative only."""
 
     bits: int
     group_size: int | None = None
+    gguf: str | None = None
 
     @property
     def qmax(self) -> int:
         """The largest code: 127 for int8, 7 for int4 (symmetric, no -128 / -8)."""
         return int(2 ** (self.bits - 1) - 1)
 
+    def fingerprint_extra(self) -> dict[str, Any]:
+        """What the perturbed models' fingerprints record of the scheme."""
+        if self.gguf is not None:
+            return {"gguf": self.gguf, "block_size": BLOCK_SIZE}
+        return {"bits": self.bits, "group_size": self.group_size}
+
+    def describe(self) -> str:
+        """``round to nearest, symmetric, groups of 64`` (for the report's notes)."""
+        if self.gguf is not None:
+            return (f"llama.cpp {self.gguf.upper()}, blocks of {BLOCK_SIZE}, gguf's reference "
+                    "quantizer")
+        grouping = (f"groups of {self.group_size}" if self.group_size
+                    else "one scale per output channel")
+        return f"round to nearest, symmetric, {grouping}"
+
+
+# How peft names what it wraps: ``base_model.model.`` before the model's own names, the
+# wrapped layer as ``<layer>.base_layer`` and a saved module's original as
+# ``<module>.original_module``; ``lora_A``/``lora_B`` are the adapter's own layers and
+# ``modules_to_save`` its trained copies.
+_PEFT_PREFIX = "base_model.model."
+_PEFT_WRAPPERS = (".base_layer", ".original_module")
+_PEFT_OWN = (".lora_", ".modules_to_save")
+
+
+def plain_name(name: str) -> str | None:
+    """A module's or parameter's name as the model has it without a peft adapter
+    (``None``: the adapter's own); a plain model's names are returned as they are. So
+    the base side of an adapter pair is read in place, under the names of the merged
+    candidate, without a copy."""
+    if any(own in name for own in _PEFT_OWN):
+        return None
+    name = name.removeprefix(_PEFT_PREFIX)
+    for wrapper in _PEFT_WRAPPERS:
+        name = name.replace(wrapper + ".", ".")
+        name = name.removesuffix(wrapper)
+    return name
+
 
 def quantized_layers(model: Any) -> Iterator[tuple[str, Any]]:
-    """``(name, weight)`` of every 2-D linear weight the schemes quantize, in order."""
+    """``(name, weight)`` of every 2-D linear weight the schemes quantize, in order. On a
+    peft model: the base's weights (an unmerged adapter leaves them as they were), under
+    their plain names."""
     import torch
 
-    for name, module in model.named_modules():
-        if not isinstance(module, torch.nn.Linear) or any(s in name for s in _SKIPPED):
+    for raw, module in model.named_modules():
+        name = plain_name(raw)
+        if (name is None or not isinstance(module, torch.nn.Linear)
+                or any(s in name for s in _SKIPPED)):
             continue
         yield name, module.weight
 
@@ -58,12 +107,22 @@ def quantized_layers(model: Any) -> Iterator[tuple[str, Any]]:
 def scheme_for(model: Any, kind: str, group_size: int | None = None) -> Scheme:
     """The scheme ``kind`` (``int8`` or ``int4``) names for ``model``: int4's group size
     is ``group_size`` or the largest of ``INT4_GROUP_SIZES`` that divides every layer's
-    input size; ``UsageError`` when none does, or the given one does not."""
+    input size; ``UsageError`` when none does, or the given one does not. A GGUF type
+    (``q4_0``, ...) needs every layer's input size to be a multiple of its block size."""
     if kind == "int8":
         return Scheme(8)
-    inputs = sorted({int(w.shape[1]) for _, w in quantized_layers(model)})
+    layers = [(name, int(w.shape[1])) for name, w in quantized_layers(model)]
+    inputs = sorted({n for _, n in layers})
     if not inputs:
         raise UsageError("quantize: the model has no linear layers to quantize")
+    if kind in GGUF_TYPES:
+        odd = next(((name, n) for name, n in layers if n % BLOCK_SIZE), None)
+        if odd is not None:
+            raise UsageError(f"quantize: {kind} quantizes blocks of {BLOCK_SIZE} input weights, "
+                             f"and layer {odd[0]!r} has {odd[1]} inputs, not a multiple of "
+                             f"{BLOCK_SIZE}; use int8, or int4 with a group_size that divides "
+                             f"{', '.join(map(str, inputs))}")
+        return Scheme(int(kind[1]), gguf=kind)
     if group_size is not None:
         bad = [n for n in inputs if n % group_size]
         if bad:
@@ -81,9 +140,13 @@ def scheme_for(model: Any, kind: str, group_size: int | None = None) -> Scheme:
 
 def codes(weight: Any, scheme: Scheme) -> tuple[Any, Any]:
     """The integer codes of ``weight`` (same shape, int8 tensor) and the scales (one per
-    row for int8, one per group for int4, shaped to broadcast over the grouped weight)."""
+    row for int8, one per group for int4, shaped to broadcast over the grouped weight).
+    For a GGUF type: its codes (uint8) and ``None`` (its scales are in its blocks)."""
     import torch
 
+    if scheme.gguf is not None:
+        raw = gguf_quants.quantize(_numpy(weight), scheme.gguf)
+        return torch.from_numpy(gguf_quants.codes(raw, scheme.gguf)), None
     w = weight.detach().to(torch.float32)
     grouped = w if scheme.group_size is None else w.reshape(w.shape[0], -1, scheme.group_size)
     scale = grouped.abs().amax(dim=-1, keepdim=True) / scheme.qmax
@@ -95,10 +158,24 @@ def codes(weight: Any, scheme: Scheme) -> tuple[Any, Any]:
 
 def dequantized(weight: Any, scheme: Scheme) -> Any:
     """``weight`` quantized under ``scheme`` and dequantized, in its own dtype."""
+    if scheme.gguf is not None:
+        import torch
+
+        raw = gguf_quants.quantize(_numpy(weight), scheme.gguf)
+        back = torch.from_numpy(gguf_quants.dequantize(raw, scheme.gguf))
+        return back.to(device=weight.device, dtype=weight.dtype)
     q, scale = codes(weight, scheme)
     shape = q.shape if scheme.group_size is None else (q.shape[0], -1, scheme.group_size)
     out = q.to(scale.dtype).reshape(shape) * scale
     return out.reshape(weight.shape).to(weight.dtype)
+
+
+def _numpy(weight: Any) -> Any:
+    """A weight as the float32 numpy array ``gguf`` quantizes (llama.cpp quantizes from
+    float32 too)."""
+    import torch
+
+    return weight.detach().to(device="cpu", dtype=torch.float32).numpy()
 
 
 def quantize_(model: Any, scheme: Scheme) -> int:
