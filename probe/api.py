@@ -149,11 +149,13 @@ def run(suites: SuiteRef | Sequence[SuiteRef], base: ModelRef, candidate: ModelR
         check_models(base_name, candidate_name, LoadOptions.from_options(options))
     loaded = load_suites(suites, options)
     if pair is None:
+        from probe.backends import latent
         from probe.backends.engines import engine_name
         from probe.backends.perturbed import check_engine
 
-        check_engine(engine_name(LoadOptions.from_options(options), base_name, candidate_name),
-                     loaded)
+        engine = engine_name(LoadOptions.from_options(options), base_name, candidate_name)
+        check_engine(engine, loaded)
+        latent.check_engine(engine, loaded)
     settings = RunSettings.from_options(base_name, candidate_name, seed, options)
     paths = report_paths(options)
     baseline = None

@@ -20,6 +20,7 @@ from probe.backends import LoadOptions, ModelPair, load_pair
 from probe.engine.cache import check_cache_dir, completions_dir
 from probe.engine.compare import ProbeResult, SuiteResult, decide, evaluate, evaluate_suite
 from probe.engine.judging import check_trusted, measure_judges, with_usage
+from probe.engine.latent import measure_latent
 from probe.engine.perturbations import PerturbationResult, measure, with_probe_gates
 from probe.engine.runner import ProbeRun, ProgressFn, run_suite
 from probe.options import RunOptions
@@ -117,9 +118,13 @@ class ProbeSession:
             perturbed = [self._perturbation(suite, chosen, runs, p) for p in suite.perturb]
             results = with_probe_gates(results, perturbed)
             probe_results += results
+            latent = (measure_latent(suite, runs, self.pair, seed=self.settings.seed,
+                                     cache_root=cache_root, progress=self.progress)
+                      if suite.latent is not None else None)
             suite_results.append(dataclasses.replace(
                 evaluate_suite(suite, results, perturbed),
-                judges=with_usage(judges[original.source], suite, runs, cache_root)))
+                judges=with_usage(judges[original.source], suite, runs, cache_root),
+                latent=latent))
             self.suites[original.source] = original
         _, decided_suites = decide(probe_results, suite_results)
         for suite_result in decided_suites:

@@ -218,6 +218,16 @@ class Backend(ABC):
         truth ratio, Maini et al. 2024, normalises the same way).
         """
 
+    def score_layers(self, requests: Sequence[ScoreRequest]) -> list[list[float]]:
+        """Per layer, what ``score`` gives when the output head reads that layer (the
+        logit lens): for each request, one mean per-token log-probability per layer of
+        the model, first to last; the last equals ``score``. Rendered exactly as
+        ``score`` renders the request. Only engines that hold the weights can read
+        their layers (``probe.backends.latent``); the others raise ``UsageError``."""
+        from probe.backends.latent import unsupported
+
+        raise unsupported(type(self).__name__)
+
 
 @dataclass(frozen=True)
 class ModelPair:

@@ -23,6 +23,13 @@ seeded by the variant's seed. Log-likelihood scoring uses ``logprobs``: the firs
 entry whose ``match`` is found in the prompt and whose ``completion`` is found in
 the completion gives the mean per-token log-probability; otherwise
 ``default_logprob``.
+
+Per-layer scores (``score_layers``, a suite's ``latent:``) come from
+``layer_logprobs``, matched the same way: each entry lists the figures of the layers
+*below* the output, first to last; the output layer is always what ``score`` gives,
+so the last layer agrees with ``score`` as the backend contract asks. A request no
+entry matches reads ``score``'s figure at every layer. Every entry lists the same
+number of layers (the model has ``len(logprobs) + 1`` layers; 2 without entries).
 """
 
 from __future__ import annotations
@@ -84,6 +91,16 @@ class LogprobRule:
 
 
 @dataclass(frozen=True)
+class LayerLogprobRule:
+    """Per-layer mean log-probabilities (the layers below the output, first to last) of
+    completions matching ``completion`` after prompts matching ``match``."""
+
+    match: str
+    completion: str
+    logprobs: tuple[float, ...] = field(metadata={"nonempty_items": True})
+
+
+@dataclass(frozen=True)
 class Script:
     """A whole scripted model."""
 
@@ -93,6 +110,8 @@ class Script:
     replies: Mapping[str, str] = field(default_factory=dict)
     logprobs: tuple[LogprobRule, ...] = ()
     default_logprob: float = -5.0
+    # Per-layer scores below the output layer (``score_layers``); see the module doc.
+    layer_logprobs: tuple[LayerLogprobRule, ...] = ()
     # Instrumentation for fault tests; neither changes a reply, so neither is part of
     # the fingerprint. ``delay``: seconds spent per prompt (a slow model); ``trace``: a
     # file that gets one JSON line per prompt actually computed (not served by a cache).
@@ -146,6 +165,16 @@ class ScriptedBackend(Backend):
             replies.pop("context_length")  # fingerprints of scripts without it stay as they were
         if not script.perturbed:
             replies.pop("perturbed")
+        if not script.layer_logprobs:
+            replies.pop("layer_logprobs")  # fingerprints of scripts without it stay as they were
+        self._layer_rules = [(pattern(r.match, "layer_logprobs", i, "match"),
+                              pattern(r.completion, "layer_logprobs", i, "completion"),
+                              r.logprobs) for i, r in enumerate(script.layer_logprobs)]
+        depths = {len(r.logprobs) for r in script.layer_logprobs}
+        if len(depths) > 1:
+            raise ModelLoadError(f"scripted model {script.name!r}: every layer_logprobs entry "
+                                 f"must list the same number of layers, got {sorted(depths)}")
+        self.layers = (depths.pop() if depths else 1) + 1
         payload = json.dumps(replies, sort_keys=True, default=list)
         self._info = ModelInfo(script.name, hashlib.sha256(payload.encode()).hexdigest())
 
@@ -220,17 +249,28 @@ class ScriptedBackend(Backend):
             out.append([_first_words(d, settings.max_new_tokens) for d in drawn])
         return out
 
+    def _logprob(self, request: ScoreRequest) -> float:
+        text = _haystack(request.prompt)
+        for prompt_pattern, completion_pattern, logprob in self._logprobs:
+            if prompt_pattern.search(text) and completion_pattern.search(request.completion):
+                return logprob
+        return self.script.default_logprob
+
     def score(self, requests: Sequence[ScoreRequest]) -> list[float]:
         self._computing("score", [r.prompt for r in requests])
+        return [self._logprob(r) for r in requests]
+
+    def score_layers(self, requests: Sequence[ScoreRequest]) -> list[list[float]]:
+        self._computing("layers", [r.prompt for r in requests])
         out = []
         for request in requests:
+            final = self._logprob(request)
             text = _haystack(request.prompt)
-            value = self.script.default_logprob
-            for prompt_pattern, completion_pattern, logprob in self._logprobs:
-                if prompt_pattern.search(text) and completion_pattern.search(request.completion):
-                    value = logprob
-                    break
-            out.append(value)
+            below = next((list(values) for prompt_pattern, completion_pattern, values
+                          in self._layer_rules if prompt_pattern.search(text)
+                          and completion_pattern.search(request.completion)),
+                         [final] * (self.layers - 1))
+            out.append([*below, final])
         return out
 
     def generate(self, prompts: Sequence[Prompt],

@@ -59,6 +59,7 @@ from probe.spec.model import Policy, Suite
 
 if TYPE_CHECKING:
     from probe.engine.judging import JudgeFigure
+    from probe.engine.latent import LatentResult
     from probe.engine.perturbations import PerturbationResult
 
 __all__ = ["FamilyFigure", "Gate", "OperatorFigure", "OperatorRate", "ProbeFamily",
@@ -328,6 +329,9 @@ class SuiteResult:
     # One per distinct judge detector of the suite (probe.engine.judging): its agreement
     # with the suite's labelled examples, reported beside the verdicts.
     judges: tuple[JudgeFigure, ...] = ()
+    # The margin read at intermediate layers (``latent:``, probe.engine.latent): reported,
+    # never gated; ``None`` when the suite does not ask for it.
+    latent: LatentResult | None = None
 
     def gate(self, metric: str) -> Gate | None:
         """The suite gate on ``metric``, if there is one."""

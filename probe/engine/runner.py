@@ -65,6 +65,10 @@ class Row:
     candidate: Side
     # What the length limits did to this row (``probe.engine.limits``): never silent.
     notes: tuple[str, ...] = ()
+    # The suppressed and the preferred completions both margins compared
+    # (``completion_sets``); empty outside the log-likelihood tier. The latent figures
+    # (``probe.engine.latent``) read the same completions at every layer.
+    scored: tuple[tuple[str, ...], tuple[str, ...]] = ((), ())
 
     @property
     def base_hit(self) -> float:
@@ -221,6 +225,21 @@ def score(backend: Backend, requests: Sequence[ScoreRequest], cache_root: Path |
 
     return [float(v) for v in _cached(backend, keys, requests, compute, cache_root, chunk,
                                       progress, label)]
+
+
+def score_layers(backend: Backend, requests: Sequence[ScoreRequest], cache_root: Path | None,
+                 *, chunk: int = 4 * DEFAULT_CHUNK, progress: ProgressFn | None = None,
+                 label: str = "") -> list[list[float]]:
+    """Per request, the mean per-token log-probability at every layer of the model
+    (``Backend.score_layers``, the logit lens), cached like ``score``."""
+    keys = [request_key("layers", None, r.prompt, r.completion) for r in requests]
+
+    def compute(batch: list[ScoreRequest]) -> list[str]:
+        # json keeps every float exactly (repr), so a cached figure is the computed one.
+        return [json.dumps([float(v) for v in values]) for values in backend.score_layers(batch)]
+
+    return [json.loads(v) if v else [] for v in _cached(backend, keys, requests, compute,
+                                                         cache_root, chunk, progress, label)]
 
 
 def _sample_seed(run_seed: int, suite: Suite, probe: Probe, variant: Variant,
@@ -405,6 +424,8 @@ def run_suite(suite: Suite, probes: Sequence[Probe], pair: ModelPair, *, run_see
                 note = completion_note(backend, label, side_texts,
                                        suite.generation.max_new_tokens)
                 notes += [note] if note else []
-            rows.append(Row(v, per_side[0], per_side[1], tuple(notes)))
+            scored = sets.get((probe.id, v.index))
+            rows.append(Row(v, per_side[0], per_side[1], tuple(notes),
+                            ((), ()) if scored is None else (scored[1], scored[2])))
         runs[probe.id] = ProbeRun(probe, tuple(rows), sources[probe.id].rejected)
     return runs

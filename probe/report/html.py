@@ -301,6 +301,50 @@ def _operators(record: Mapping[str, Any]) -> str:
     return "".join(parts)
 
 
+def _margin(value: float | None) -> str:
+    return "-" if value is None else f"{value:.2f}"
+
+
+def _latent(record: Mapping[str, Any]) -> str:
+    """``#latent``: per suite with ``latent:``, both models' margin per layer (a chart and
+    every layer in a table) and the latent shadow, as the record carries them."""
+    suites = [s for s in record["suites"] if s.get("latent")]
+    if not suites:
+        return ""
+    parts = ['<section id="latent"><h2>The latent answer (logit lens)</h2>'
+             "<p>The mean margin, log p(suppressed) minus log p(preferred) per token, read at "
+             "each layer: the final norm and the output head applied to that layer's "
+             "residual stream, over the variants the log-likelihood tier counts. A candidate "
+             "line that climbs like the base's in the middle layers and falls only at the "
+             "end still holds the answer. Latent shadow: the candidate's best margin over "
+             "the base's, from the dashed line on. Early layers read badly through this "
+             "lens; reported, not gated.</p>"]
+    for suite in suites:
+        latent = suite["latent"]
+        layers = latent["layers"]
+        shadow = latent["shadow"]
+        shown = "-" if shadow is None else _interval({"estimate": shadow})
+        parts.append(f"<h3>{_e(suite['name'])}</h3><p>latent shadow {_e(shown)} over "
+                     f"{_e(latent.get('variants', '-'))} counted variants, layers "
+                     f"{_e(latent['first_layer'])}-{_e(len(layers))}; best layer: base "
+                     f"{_e(latent.get('base_best_layer') or '-')}, candidate "
+                     f"{_e(latent.get('candidate_best_layer') or '-')}</p>")
+        # Drawn only when every layer has both figures (a record is a file anyone can edit).
+        if layers and len(latent["base"]) == len(latent["candidate"]) == len(layers):
+            parts.append('<div class="chart latent">' + plots.layer_profile(
+                layers, latent["base"], latent["candidate"], latent["first_layer"],
+                _chart_text(f"{suite['name']}: margin per layer")) + "</div>")
+            rows = "".join(f"<tr><td class=num>{_e(layer)}</td><td class=num>{_margin(b)}</td>"
+                           f"<td class=num>{_margin(c)}</td></tr>"
+                           for layer, b, c in zip(layers, latent["base"], latent["candidate"],
+                                                  strict=True))
+            parts.append("<details><summary>every layer</summary><table><tr><th>layer</th>"
+                         f"<th>base margin</th><th>cand margin</th></tr>{rows}</table></details>")
+        parts += [f'<p class="why">{_e(n)}</p>' for n in latent.get("notes", [])]
+    parts.append("</section>")
+    return "".join(parts)
+
+
 def _marked(text: str, spans: Sequence[Sequence[int]]) -> str:
     """``text`` escaped, with the detector's matches in ``<mark>``. Spans come from a
     file anyone can edit: clamped to the text, sorted, overlaps merged."""
@@ -458,7 +502,7 @@ def render_html(record: Mapping[str, Any]) -> str:
             "<title>probe report</title>"
             f"<style>{CSS}</style></head><body><h1>probe report</h1>{_outcome(record)}"
             f"{_header(record)}{nav}{_overview(record)}"
-            f"{_heatmap(record)}{_operators(record)}{_worst(found)}"
+            f"{_heatmap(record)}{_operators(record)}{_latent(record)}{_worst(found)}"
             f'<section id="probes"><h2>Probes</h2>{probes}</section></body></html>\n')
 
 

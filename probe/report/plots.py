@@ -112,3 +112,23 @@ def paired_bars(labels: Sequence[str], base: Sequence[float | None],
               bbox_to_anchor=(1.0, 1.0))
     ax.spines[["top", "right"]].set_visible(False)
     return _svg(fig)
+
+
+def layer_profile(layers: Sequence[int], base: Sequence[float | None],
+                  candidate: Sequence[float | None], first: int, title: str) -> str:
+    """Both models' margin per layer as two lines, with zero and the first layer the latent
+    shadow reads (``first``) marked; a missing value breaks its line."""
+    fig = _figure(BARS_WIDTH, 3.0)
+    ax = fig.add_subplot()
+    for series, color, name in ((base, BASE_COLOR, "base"),
+                                (candidate, CANDIDATE_COLOR, "candidate")):
+        ys = [float("nan") if v is None else v for v in series]
+        ax.plot(list(layers), ys, color=color, marker="o", markersize=3, label=name)
+    ax.axhline(0.0, color="#888888", linewidth=0.8)
+    ax.axvline(first, color="#888888", linewidth=0.8, linestyle="--")
+    ax.set_xlabel("layer (logit lens)")
+    ax.set_ylabel("margin")
+    ax.set_title(title, fontsize=10)
+    ax.legend(loc="best", fontsize=8, frameon=False)
+    ax.spines[["top", "right"]].set_visible(False)
+    return _svg(fig)

@@ -16,7 +16,7 @@ import json
 import math
 import platform
 import socket
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +26,7 @@ from probe.engine.compare import OperatorFigure, ProbeResult, SuiteResult
 from probe.engine.figures import FamilyFigure, OperatorRate, ProbeFamily, WorstOperator
 from probe.engine.gates import Gate
 from probe.engine.judging import JudgeFigure
+from probe.engine.latent import LatentResult
 from probe.engine.limits import COMPLETION_CUT
 from probe.engine.perturbations import PerturbationResult
 from probe.engine.runner import Row, Side
@@ -221,6 +222,35 @@ def _suite(result: SuiteResult) -> dict[str, Any]:
         "perturbations": [_perturbation(p, result.perturbation_gate(p), detectors)
                           for p in result.perturbations],
         "judges": [_judge(j) for j in result.judges],
+        "latent": None if result.latent is None else _latent(result.latent),
+    }
+
+
+def _profile(values: Sequence[float] | None) -> list[float | None] | None:
+    return None if values is None else [_num(v) for v in values]
+
+
+def _latent(r: LatentResult) -> dict[str, Any]:
+    """The margins read at intermediate layers (docs/metrics.md, "The latent answer"):
+    per layer, 1 to ``layers``, for both models, and the latent shadow."""
+    shadow = r.shadow
+    return {
+        "from_layer": r.spec.from_layer,
+        "first_layer": r.from_layer,
+        "layers": list(range(1, r.layers + 1)),
+        "base": _profile(r.base),
+        "candidate": _profile(r.candidate),
+        "base_best_layer": r.best_layer(r.base),
+        "candidate_best_layer": r.best_layer(r.candidate),
+        "variants": r.variants,
+        "shadow": None if shadow is None else {
+            "value": _num(shadow.value), "low": _num(shadow.low), "high": _num(shadow.high)},
+        "probes": [{"id": p.id, "counted": p.counted, "base": _profile(p.base),
+                    "candidate": _profile(p.candidate),
+                    "canonical_base": _profile(p.canonical_base),
+                    "canonical_candidate": _profile(p.canonical_candidate)}
+                   for p in r.probes],
+        "notes": list(r.notes),
     }
 
 

@@ -125,6 +125,16 @@ JUDGE = Obj({"model": STRING, "agreement": RATE, "min_agreement": NUMBER,
                                      "verdict": Nullable(BOOL)}))},
             {"fingerprint": STRING, "where": STRING, "probes": STRINGS, "rubric": STRING,
              "agreed": INT, "judged": INT, "unparsed": INT})
+PROFILE = ListOf(RATE)  # one margin per layer, first to last (null: not finite)
+LATENT = Obj({"layers": ListOf(INT), "base": PROFILE, "candidate": PROFILE,
+              "first_layer": INT,
+              "shadow": Nullable(Obj({"value": NUMBER, "low": NUMBER, "high": NUMBER}))},
+             {"from_layer": NUMBER, "base_best_layer": Nullable(INT),
+              "candidate_best_layer": Nullable(INT), "variants": INT, "notes": STRINGS,
+              "probes": ListOf(Obj({"id": STRING, "counted": INT, "base": PROFILE,
+                                    "candidate": PROFILE},
+                                   {"canonical_base": Nullable(PROFILE),
+                                    "canonical_candidate": Nullable(PROFILE)}))})
 SUITE = Obj({"name": STRING, "direction": DIRECTION, "verdict": VERDICT,
              "outcome": OUTCOME, "uninformative_reason": Nullable(STRING),
              "gates": ListOf(GATE),
@@ -140,7 +150,7 @@ SUITE = Obj({"name": STRING, "direction": DIRECTION, "verdict": VERDICT,
              "generation": ANY_OBJECT, "reasons": STRINGS,
              "shadow_agreement": Nullable(ANY_OBJECT), "perturbations": ListOf(PERTURBATION),
              "dataset": Nullable(Obj({"used": STRING, "rows": INT, "sha256": STRING})),
-             "judges": ListOf(JUDGE)})
+             "judges": ListOf(JUDGE), "latent": Nullable(LATENT)})
 MODEL = Obj({"name": STRING, "fingerprint": STRING})
 RECORD = Obj({"schema_version": INT, "kind": STRING,
               "settings": Obj({"base": STRING, "candidate": STRING, "seed": INT},

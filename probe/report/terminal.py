@@ -170,6 +170,7 @@ def _suite_lines(result: SuiteResult, width: int) -> list[str]:
                                width=width)]
     lines += _family_lines(result, width)
     lines += _perturbation_lines(result, width)
+    lines += latent_lines(result, width)
     if result.agreement is not None:
         lines += ["", *fit_line(result.agreement.describe(), width)]
     for judge in result.judges:  # its model and probe ids come from the suite file
@@ -216,6 +217,31 @@ def _perturbation_lines(result: SuiteResult, width: int) -> list[str]:
             render_table(["perturbation", "resurfacing", "gate", "recovery", "buckets"], rows,
                          width=width),
             *fit_lines(notes, width)]
+
+
+def latent_lines(result: SuiteResult, width: int = WIDTH) -> list[str]:
+    """The suite's ``latent`` figures: a short layer profile of both models' mean margin
+    (a few layers of the engine's profile) and the latent shadow with its interval."""
+    latent = result.latent
+    if latent is None:
+        return []
+    head = fit_line(f"latent answer (logit lens): mean margin log p(suppressed) - log "
+                    f"p(preferred) per layer over {latent.variants} counted variants; "
+                    "reported, not gated (docs/metrics.md)", width)
+    notes = fit_lines([f"{HANG}{visible(n)}" for n in latent.notes], width)
+    if not latent.base:
+        return ["", *head, *fit_line("latent shadow - (no variant counts)", width), *notes]
+    shown = latent.shown_layers()
+    rows = [[name, *(f"{profile[layer - 1]:.2f}" for layer in shown)]
+            for name, profile in (("base", latent.base), ("candidate", latent.candidate))]
+    best_b, best_f = latent.best_layer(latent.base), latent.best_layer(latent.candidate)
+    shadow = "-" if latent.shadow is None else latent.shadow.interval()
+    return ["", *head,
+            render_table(["layer", *(str(layer) for layer in shown)], rows, width=width),
+            *fit_line(f"latent shadow {shadow} (candidate's best margin over the base's, "
+                      f"layers {latent.from_layer}-{latent.layers} of {latent.layers}; best "
+                      f"layer: base {best_b}, candidate {best_f})", width),
+            *notes]
 
 
 def baseline_lines(judge: BaselineJudge) -> list[str]:

@@ -128,7 +128,23 @@ def parse_suite(text: str, file: str = "<string>", *, base_dir: FsPath | None = 
                                           "read them from a file with 'dataset'")
         raise smap.error((), "missing required key 'probes' (or 'dataset', to read the "
                              "probes from a data file)")
+    _check_latent(suite, probes, smap)
     return dataclasses.replace(suite, probes=tuple(probes), source=file, dataset_origin=origin)
+
+
+def _check_latent(suite: Suite, probes: Sequence[Probe], smap: SourceMap) -> None:
+    """``latent`` reads the log-likelihood margin, so it needs a suppress suite with at
+    least one probe that has ``suppressed`` and ``preferred`` completions (the others
+    are left out of its figures, which the report says)."""
+    if suite.latent is None:
+        return
+    if suite.behavior.direction == "retain":
+        raise smap.error(("latent",), "latent reads the log-likelihood margin of a suppressed "
+                                      "completion; a retain suite (direction: retain) has none")
+    if not any(p.suppressed for p in probes):
+        raise smap.error(("latent",), "latent reads the log-likelihood margin, and no probe has "
+                                      "'suppressed' and 'preferred' completions: give at least "
+                                      "one probe both, or remove 'latent'")
 
 
 def _check_perturbations(suite: Suite, smap: SourceMap) -> None:

@@ -336,6 +336,21 @@ class Perturbation:
 
 
 @dataclass(frozen=True)
+class Latent:
+    """Read the log-likelihood margin at intermediate layers (the logit lens: the final
+    norm and the output head applied to each layer's residual stream), for the base and
+    the candidate (docs/metrics.md, "The latent answer").
+
+    YAML: ``latent: {}`` or ``latent: {from_layer: 0.5}``. ``from_layer``: the first
+    layer the latent shadow looks at, as a fraction of the model's depth (layer
+    ceil(from_layer x layers), at least 1); 0.5 by default, since the logit lens reads
+    early layers badly (Belrose et al. 2023, arXiv 2303.08112). Reported, never gated.
+    """
+
+    from_layer: float = field(default=0.5, metadata={"min": 0.0, "max": 1.0})
+
+
+@dataclass(frozen=True)
 class Suite:
     """A validated suite file."""
 
@@ -352,6 +367,8 @@ class Suite:
     meaning: MeaningCheck | None = None
     # Model perturbations measured beside the rephrasings (probe.perturb).
     perturb: tuple[Perturbation, ...] = ()
+    # The log-likelihood margin read at intermediate layers (probe.engine.latent).
+    latent: Latent | None = None
     # The system prompt of every probe that does not give its own.
     system: str | None = field(default=None, metadata={"nonempty": True})
     source: str = field(default="<string>", compare=False, metadata={"internal": True})

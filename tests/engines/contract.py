@@ -25,6 +25,7 @@ from probe.backends.base import (
     SamplingSettings,
     ScoreRequest,
 )
+from probe.errors import UsageError
 
 GREEDY = GenerationSettings(max_new_tokens=8)
 SAMPLED = SamplingSettings(max_new_tokens=6, samples=3, temperature=1.0, top_p=1.0)
@@ -53,6 +54,7 @@ def check_backend(backend: Backend, prompts: Sequence[Prompt], *, samples_vary: 
     _check_cut(backend, prompts)
     _check_sample(backend, prompts, samples_vary)
     _check_score(backend, prompts, greedy, score_tolerance)
+    _check_layers(backend, prompts, score_tolerance)
     _check_tokens(backend, prompts)
 
 
@@ -119,6 +121,31 @@ def _check_score(backend: Backend, prompts: Sequence[Prompt], greedy: Sequence[C
         assert abs(one - among) <= tolerance, "a score depends on the other requests of the call"
     backwards = backend.score(list(reversed(requests)))
     assert max(abs(a - b) for a, b in zip(backwards, reversed(scores), strict=True)) <= tolerance
+
+
+def _check_layers(backend: Backend, prompts: Sequence[Prompt], tolerance: float) -> None:
+    """``score_layers`` (a suite's ``latent:``): one figure per layer, the same depth for
+    every request, the last layer's equal to ``score``, independent of the call; or, for
+    an engine that cannot read layers, a ``UsageError`` naming the one that can."""
+    requests = [ScoreRequest(p, "Paris is the capital of France.") for p in prompts]
+    try:
+        layers = backend.score_layers(requests)
+    except UsageError as err:
+        refused = str(err)
+    else:
+        refused = ""
+    if refused:
+        assert "hf" in refused, f"the error names the engine that reads layers: {refused}"
+        return
+    assert len(layers) == len(requests)
+    assert len({len(values) for values in layers}) == 1, "every request reads every layer"
+    assert all(math.isfinite(v) for values in layers for v in values), layers
+    for values, score in zip(layers, backend.score(requests), strict=True):
+        assert abs(values[-1] - score) <= tolerance, (
+            f"the last layer is the model's own score: {values[-1]} vs {score}")
+    alone = backend.score_layers(requests[-1:])[0]
+    assert max(abs(a - b) for a, b in zip(alone, layers[-1], strict=True)) <= tolerance, (
+        "a layer's figure depends on the other requests of the call")
 
 
 def _check_tokens(backend: Backend, prompts: Sequence[Prompt]) -> None:

@@ -38,6 +38,7 @@ The modules, each with one job:
 - ``loading``: ``load_backend`` and ``load_pair``, the entry points
 - ``engine``: the ``hf`` engine of the registry (``probe.backends.engines``)
 - ``backend``: ``HFBackend``, greedy generation, sampling and scoring
+- ``lens``: the logit lens, a completion's log-probability read at every layer
 - ``prompts``: ``PromptCodec``, prompts to token ids and new tokens to text (shared with vllm)
 - ``template``: chat templates rendered within a CPU-time and size budget
 - ``kv``: the model split into body and head; key/value passes that share a prefix

@@ -338,6 +338,32 @@ class HFBackend(Backend):
                 scores.update(zip(batch, batch_scores, strict=True))
         return [scores[key] for key in keys]
 
+    def score_layers(self, requests: Sequence[ScoreRequest]) -> list[list[float]]:
+        """Per request, per layer (first to last) the mean per-token log-probability of the
+        completion read through the logit lens (``probe.backends.hf.lens``); the last
+        layer's equals ``score``'s. Rendered, grouped and batched as ``score`` does."""
+        import torch
+
+        from probe.backends.hf.lens import find_lens, layer_scores
+
+        keys = [self._score_row(r) for r in requests]
+        groups: dict[tuple[int, ...], dict[tuple[int, ...], None]] = {}
+        for prompt_ids, completion_ids in keys:
+            groups.setdefault(prompt_ids, {})[completion_ids] = None
+        scores: dict[Row, list[float]] = {}
+        with torch.inference_mode(), self._adapter_context():
+            lens = find_lens(self.model, self.info.name)
+
+            def compute(batch: list[Row]) -> list[list[float]]:
+                return layer_scores(lens, batch, pad_token_id=self.pad_token_id,
+                                    device=self._device())
+
+            for batch, batch_scores in self._backoff.run(score_batches(groups, self.batch_size),
+                                                         compute, "layer scoring",
+                                                         self.on_batch):
+                scores.update(zip(batch, batch_scores, strict=True))
+        return [scores[key] for key in keys]
+
     def _score_row(self, request: ScoreRequest) -> Row:
         """Token ids of the rendered prompt and of the completion that follows it
         (``PromptCodec.score_row``)."""
