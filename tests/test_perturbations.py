@@ -280,3 +280,47 @@ def test_an_engine_that_cannot_perturb_is_refused_before_loading(tmp_path: Path)
     with pytest.raises(UsageError, match="the openai engine runs them as they are: use"):
         probe.run(suite, "smollm2-135m", "models/demo-adapter",
                   options=RunOptions(engine="openai", server_url="http://127.0.0.1:9"))
+
+
+def test_the_html_report_has_the_perturbation_figures_escaped(tmp_path: Path) -> None:
+    from probe.report.html import render_html
+
+    base, cand, _ = write_models(tmp_path, {"int4": "revived.yaml"})
+    suite = write_suite(tmp_path, "{quantize: int8}, {quantize: int4}, "
+                                  "{adapter_scale: 0.5, gate: false}")
+    run = probe.run(suite, base, cand, options=RunOptions(no_cache=True))
+    record = run.record()
+    figures = {p.perturbation.label: p for p in run.suite_results[0].perturbations}
+    page = render_html(record)
+    assert 'id="perturbations"' in page
+    section = page.split('id="perturbations"')[1].split("</section>")[0]
+    # The same figures as the terminal: resurfacing with its interval and gate, recovery
+    # with its interval, from the same results.
+    int4 = figures["int4"]
+    gate = run.suite_results[0].perturbation_gate(int4)
+    assert int4.recovery is not None
+    assert (f"<td>int4</td><td class=num>{gate.estimate.interval()}</td><td>"
+            '<span class="verdict FAIL">FAIL</span></td>'
+            f"<td class=num>{int4.recovery.interval()}</td>") in section
+    assert "<td>int8</td>" in section
+    assert "not shown over" in section  # int8's fail-only gate passes
+    assert "reported" in section  # adapter_scale 0.5 has gate: false
+    assert "<td>france</td><td class=num>1.00</td>" in section  # int4, per probe
+    # Notes, probe ids and the relearn split come from the record: escaped.
+    entry = record["suites"][0]["perturbations"][1]
+    entry["notes"] = ["<img src=x onerror=alert(1)>"]
+    entry["trained"], entry["evaluated"] = ["<b>france</b>"], ["japan"]
+    page = render_html(record)
+    assert "<img src=x" not in page
+    assert "&lt;img src=x onerror=alert(1)&gt;" in page
+    assert "trained on &lt;b&gt;france&lt;/b&gt;; evaluated on japan" in page
+
+
+def test_a_run_without_perturbations_has_no_perturbation_section(tmp_path: Path) -> None:
+    from probe.report.html import render_html
+
+    base, cand, _ = write_models(tmp_path, {})
+    path = write_suite(tmp_path, "")
+    path.write_text(path.read_text().replace("perturb: []\n", ""), encoding="utf-8")
+    run = probe.run(path, base, cand, options=RunOptions(no_cache=True))
+    assert 'id="perturbations"' not in render_html(run.record())

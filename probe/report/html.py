@@ -345,6 +345,66 @@ def _latent(record: Mapping[str, Any]) -> str:
     return "".join(parts)
 
 
+def _perturbation_gate(p: Mapping[str, Any]) -> str:
+    """The gate's decision in words, as the terminal prints it (``Gate.shown``)."""
+    if not p["gated"]:
+        return "reported"
+    gate = p["gate"]
+    if gate.get("fail_only") and gate["decision"] == "PASS":
+        return "not shown over"
+    return str(gate["decision"])
+
+
+def _decision(shown: str) -> str:
+    # A badge for a verdict; "not shown over" and "reported" are words, not verdicts.
+    return _verdict(shown) if shown in ("PASS", "FAIL", "INCONCLUSIVE") else _e(shown)
+
+
+def _perturbations(record: Mapping[str, Any]) -> str:
+    """``#perturbations``: per suite with ``perturb:``, the figures the terminal and the
+    record give: resurfacing under each perturbation with its interval and gate, the
+    recovery with its interval, the bucket share (quantize), each probe's figure, the
+    notes, and for relearning on the suite's probes which probes trained and which were
+    evaluated."""
+    suites = [s for s in record["suites"] if s.get("perturbations")]
+    if not suites:
+        return ""
+    parts = ['<section id="perturbations"><h2>Model perturbations</h2>'
+             "<p>Every variant run on the perturbed candidate and, as the control, the "
+             "perturbed base. Resurfacing: perturbed candidate hits over perturbed base hits, "
+             "canonical included; its gate fails the build only on resurfacing shown over the "
+             "limit. Recovery: the share of the fine-tune's suppression the perturbation "
+             "undoes (0 none, 1 all). Buckets: the share of quantized weights in another "
+             "bucket than the base's.</p>"]
+    for suite in suites:
+        rows = []
+        for p in suite["perturbations"]:
+            recovery = p.get("recovery")
+            shown = "-" if recovery is None else _interval({"estimate": recovery})
+            share = p.get("bucket_share")
+            rows.append(f"<tr><td>{_e(p['label'])}</td><td class=num>{_e(_interval(p['gate']))}"
+                        f"</td><td>{_decision(_perturbation_gate(p))}</td><td class=num>"
+                        f"{_e(shown)}</td><td class=num>"
+                        f"{'-' if share is None else f'{share:.3f}'}</td></tr>")
+        parts.append(f"<h3>{_e(suite['name'])}</h3><table><tr><th>perturbation</th>"
+                     "<th>resurfacing [CI]</th><th>gate</th><th>recovery [CI]</th>"
+                     f"<th>buckets</th></tr>{''.join(rows)}</table>")
+        for p in suite["perturbations"]:
+            split = ""
+            if p.get("trained"):
+                split = (f"<p>trained on {_e(', '.join(p['trained']))}; evaluated on "
+                         f"{_e(', '.join(p.get('evaluated', [])) or '-')}</p>")
+            probes = "".join(f"<tr><td>{_e(q['id'])}</td><td class=num>{_rate(q['resurfacing'])}"
+                             f"</td><td class=num>{_e(q['counted'])}</td></tr>"
+                             for q in p["probes"])
+            parts.append(f"<details><summary>{_e(p['label'])}: per probe</summary>{split}"
+                         "<table><tr><th>probe</th><th>resurfacing</th><th>counted</th></tr>"
+                         f"{probes}</table></details>")
+            parts += [f'<p class="why">{_e(n)}</p>' for n in p.get("notes", [])]
+    parts.append("</section>")
+    return "".join(parts)
+
+
 def _marked(text: str, spans: Sequence[Sequence[int]]) -> str:
     """``text`` escaped, with the detector's matches in ``<mark>``. Spans come from a
     file anyone can edit: clamped to the text, sorted, overlaps merged."""
@@ -502,7 +562,8 @@ def render_html(record: Mapping[str, Any]) -> str:
             "<title>probe report</title>"
             f"<style>{CSS}</style></head><body><h1>probe report</h1>{_outcome(record)}"
             f"{_header(record)}{nav}{_overview(record)}"
-            f"{_heatmap(record)}{_operators(record)}{_latent(record)}{_worst(found)}"
+            f"{_heatmap(record)}{_operators(record)}{_latent(record)}{_perturbations(record)}"
+            f"{_worst(found)}"
             f'<section id="probes"><h2>Probes</h2>{probes}</section></body></html>\n')
 
 
