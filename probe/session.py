@@ -138,11 +138,17 @@ class ProbeSession:
         """Run ``probes`` on the pair under ``perturbation`` (generation tier) and measure
         it against the plain run. The perturbed models live for this call only."""
         from probe.backends.perturbed import PerturbRequest, perturb_pair
+        from probe.engine.held_out import held_out
 
+        # Relearning on the suite's own probes trains on some and is measured on the rest.
+        split = held_out(suite, perturbation, self.settings.seed)
+        if split is not None:
+            probes = [p for p in probes if p.id in split.evaluated]
+            plain = {k: v for k, v in plain.items() if k in split.evaluated}
         # Lazy: a perturbed model is made only when a request misses the cache.
         made = perturb_pair(self.pair, PerturbRequest(
             perturbation, derive_seed(self.settings.seed, "perturb", perturbation.label),
-            self.settings.cache_dir))
+            self.settings.cache_dir, split.examples if split is not None else ()))
         try:
             # First, while no perturbed model is held: the figure may need a copy.
             buckets = [(b.layer, b.changed, b.total) for b in made.bucket_shifts()]
@@ -151,8 +157,12 @@ class ProbeSession:
                              tiers="generation", prefix=f"{perturbation.label} ")
         finally:
             made.release()
+        notes = list(made.notes)
+        if split is not None:
+            notes.append(split.describe(perturbation.label))
         return measure(suite, plain, runs, perturbation, seed=self.settings.seed,
-                       notes=made.notes, buckets=buckets)
+                       notes=notes, buckets=buckets,
+                       trained=split.trained if split is not None else ())
 
     def run(self, suite: Suite, probes: Sequence[Probe]) -> dict[str, ProbeResult]:
         """Results of ``probes`` of one suite (runs it if needed)."""

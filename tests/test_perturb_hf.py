@@ -417,3 +417,54 @@ def test_gguf_quantize_makes_a_quantized_base_and_candidate(pair: ModelPair, kin
     assert len({made.pair.base.info.fingerprint, made.pair.candidate.info.fingerprint,
                 perturb_pair(pair, Perturbation(quantize="int4")).pair.base.info.fingerprint}) == 3
     assert made.pair.candidate.generate(PROMPTS, SETTINGS)
+
+
+# --- relearning on the suite's own probes ---------------------------------------------
+
+def test_relearn_settings_keep_the_fingerprint_text_of_unrelated_text() -> None:
+    from probe.backends.hf.relearn import settings_text
+    from probe.spec.model import Relearn
+
+    # What the relearned models' fingerprints held before ``data`` and ``train`` existed:
+    # the dataclass repr of the four training settings. Same text, same cache keys.
+    assert settings_text(Relearn()) == ("Relearn(steps=8, learning_rate=0.001, rank=8, "
+                                        "batch_size=4)")
+    assert settings_text(Relearn(data="probes")) != settings_text(Relearn())
+
+
+def test_answer_rows_put_the_loss_on_the_answer_only() -> None:
+    from probe.backends.hf.relearn import answer_rows
+
+    ids, mask, labels = answer_rows([([5, 6, 7], [8, 9]), ([5], [4])], pad_token_id=0)
+    assert ids.tolist() == [[5, 6, 7, 8, 9], [5, 4, 0, 0, 0]]
+    assert mask.tolist() == [[1, 1, 1, 1, 1], [1, 1, 0, 0, 0]]
+    assert labels.tolist() == [[-100, -100, -100, 8, 9], [-100, 4, -100, -100, -100]]
+
+
+def test_relearn_on_probes_trains_on_the_examples(pair: ModelPair) -> None:
+    import torch
+
+    from probe.backends.base import Prompt
+    from probe.backends.perturbed import PerturbRequest
+    from probe.spec.model import Relearn
+
+    perturbation = Perturbation(relearn=Relearn(steps=3, learning_rate=1e-2, rank=4,
+                                                data="probes"))
+    examples = ((Prompt("What is the capital of France?"), "The capital of France is Paris."),)
+    made = perturb_pair(pair, PerturbRequest(perturbation, seed=7, examples=examples))
+    other = perturb_pair(pair, PerturbRequest(perturbation, seed=7, examples=(
+        (Prompt("Tell me a joke about cats."), "Sure, here is one."),)))
+    unrelated = perturb_pair(pair, Perturbation(relearn=Relearn(steps=3, learning_rate=1e-2,
+                                                                 rank=4)), seed=7)
+    fingerprints = {p.pair.candidate.info.fingerprint for p in (made, other, unrelated)}
+    assert len(fingerprints) == 3  # the training text is part of the fingerprint
+    assert "1 training probes' answers" in made.notes[0]
+    candidate = made.pair.candidate
+    assert isinstance(candidate, LazyBackend)
+    trained = dict(candidate.backend().model.named_parameters())  # type: ignore[attr-defined]
+    merged = dict(standalone_copies(pair)[1].named_parameters())
+    moved = [n for n, p in trained.items() if not torch.equal(p, merged[n])]
+    assert moved
+    assert all(any(t in n for t in ("q_proj", "k_proj", "v_proj", "o_proj")) for n in moved)
+    with pytest.raises(UsageError, match="needs training probes"):
+        perturb_pair(pair, PerturbRequest(perturbation))

@@ -91,6 +91,14 @@ class PerturbationResult:
     notes: tuple[str, ...] = ()
     # Per quantized layer: (layer, weights in another bucket, weights) (quantize only).
     buckets: tuple[tuple[str, int, int], ...] = ()
+    # Relearning on the suite's probes: the probes trained on, left out of every figure
+    # (``probes`` holds the evaluated ones; ``probe.engine.held_out``).
+    trained: tuple[str, ...] = ()
+
+    @property
+    def evaluated(self) -> tuple[str, ...]:
+        """The ids of the probes the figures are measured on."""
+        return tuple(p.run.probe.id for p in self.probes)
 
     @property
     def metric(self) -> str:
@@ -125,9 +133,11 @@ def _counted(rows: Sequence[Row], floor: float) -> tuple[Row, ...]:
 
 def measure(suite: Suite, plain: dict[str, ProbeRun], perturbed: dict[str, ProbeRun],
             perturbation: Perturbation, *, seed: int, notes: Sequence[str] = (),
-            buckets: Sequence[tuple[str, int, int]] = ()) -> PerturbationResult:
+            buckets: Sequence[tuple[str, int, int]] = (),
+            trained: Sequence[str] = ()) -> PerturbationResult:
     """The perturbation's figures from the plain and the perturbed runs of the same
-    probes (the same variants, matched by index)."""
+    probes (the same variants, matched by index): every figure over the probes in
+    ``perturbed`` (``trained``, the probes relearning trained on, are not there)."""
     policy = suite.policy
     probes = []
     for probe_id, run in perturbed.items():
@@ -151,7 +161,7 @@ def measure(suite: Suite, plain: dict[str, ProbeRun], perturbed: dict[str, Probe
                      units=sum(len(c.hits) for c in per_probe), fail_only=True)
     return PerturbationResult(perturbation, tuple(probes), gate,
                               recovery(suite, plain, perturbed, perturbation, seed),
-                              tuple(notes), tuple(buckets))
+                              tuple(notes), tuple(buckets), tuple(trained))
 
 
 def _terms(suite: Suite, plain: dict[str, ProbeRun], perturbed: dict[str, ProbeRun],

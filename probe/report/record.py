@@ -294,6 +294,9 @@ def _perturbation(p: PerturbationResult, gate: Gate,
         "buckets": [{"layer": layer, "changed": changed, "total": total}
                     for layer, changed, total in p.buckets],
         "notes": list(p.notes),
+        # Relearning on the suite's probes: which trained, which the figures measure.
+        "trained": list(p.trained),
+        "evaluated": list(p.evaluated),
         "probes": probes,
     }
 

@@ -119,6 +119,7 @@ PERTURBATION = Obj({"label": STRING, "kind": STRING, "gated": BOOL, "gate": GATE
                     "probes": ListOf(Obj({"id": STRING, "counted": INT, "resurfacing": RATE,
                                           "rows": ListOf(PERTURBED_ROW)}))},
                    {"spec": ANY_OBJECT, "bucket_share": RATE, "notes": STRINGS,
+                    "trained": STRINGS, "evaluated": STRINGS,
                     "buckets": ListOf(Obj({"layer": STRING, "changed": INT, "total": INT}))})
 JUDGE = Obj({"model": STRING, "agreement": RATE, "min_agreement": NUMBER,
              "examples": ListOf(Obj({"completion": STRING, "hit": BOOL, "answer": STRING,

@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from pathlib import Path as FsPath
 from typing import Any
 
-from probe.errors import RegistryError, SpecError
+from probe.errors import RegistryError, SpecError, did_you_mean
 from probe.spec.build import build, identifier_problem, register_converter, show_value
 from probe.spec.model import (
     MAX_OPERATOR_COUNT,
@@ -129,6 +129,7 @@ def parse_suite(text: str, file: str = "<string>", *, base_dir: FsPath | None = 
         raise smap.error((), "missing required key 'probes' (or 'dataset', to read the "
                              "probes from a data file)")
     _check_latent(suite, probes, smap)
+    _check_relearn_split(suite, probes, smap)
     return dataclasses.replace(suite, probes=tuple(probes), source=file, dataset_origin=origin)
 
 
@@ -145,6 +146,37 @@ def _check_latent(suite: Suite, probes: Sequence[Probe], smap: SourceMap) -> Non
         raise smap.error(("latent",), "latent reads the log-likelihood margin, and no probe has "
                                       "'suppressed' and 'preferred' completions: give at least "
                                       "one probe both, or remove 'latent'")
+
+
+def _check_relearn_split(suite: Suite, probes: Sequence[Probe], smap: SourceMap) -> None:
+    """``relearn: {data: probes}`` needs probes to train on (with ``suppressed`` completions)
+    and probes left to measure: at least one on each side (``probe.engine.held_out``)."""
+    by_id = {p.id: p for p in probes}
+    for index, item in enumerate(suite.perturb):
+        settings = item.relearn
+        if settings is None:
+            continue
+        path: Path = ("perturb", index, "relearn")
+        if settings.data != "probes":
+            if settings.train:
+                raise smap.error((*path, "train"), "train names the probes to relearn on, "
+                                                   "which needs data: probes")
+            continue
+        for k, probe_id in enumerate(settings.train):
+            probe = by_id.get(probe_id)
+            if probe is None:
+                hint = did_you_mean(probe_id, list(by_id))
+                raise smap.error((*path, "train", k), f"no probe {probe_id!r} in this suite.{hint}")
+            if not probe.suppressed:
+                raise smap.error((*path, "train", k), f"probe {probe_id!r} has no 'suppressed' "
+                                 "completion to train on: give it one, or train on others")
+        eligible = [p for p in probes if p.suppressed]
+        trained = len(set(settings.train)) if settings.train else max(1, len(eligible) // 2)
+        if not eligible or len(probes) - trained < 1:
+            raise smap.error(path, f"data: probes trains on some probes (by default half of those "
+                                   f"with 'suppressed' completions, here {len(eligible)}) and "
+                                   f"measures the others ({len(probes)} probes in all): at "
+                                   "least one is needed on each side")
 
 
 def _check_perturbations(suite: Suite, smap: SourceMap) -> None:

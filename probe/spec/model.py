@@ -282,14 +282,22 @@ class DatasetOrigin:
 
 @dataclass(frozen=True)
 class Relearn:
-    """A few seeded steps of LoRA fine-tuning on text unrelated to the suite (the
-    relearning attack of Lucki et al. 2024, arXiv 2409.18025), applied to the candidate
-    and, as the control, to the base."""
+    """A few seeded steps of LoRA fine-tuning, applied to the candidate and, as the
+    control, to the base: on text unrelated to the suite (``data: unrelated``, the
+    relearning attack of Lucki et al. 2024, arXiv 2409.18025), or on part of the suite's
+    own probes (``data: probes``: each training probe's canonical prompt answered with its
+    first ``suppressed`` completion; Deeb & Roger 2024, arXiv 2410.08827, recover the
+    rest of the forgotten facts that way), the figures then measured on the other
+    probes only. ``train`` names the training probes; by default a seeded half of the
+    probes with ``suppressed`` completions."""
 
     steps: int = field(default=8, metadata={"min": 1, "max": 1000})
     learning_rate: float = field(default=1e-3, metadata={"min": 1e-7, "max": 1.0})
     rank: int = field(default=8, metadata={"min": 1, "max": 256})
     batch_size: int = field(default=4, metadata={"min": 1, "max": 256})
+    # Not ``on``: YAML 1.1 reads an unquoted ``on`` key as the boolean true.
+    data: Literal["unrelated", "probes"] = "unrelated"
+    train: tuple[str, ...] = field(default=(), metadata={"nonempty_items": True})
 
 
 @dataclass(frozen=True)
@@ -332,7 +340,8 @@ class Perturbation:
         if self.adapter_scale is not None:
             return f"adapter_scale {self.adapter_scale:g}"
         steps = self.relearn.steps if self.relearn is not None else 0
-        return f"relearn {steps} steps"
+        on = " on probes" if self.relearn is not None and self.relearn.data == "probes" else ""
+        return f"relearn {steps} steps{on}"
 
 
 @dataclass(frozen=True)

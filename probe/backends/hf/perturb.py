@@ -18,7 +18,8 @@ Fingerprints are computed from the loaded pair, without making anything.
   parameter, W_B read in place from the loaded base: for a LoRA that is its scale times
   alpha, for a full fine-tune the same interpolation (task arithmetic); the base is
   unchanged and is its own control;
-- relearn: the same seeded LoRA steps for both (``relearn``).
+- relearn: the same seeded LoRA steps for both (``relearn``), on unrelated text or on
+  the suite's training probes (``request.examples``).
 """
 
 from __future__ import annotations
@@ -42,7 +43,7 @@ from probe.backends.hf.quantize import (
     quantized_layers,
     scheme_for,
 )
-from probe.backends.hf.relearn import relearned, text_digest, unrelated_text
+from probe.backends.hf.relearn import relearned, settings_text, text_digest, unrelated_text
 from probe.backends.lazy import LazyBackend
 from probe.backends.perturbed import PerturbedPair, PerturbRequest
 from probe.errors import UsageError
@@ -252,15 +253,37 @@ def _relearned(pair: ModelPair, request: PerturbRequest) -> PerturbedPair:
     settings = perturbation.relearn
     assert settings is not None  # the suite loader allows these three kinds only
     seed = request.seed
-    passages = unrelated_text()
-    extra: dict[str, Any] = {"seed": seed, "text": text_digest(passages),
-                             "settings": repr(settings)}
+    tokenizer = candidate.tokenizer
+    if settings.data == "probes":
+        if not request.examples:
+            raise UsageError(f"perturb: {perturbation.label} needs training probes")
+        passages: list[str] = []
+        # Each probe's canonical prompt as the chat template renders it (the parent's
+        # codec: the same tokens the runner sends), answered with its suppressed completion.
+        examples = [(candidate.codec.encode(prompt),
+                     tokenizer(answer, add_special_tokens=False)["input_ids"]
+                     + sorted(candidate.eos_token_ids)[:1]) for prompt, answer in request.examples]
+        digest = _examples_digest(request)
+        what = (f"{len(examples)} training probes' answers (the loss on the answer tokens "
+                "only)")
+    else:
+        passages = unrelated_text()
+        examples = []
+        digest = text_digest(passages)
+        what = f"{len(passages)} unrelated passages"
+    extra: dict[str, Any] = {"seed": seed, "text": digest, "settings": settings_text(settings)}
     infos = {"base": _info(base, perturbation, extra),
              "candidate": _info(candidate, perturbation, extra)}
-    tokenizer = candidate.tokenizer
-    lazy, slot = _lazy_pair(pair, infos,
-                            lambda model: relearned(model, tokenizer, settings, seed, passages))
+    lazy, slot = _lazy_pair(pair, infos, lambda model: relearned(
+        model, tokenizer, settings, seed, passages, examples))
     notes = [f"{perturbation.label}: LoRA rank {settings.rank}, learning rate "
-             f"{settings.learning_rate:g}, {settings.batch_size} passages per step of "
-             f"{len(passages)} unrelated ones, seed {seed}; the same steps on the base"]
+             f"{settings.learning_rate:g}, {settings.batch_size} rows per step drawn from "
+             f"{what}, seed {seed}; the same steps on the base"]
     return PerturbedPair(lazy, notes, release=slot.release)
+
+
+def _examples_digest(request: PerturbRequest) -> str:
+    """sha256 of the training examples (each conversation and answer): with the parent's
+    fingerprint (tokenizer, chat template), what the relearned models were trained on."""
+    rows = [[prompt.conversation(), prompt.prefill, answer] for prompt, answer in request.examples]
+    return hashlib.sha256(json.dumps(rows, ensure_ascii=False).encode("utf-8")).hexdigest()
