@@ -154,12 +154,16 @@ class ProbeSession:
             buckets = [(b.layer, b.changed, b.total) for b in made.bucket_shifts()]
             runs = run_suite(suite, probes, made.pair, run_seed=self.settings.seed,
                              cache_root=self.settings.cache_dir, progress=self.progress,
-                             tiers="generation", prefix=f"{perturbation.label} ")
+                             tiers="generation", prefix=f"{perturbation.label} ",
+                             operators=perturbation.variants)
         finally:
             made.release()
         notes = list(made.notes)
         if split is not None:
             notes.append(split.describe(perturbation.label))
+        if perturbation.variants:
+            notes.append(f"{perturbation.label}: run on the canonical prompts and the variants "
+                         f"of {', '.join(perturbation.variants)} only")
         return measure(suite, plain, runs, perturbation, seed=self.settings.seed,
                        notes=notes, buckets=buckets,
                        trained=split.trained if split is not None else ())

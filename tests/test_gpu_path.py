@@ -290,8 +290,9 @@ def test_smollm2_plain_paths_answer_as_the_fast_paths(monkeypatch: pytest.Monkey
     from probe.spec import load_suite
 
     suite = load_suite(REPO / "suites" / "capitals_unlearning.yaml")
-    # 12 prompts: three of each probe.
-    prompts = [v.prompt for probe in suite.probes for v in expand(suite, probe, 0)[:3]]
+    # The four canonical questions: tests/test_fastpath_real.py compares the two paths on
+    # more of the demo's prompts; this test is about what loading with the switch gives.
+    prompts = [expand(suite, probe, 0)[0].prompt for probe in suite.probes]
     adapter = str(REPO / "models" / "demo-adapter")
     fast = load_pair("smollm2-135m", adapter, CPU)
     for backend in (fast.base, fast.candidate):
@@ -307,6 +308,6 @@ def test_smollm2_plain_paths_answer_as_the_fast_paths(monkeypatch: pytest.Monkey
         settings = GenerationSettings(max_new_tokens=24)
         answers = theirs.generate(prompts, settings)
         assert ours.generate(prompts, settings) == answers
-        if side == "base":  # real answers, not noise (the adapter suppresses these three)
+        if side == "base":  # real answers, not noise (the adapter suppresses these)
             assert any("Berlin" in c.text for c in answers)
     assert plain.base.info.fingerprint != fast.base.info.fingerprint

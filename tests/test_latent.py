@@ -370,3 +370,22 @@ def test_the_latent_section_escapes_what_it_shows_and_survives_an_edited_record(
     with pytest.raises(ShapeError, match=r"suites\[0\]\.latent\.shadow\.value: expected a "
                                          "finite number"):
         check_record(edited)
+
+
+def test_latent_variants_reads_only_those_operators_variants(tmp_path: Path) -> None:
+    """``latent: {variants: [canonical]}``: the paraphrases are not read; each probe's
+    canonical prompt alone counts (2 variants instead of 6), and a name the suite does not
+    have is a located error."""
+    suite, base, cand = write(tmp_path, SUITE.replace("latent: {}", "latent: {variants: "
+                                                                     "[canonical]}"))
+    run = probe.run(suite, f"scripted:{base}", f"scripted:{cand}",
+                    options=RunOptions(no_cache=True))
+    latent = run.suite_results[0].latent
+    assert latent is not None
+    assert latent.variants == 2
+    assert latent.candidate == pytest.approx((0.0, 1.0, 1.0, -3.0))
+    with pytest.raises(SpecError) as caught:
+        parse_suite(SUITE.replace("latent: {}", "latent: {variants: [paraphrse]}"))
+    assert "latent.variants[0]: 'paraphrse' is none of this suite's operators" in str(
+        caught.value)
+    assert "Did you mean 'paraphrase'?" in str(caught.value)

@@ -282,6 +282,36 @@ def test_an_engine_that_cannot_perturb_is_refused_before_loading(tmp_path: Path)
                   options=RunOptions(engine="openai", server_url="http://127.0.0.1:9"))
 
 
+def test_a_perturbation_runs_only_the_variants_it_names(tmp_path: Path) -> None:
+    """``variants: [casing]``: the perturbed pair runs the canonical prompt and the casing
+    variants only (a cheaper perturbation); its figures count those rows alone."""
+    base, cand, _ = write_models(tmp_path, {"int4": "revived.yaml"})
+    suite = write_suite(tmp_path, "{quantize: int4, variants: [casing]}")
+    run = probe.run(suite, base, cand, options=RunOptions(no_cache=True))
+    assert run.exit_code == 1
+    result = run.suite_results[0]
+    [int4] = result.perturbations
+    for perturbed, plain in zip(int4.probes, result.probes, strict=True):
+        operators = {r.variant.operator for r in perturbed.run.rows}
+        assert operators == {"canonical", "casing"}
+        assert len(perturbed.run.rows) < len(plain.run.rows)
+        assert {r.variant.operator for r in plain.run.rows} >= {"typos", "casing"}
+    assert result.perturbation_gate(int4).decision is Verdict.FAIL
+    assert int4.recovery is not None
+    assert int4.recovery.variants == sum(len(p.counted) for p in int4.probes)
+    assert "int4: run on the canonical prompts and the variants of casing only" in int4.notes
+
+
+def test_a_variants_name_the_suite_lacks_is_a_located_error() -> None:
+    text = suite_text("[{quantize: int4, variants: [canonical, typoes]}]").replace(
+        "perturb:", "operators: [{name: typos}]\nperturb:")
+    with pytest.raises(SpecError) as caught:
+        parse_suite(text)
+    assert "perturb[0].variants[1]: 'typoes' is none of this suite's operators" in str(
+        caught.value)
+    assert "Did you mean 'typos'?" in str(caught.value)
+
+
 def test_the_html_report_has_the_perturbation_figures_escaped(tmp_path: Path) -> None:
     from probe.report.html import render_html
 

@@ -37,6 +37,7 @@ from pathlib import Path
 
 from probe.backends.base import ModelPair, Prompt, ScoreRequest
 from probe.engine.runner import ProbeRun, ProgressFn, Row, score_layers
+from probe.engine.variants import of_operators
 from probe.errors import BackendError
 from probe.seeds import derive_seed
 from probe.spec.model import Latent, Suite
@@ -194,7 +195,8 @@ def measure_latent(suite: Suite, runs: Mapping[str, ProbeRun], pair: ModelPair, 
                          "left out")
             continue
         scored = [r for r in run.rows if r.scored[0] and r.scored[1]]
-        counted = [r for r in scored if r.base.margin is not None and r.base.margin > 0]
+        counted = [r for r in scored if r.base.margin is not None and r.base.margin > 0
+                   and of_operators(r.variant, spec.variants)]
         canonical = next((r for r in scored[:1] if r is run.rows[0]), None)
         if not counted:
             notes.append(f"probe {probe_id!r}: the base prefers the suppressed completion on "

@@ -29,7 +29,7 @@ from probe.engine import distributed
 from probe.engine.cache import CompletionCache, prompt_key, request_key
 from probe.engine.limits import completion_note, fit_prompts
 from probe.engine.sources import variant_sets
-from probe.engine.variants import Variant
+from probe.engine.variants import Variant, of_operators
 from probe.errors import BackendError
 from probe.seeds import derive_seed
 from probe.spec.model import Probe, Suite
@@ -366,16 +366,19 @@ def _all_hits(detectors: dict[str, Any], probes: Sequence[Probe],
 def run_suite(suite: Suite, probes: Sequence[Probe], pair: ModelPair, *, run_seed: int = 0,
               cache_root: Path | None = None, progress: ProgressFn | None = None,
               tiers: Literal["all", "generation"] = "all",
-              prefix: str = "") -> dict[str, ProbeRun]:
+              prefix: str = "", operators: Sequence[str] = ()) -> dict[str, ProbeRun]:
     """Run ``probes`` of ``suite`` on both models, batching every probe together.
 
     ``tiers="generation"`` runs the greedy (or sampled) generation tier alone: no
     log-likelihood scoring and no worst-of-k samples (a perturbed pair's run,
-    ``probe.engine.perturbations``). ``prefix`` starts every progress label."""
+    ``probe.engine.perturbations``). ``prefix`` starts every progress label.
+    ``operators``: only the variants of these operators (a chain by its first one; the
+    canonical prompt always), every variant when empty."""
     # A lock replays its variants; regression-file variants come first (probe.engine.sources).
     sources = variant_sets(suite, probes, run_seed)
     variants, prompt_notes = fit_prompts(
-        suite, probes, {pid: list(s.kept) for pid, s in sources.items()}, pair)
+        suite, probes, {pid: [v for v in s.kept if of_operators(v, operators)]
+                        for pid, s in sources.items()}, pair)
     sides = (("base", pair.base), ("candidate", pair.candidate))
     texts = {label: _generation_sides(suite, probes, variants, backend, run_seed, cache_root,
                                       progress, prefix + label)

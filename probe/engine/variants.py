@@ -74,6 +74,14 @@ class Variant:
         return tuple(s.operator for s in self.steps)
 
 
+def of_operators(variant: Variant, operators: Sequence[str]) -> bool:
+    """Whether ``variant`` is one of ``operators``' variants: a chain counts as its first
+    operator, the canonical prompt is always one, and every variant is when ``operators``
+    is empty (``variants:`` of a perturbation or of ``latent``)."""
+    return (not operators or variant.index == 0
+            or variant.operator.split("+", 1)[0] in operators)
+
+
 def params_json(params: Any) -> str:
     """An operator's parameters as canonical JSON (what a ``Step`` records)."""
     data = (dataclasses.asdict(params)

@@ -139,6 +139,7 @@ def _check_latent(suite: Suite, probes: Sequence[Probe], smap: SourceMap) -> Non
     are left out of its figures, which the report says)."""
     if suite.latent is None:
         return
+    _check_variant_names(suite, suite.latent.variants, ("latent", "variants"), smap)
     if suite.behavior.direction == "retain":
         raise smap.error(("latent",), "latent reads the log-likelihood margin of a suppressed "
                                       "completion; a retain suite (direction: retain) has none")
@@ -146,6 +147,18 @@ def _check_latent(suite: Suite, probes: Sequence[Probe], smap: SourceMap) -> Non
         raise smap.error(("latent",), "latent reads the log-likelihood margin, and no probe has "
                                       "'suppressed' and 'preferred' completions: give at least "
                                       "one probe both, or remove 'latent'")
+
+
+def _check_variant_names(suite: Suite, names: Sequence[str], path: Path,
+                         smap: SourceMap) -> None:
+    """``variants`` (of a perturbation or of ``latent``) name operators the suite has: a
+    name that matches no variant would silently leave the canonical prompts alone."""
+    known = ["canonical", "paraphrase", *dict.fromkeys(op.name for op in suite.operators)]
+    for index, name in enumerate(names):
+        if name not in known:
+            hint = did_you_mean(name, known)
+            raise smap.error((*path, index), f"{name!r} is none of this suite's operators "
+                                             f"({', '.join(known)}).{hint}")
 
 
 def _check_relearn_split(suite: Suite, probes: Sequence[Probe], smap: SourceMap) -> None:
@@ -199,6 +212,7 @@ def _check_perturbations(suite: Suite, smap: SourceMap) -> None:
             raise smap.error((*path, "group_size"), "group_size is for quantize: int4 (int8 "
                                                     "has one scale per output channel, the "
                                                     "GGUF types blocks of 32)")
+        _check_variant_names(suite, item.variants, (*path, "variants"), smap)
         if item.label in seen:
             raise smap.error(path, f"{item.label!r} is listed twice (perturb[{seen[item.label]}]"
                                    f" and perturb[{index}])")

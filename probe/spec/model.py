@@ -311,7 +311,9 @@ class Perturbation:
     llama.cpp GGUF type: q8_0, q4_0, q4_1, q5_0, q5_1), ``{adapter_scale: 0.5}``
     (the fine-tune's weight change times 0.5; the base is its own control) and
     ``{relearn: {steps: 8}}``. ``max_resurfacing`` replaces the suite's limit for this
-    perturbation's gate; ``gate: false`` reports the figure without gating the build.
+    perturbation's gate; ``gate: false`` reports the figure without gating the build;
+    ``variants: [canonical, paraphrase, cloze]`` runs only those operators' variants on
+    the perturbed pair (every variant by default).
     """
 
     quantize: Literal["int8", "int4", "q8_0", "q4_0", "q4_1", "q5_0", "q5_1"] | None = None
@@ -324,6 +326,11 @@ class Perturbation:
     # false: the figure is reported with its interval, but is no gate of the build (a
     # perturbation strong enough to undo any fine-tune, such as adapter_scale 0.25).
     gate: bool = True
+    # The variants run on the perturbed pair, by operator (``canonical``, ``paraphrase``
+    # or a name under the suite's ``operators``; a chain counts as its first operator):
+    # every variant when empty. A perturbed pair runs every variant it is given on two
+    # more models, so a suite with many operators may keep a few families here.
+    variants: tuple[str, ...] = ()
 
     @property
     def kind(self) -> str:
@@ -354,9 +361,13 @@ class Latent:
     layer the latent shadow looks at, as a fraction of the model's depth (layer
     ceil(from_layer x layers), at least 1); 0.5 by default, since the logit lens reads
     early layers badly (Belrose et al. 2023, arXiv 2303.08112). Reported, never gated.
+    ``variants: [paraphrase, cloze]`` reads only those operators' variants (and the
+    canonical prompts), as a perturbation's ``variants`` does: the lens applies the output
+    head at every layer, so each variant read costs about a layer's worth of heads.
     """
 
     from_layer: float = field(default=0.5, metadata={"min": 0.0, "max": 1.0})
+    variants: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
