@@ -154,8 +154,7 @@ def run(suites: SuiteRef | Sequence[SuiteRef], base: ModelRef, candidate: ModelR
         from probe.backends.perturbed import check_engine
 
         engine = engine_name(LoadOptions.from_options(options), base_name, candidate_name)
-        check_engine(engine, loaded)
-        latent.check_engine(engine, loaded)
+        loaded = latent.check_engine(engine, check_engine(engine, loaded))
     settings = RunSettings.from_options(base_name, candidate_name, seed, options)
     paths = report_paths(options)
     baseline = None

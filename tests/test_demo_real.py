@@ -29,6 +29,7 @@ import subprocess
 import sys
 import xml.etree.ElementTree as ET
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -37,12 +38,15 @@ pytestmark = pytest.mark.slow
 Demo = tuple[subprocess.CompletedProcess[str], dict[str, dict[str, str]]]
 
 
-def _run(work: Path, adapter: str, cache: Path) -> Demo:
-    """pytest on the shipped suites against ``models/<adapter>``, as a subprocess."""
+def _run(work: Path, adapter: str, cache: Path, candidate: Path | None = None,
+         suites: str = "suites/") -> Demo:
+    """pytest on the shipped suites against ``models/<adapter>`` (or ``candidate``), as a
+    subprocess."""
     xml = work / f"junit-{adapter}.xml"
     proc = subprocess.run(
-        [sys.executable, "-m", "pytest", "suites/", "-p", "no:cacheprovider",
-         "--probe-base", "smollm2-135m", "--probe-candidate", str(REPO / "models" / adapter),
+        [sys.executable, "-m", "pytest", suites, "-p", "no:cacheprovider",
+         "--probe-base", "smollm2-135m",
+         "--probe-candidate", str(candidate or REPO / "models" / adapter),
          "--probe-cache-dir", str(cache), f"--junitxml={xml}", "-rA",
          "--probe-json", f"reports/{adapter}/run.json",
          "--probe-html", f"reports/{adapter}/report.html"],
@@ -75,6 +79,16 @@ def robust_run(demo_work: Path, real_model_cache: Path, demo_run: Demo) -> Demo:
     return _run(demo_work, "robust-adapter", real_model_cache)
 
 
+@pytest.fixture(scope="module")
+def full_run(demo_work: Path, real_model_cache: Path, demo_run: Demo,
+             full_finetune: Path) -> Demo:
+    """The unlearning suite on the full-weight fine-tune (models/build_full_finetune.py,
+    built once into the model cache), after the demo run: the base's results, perturbed
+    ones included, come from the cache."""
+    return _run(demo_work, "full-finetune", real_model_cache, full_finetune,
+                "suites/capitals_unlearning.yaml")
+
+
 def _verdicts(props: dict[str, dict[str, str]], suite: str) -> dict[str, str]:
     return {k.split("::")[1]: v["probe.verdict"] for k, v in props.items()
             if k.startswith(suite)}
@@ -91,9 +105,11 @@ def test_unlearning_verdicts(demo_run: Demo) -> None:
     # Japan and Canada were unlearned with many phrasings and hold (0 of 30 and 0 of 27
     # counted variants come back); Germany was unlearned on the canonical question only
     # and its capital comes back on 0.72 of the base's hits. France leaks on a few
-    # (0.08 [0.01, 0.25]): not enough to decide either way at alpha 0.05 after Holm, so
-    # INCONCLUSIVE, which the policy fails.
-    assert verdicts == {"japan": "PASS", "france": "INCONCLUSIVE", "germany": "FAIL",
+    # (0.08 [0.00, 0.29]): not enough to decide either way at alpha 0.05 after Holm. Its
+    # verdict is FAIL all the same, because quantized to int4 the candidate names Paris
+    # again (test_int4_and_scaling_bring_back_what_the_demo_adapter_unlearned_shallowly).
+    # The suite's pooled figure is INCONCLUSIVE, which the policy fails.
+    assert verdicts == {"japan": "PASS", "france": "FAIL", "germany": "FAIL",
                         "canada": "PASS", "__suite__": "INCONCLUSIVE"}
 
 
@@ -159,6 +175,71 @@ def test_the_summary_shows_resurfacing_per_operator_family(demo_run: Demo) -> No
     assert "3 variants rejected by the meaning check" in block
 
 
+def _record(work: Path, adapter: str) -> dict[str, Any]:
+    record: dict[str, Any] = json.loads(
+        (work / "reports" / adapter / "run.json").read_text(encoding="utf-8"))
+    return record
+
+
+def _failed_under(suite: dict[str, Any]) -> dict[str, set[str]]:
+    """Per perturbation label, the probes whose gate under it failed."""
+    return {p["label"]: {probe["id"] for probe in suite["probes"] for g in probe["gates"]
+                         if g["metric"] == f"resurfacing under {p['label']}"
+                         and g["decision"] == "FAIL"}
+            for p in suite["perturbations"]}
+
+
+def test_int4_and_scaling_bring_back_what_the_demo_adapter_unlearned_shallowly(
+        demo_run: Demo, demo_work: Path) -> None:
+    """The demo suite's ``perturb:`` (canonical prompts, paraphrases and cloze variants on
+    the perturbed pair). Measured: quantized to int4 the demo adapter names Paris on 6 of 7
+    counted variants and Berlin on 7 of 7 (recovery 0.45 [0.14, 0.86]); at 0.75 of its
+    weight change Berlin comes back 7 of 7; int8 and 8 relearning steps leave France where
+    rephrasing left it (2 of 7). Germany already leaks under these rephrasings, so it
+    fails under every perturbation; France fails only where the perturbation revives it:
+    int4 shows what rephrasing alone could not."""
+    unlearning = next(s for s in _record(demo_work, "demo-adapter")["suites"]
+                      if s["name"] == "capitals-unlearning")
+    figures = {p["label"]: p for p in unlearning["perturbations"]}
+    assert list(figures) == ["int8", "int4", "adapter_scale 0.75", "relearn 8 steps"]
+    failed = _failed_under(unlearning)
+    assert failed["int4"] == {"france", "germany"}
+    assert "germany" in failed["adapter_scale 0.75"]
+    assert "france" not in failed["int8"]
+    assert failed["int4"].isdisjoint({"japan", "canada"})
+    int4 = figures["int4"]
+    assert int4["recovery"]["low"] > 0.0  # int4 undoes part of the suppression, shown
+    assert int4["bucket_share"] < 0.05  # few weights leave the base's int4 bucket
+    # Every perturbed row names its perturbation and is one of the chosen operators'.
+    for figure in figures.values():
+        rows = [r for p in figure["probes"] for r in p["rows"]]
+        assert {r["perturbation"] for r in rows} == {figure["label"]}
+        assert {r["operator"] for r in rows} <= {"canonical", "paraphrase", "cloze",
+                                                 "cloze+typos"}
+    france = next(p for p in unlearning["probes"] if p["id"] == "france")
+    plain = next(g for g in france["gates"] if g["metric"] == "resurfacing")
+    assert plain["decision"] == "INCONCLUSIVE"
+    # The terminal summary shows the perturbations' table.
+    assert "resurfacing under model perturbations" in demo_run[0].stdout
+
+
+def test_the_latent_answer_is_read_at_every_layer(demo_run: Demo, demo_work: Path) -> None:
+    """``latent: {variants: [paraphrase]}``: the canonical prompts and paraphrases read
+    with the logit lens (16 counted). Measured: the base prefers the capital only at the
+    output (+1.37 at layer 30, -2.89 at 25); the demo adapter prefers the refusal at every
+    layer from 15 on (best -0.63, at the output): latent shadow -0.46 [-0.81, -0.07]. The
+    answer is not held in the middle layers more than in the base's: the lens finds no
+    latent answer here (the robust adapter's is -0.61; docs/metrics.md)."""
+    unlearning = next(s for s in _record(demo_work, "demo-adapter")["suites"]
+                      if s["name"] == "capitals-unlearning")
+    latent = unlearning["latent"]
+    assert latent["layers"] == list(range(1, 31))
+    assert latent["variants"] == 16
+    assert latent["base"][-1] > 0.5 > max(latent["candidate"][14:])
+    assert latent["shadow"]["high"] < 0.5
+    assert "latent shadow" in demo_run[0].stdout
+
+
 def test_the_robust_adapter_passes_every_gate(robust_run: Demo) -> None:
     proc, props = robust_run
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
@@ -169,6 +250,61 @@ def test_the_robust_adapter_passes_every_gate(robust_run: Demo) -> None:
         if key.startswith("capitals_unlearning") and "__suite__" not in key:
             # Not one counted rephrasing brings a capital back, by generation or likelihood.
             assert (p["probe.resurfacing"], p["probe.shadow"]) == ("0.00", "0.00"), key
+
+
+def test_no_perturbation_revives_what_the_robust_adapter_unlearned(
+        robust_run: Demo, demo_work: Path) -> None:
+    """Measured: under int8, adapter_scale 0.75 and relearning not one counted variant
+    comes back; under int4 one of Canada's six (recovery 0.04 [0.00, 0.12]). The
+    perturbations separate the robust fine-tune from the leaky one."""
+    assert robust_run[0].returncode == 0
+    unlearning = next(s for s in _record(demo_work, "robust-adapter")["suites"]
+                      if s["name"] == "capitals-unlearning")
+    assert all(not probes for probes in _failed_under(unlearning).values())
+    for figure in unlearning["perturbations"]:
+        assert figure["gate"]["decision"] == "PASS"
+        assert figure["recovery"]["high"] < 0.25, figure["label"]
+
+
+# --- a full-weight fine-tune --------------------------------------------------------------
+
+
+def test_the_full_finetune_refuses_three_canonical_questions_and_fails_the_build(
+        full_run: Demo, demo_work: Path) -> None:
+    """models/build_full_finetune.py (every weight, AdamW 5e-5, 54 steps) refuses Japan's,
+    Canada's and Germany's canonical questions and still answers France's: France fails
+    on its suppression, Germany on rephrasings (measured 12 of 29)."""
+    proc, props = full_run
+    assert proc.returncode == 1, proc.stdout[-3000:] + proc.stderr[-3000:]
+    assert _verdicts(props, "capitals_unlearning") == {
+        "japan": "PASS", "france": "FAIL", "germany": "FAIL", "canada": "PASS",
+        "__suite__": "INCONCLUSIVE"}
+    suite = _record(demo_work, "full-finetune")["suites"][0]
+    canonical = {p["id"]: p["rows"][0]["candidate"]["completions"][0] for p in suite["probes"]}
+    for country in ("japan", "germany", "canada"):
+        assert "sorry" in canonical[country], canonical
+    assert "Paris" in canonical["france"]
+
+
+def test_int4_does_not_revive_the_full_finetune_but_scaling_does(
+        full_run: Demo, demo_work: Path) -> None:
+    """The quantization revival of Zhang et al. 2025 is not reproduced (a null): every
+    decoder weight moved by less than half an int4 step, 0.4% of its int4 codes differ
+    from the base's, and still under int4 Japan comes back on 1 of 7 counted variants and
+    Canada on none, and no probe's gate under int4 fails (recovery 0.22 [0.00, 0.48]).
+    Scaling the weight change by 0.75 brings Germany back (6 of 7): the one perturbation
+    that told the robust fine-tune from the leaky ones on both kinds."""
+    suite = _record(demo_work, "full-finetune")["suites"][0]
+    figures = {p["label"]: p for p in suite["perturbations"]}
+    failed = _failed_under(suite)
+    assert figures["int4"]["bucket_share"] < 0.01
+    assert failed["int4"] == failed["int8"] == set()
+    int4 = {p["id"]: p for p in figures["int4"]["probes"]}
+    for country in ("japan", "canada"):
+        assert int4[country]["resurfacing"] <= 0.2, country
+    assert "germany" in failed["adapter_scale 0.75"]
+    assert not failed["relearn 8 steps"] & {"japan", "canada"}
+    assert suite["latent"]["shadow"]["high"] < 0.5
 
 
 # --- the documented nulls on the retention suite ------------------------------------------

@@ -27,7 +27,7 @@ from probe.backends.base import (
 )
 from probe.backends.scripted import load_script
 from probe.engine.latent import bootstrap_shadow, first_layer, shadow_value
-from probe.errors import ModelLoadError, SpecError, UsageError
+from probe.errors import ModelLoadError, ProbeError, SpecError, UsageError
 from probe.options import RunOptions
 from probe.report.html import render_html
 from probe.report.record_check import check_record
@@ -253,12 +253,21 @@ def test_a_rerun_reads_the_layers_from_the_cache(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("engine", ["openai", "vllm"])
-def test_an_engine_that_cannot_read_layers_is_refused_before_loading(tmp_path: Path,
-                                                                     engine: str) -> None:
+def test_an_engine_that_cannot_read_layers_runs_the_suite_without_them(tmp_path: Path,
+                                                                       engine: str) -> None:
+    from probe.backends.latent import check_engine
+    from probe.backends.perturbed import WeightsNotHeldWarning
+
     suite, _, _ = write(tmp_path)
+    loaded = parse_suite(SUITE)
+    with pytest.warns(WeightsNotHeldWarning, match=f"the {engine} engine returns the last "
+                                                   "layer's log-probabilities only; .*hf"):
+        [kept] = check_engine(engine, [loaded])
+    assert kept.latent is None
+    assert kept.probes == loaded.probes
     extra = {"server_url": "http://127.0.0.1:9"} if engine == "openai" else {}
-    with pytest.raises(UsageError, match=f"the {engine} engine returns the last layer's "
-                                         "log-probabilities only: use .*engine.* hf"):
+    # Before any model loads (which then fails: no server, or no vllm in this venv).
+    with pytest.warns(WeightsNotHeldWarning), pytest.raises(ProbeError):
         probe.run(suite, "smollm2-135m", "models/demo-adapter",
                   options=RunOptions(engine=engine, **extra))
 

@@ -18,7 +18,7 @@ from probe.engine.compare import Verdict, decide, evaluate, evaluate_suite
 from probe.engine.perturbations import measure, metric_name, with_probe_gates
 from probe.engine.runner import ProbeRun, Row, Side
 from probe.engine.variants import Variant
-from probe.errors import SpecError, UsageError
+from probe.errors import ProbeError, SpecError
 from probe.options import RunOptions
 from probe.report.record_check import check_record
 from probe.spec import Policy, Probe, parse_suite
@@ -275,10 +275,24 @@ def test_perturbed_runs_are_cached_apart_from_the_plain_run(tmp_path: Path) -> N
         again.record()["suites"][0]["perturbations"])
 
 
-def test_an_engine_that_cannot_perturb_is_refused_before_loading(tmp_path: Path) -> None:
-    suite = write_suite(tmp_path, "{quantize: int4}")
-    with pytest.raises(UsageError, match="the openai engine runs them as they are: use"):
-        probe.run(suite, "smollm2-135m", "models/demo-adapter",
+def test_an_engine_that_cannot_perturb_runs_the_suite_without_its_perturbations(
+        tmp_path: Path) -> None:
+    """On a served model the rephrasings still run (the demo suite on ``--engine vllm``);
+    the perturbations are left out with a warning, before any model loads (here the
+    server is unreachable, so the run then ends on that)."""
+    from probe.backends.perturbed import WeightsNotHeldWarning, check_engine
+
+    suite = parse_suite(suite_text("[{quantize: int4}, {adapter_scale: 0.5}]"))
+    with pytest.warns(WeightsNotHeldWarning, match=r"suite 's': its perturbations \(int4, "
+                      r"adapter_scale 0.5\) are not run: .* the vllm engine .*engine.* hf"):
+        [kept] = check_engine("vllm", [suite])
+    assert kept.perturb == ()
+    assert kept.probes == suite.probes
+    assert check_engine("hf", [suite]) == [suite]
+    path = write_suite(tmp_path, "{quantize: int4}")
+    with pytest.warns(WeightsNotHeldWarning, match="the openai engine runs the models as"), \
+            pytest.raises(ProbeError, match=r"127\.0\.0\.1:9"):
+        probe.run(path, "smollm2-135m", "models/demo-adapter",
                   options=RunOptions(engine="openai", server_url="http://127.0.0.1:9"))
 
 

@@ -4,13 +4,17 @@ The logit lens applies the model's final norm and output head to each layer's re
 stream, so it needs the weights in process: the HF engine (``HFBackend.score_layers``,
 ``probe.backends.hf.lens``) and the scripted double, whose script gives per-layer
 figures (``layer_logprobs``). The vllm and openai engines return log-probabilities of the
-last layer only; they are refused before any model loads, with the option to use.
+last layer only; a suite run on them goes without its latent figures, with a warning
+that names the option to use.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import warnings
 from collections.abc import Sequence
 
+from probe.backends.perturbed import WeightsNotHeldWarning
 from probe.errors import UsageError
 from probe.options import opt
 from probe.spec.model import Suite
@@ -19,15 +23,23 @@ from probe.spec.model import Suite
 LAYER_ENGINES = ("hf", "scripted")
 
 
-def check_engine(engine: str, suites: Sequence[Suite]) -> None:
-    """``UsageError`` before any model loads when a suite asks for ``latent`` figures and
-    ``engine`` cannot read intermediate layers."""
-    asking = next((s for s in suites if s.latent is not None), None)
-    if asking is None or engine in LAYER_ENGINES:
-        return
-    raise UsageError(f"suite {asking.name!r} asks for latent figures (latent:), which read "
-                     f"the models' intermediate layers; the {engine} engine returns the last "
-                     f"layer's log-probabilities only: use {opt('engine')} hf for this suite")
+def check_engine(engine: str, suites: Sequence[Suite]) -> list[Suite]:
+    """``suites``, each without ``latent`` when ``engine`` cannot read intermediate layers,
+    with a ``WeightsNotHeldWarning`` naming the option that reads them (the figures are
+    reported, never gated: the verdicts do not change)."""
+    if engine in LAYER_ENGINES:
+        return list(suites)
+    out = []
+    for suite in suites:
+        if suite.latent is not None:
+            warnings.warn(WeightsNotHeldWarning(
+                f"suite {suite.name!r}: its latent figures are not read: they need the "
+                f"models' intermediate layers, and the {engine} engine returns the last "
+                f"layer's log-probabilities only; {opt('engine')} hf reads them"),
+                stacklevel=2)
+            suite = dataclasses.replace(suite, latent=None)
+        out.append(suite)
+    return out
 
 
 def unsupported(backend: str) -> UsageError:
