@@ -337,6 +337,7 @@ def test_the_html_report_has_the_perturbation_figures_escaped(tmp_path: Path) ->
     figures = {p.perturbation.label: p for p in run.suite_results[0].perturbations}
     page = render_html(record)
     assert 'id="perturbations"' in page
+    assert '<a href="#perturbations">perturbations</a>' in page  # the nav links to it
     section = page.split('id="perturbations"')[1].split("</section>")[0]
     # The same figures as the terminal: resurfacing with its interval and gate, recovery
     # with its interval, from the same results.
@@ -367,7 +368,9 @@ def test_a_run_without_perturbations_has_no_perturbation_section(tmp_path: Path)
     path = write_suite(tmp_path, "")
     path.write_text(path.read_text().replace("perturb: []\n", ""), encoding="utf-8")
     run = probe.run(path, base, cand, options=RunOptions(no_cache=True))
-    assert 'id="perturbations"' not in render_html(run.record())
+    page = render_html(run.record())
+    assert 'id="perturbations"' not in page
+    assert 'href="#perturbations"' not in page
 
 
 # --- relearning on the suite's own probes (Deeb & Roger 2024) ---------------------------

@@ -555,14 +555,18 @@ def render_html(record: Mapping[str, Any]) -> str:
     found = worst_rows(record)
     shown = {(sname, pid, r["index"]) for sname, pid, r in found[:WORST_SHOWN]}
     probes = "".join(_probe_section(s, p, shown) for s in record["suites"] for p in s["probes"])
+    latent, perturbations = _latent(record), _perturbations(record)
+    # A section a run has (latent, perturbations) gets its link; one it lacks gets none.
+    optional = ('<a href="#latent">latent answer</a>' if latent else "") + (
+        '<a href="#perturbations">perturbations</a>' if perturbations else "")
     nav = ('<nav><a href="#overview">overview</a><a href="#heatmap">heatmap</a>'
-           '<a href="#operators">per operator</a><a href="#worst">worst variants</a>'
+           f'<a href="#operators">per operator</a>{optional}<a href="#worst">worst variants</a>'
            '<a href="#probes">probes</a></nav>')
     return ("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
             "<title>probe report</title>"
             f"<style>{CSS}</style></head><body><h1>probe report</h1>{_outcome(record)}"
             f"{_header(record)}{nav}{_overview(record)}"
-            f"{_heatmap(record)}{_operators(record)}{_latent(record)}{_perturbations(record)}"
+            f"{_heatmap(record)}{_operators(record)}{latent}{perturbations}"
             f"{_worst(found)}"
             f'<section id="probes"><h2>Probes</h2>{probes}</section></body></html>\n')
 
