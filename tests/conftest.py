@@ -34,6 +34,9 @@ if os.environ.get("PYTEST_XDIST_WORKER"):
 # (``--dist loadgroup`` with ``xdist_group`` markers would say the same, but xdist 3.8
 # writes the group into a node attribute pytest 9 no longer reads, so it never grouped.)
 _SHIPPED_SUITES_MODULE = "test_demo_real.py"
+# Builds the full fine-tune (about 3 minutes) the shipped-suite module needs late in its
+# chain: handed out second, it builds on the other worker meanwhile.
+_BUILDS_FOR_IT = "test_full_finetune.py"
 
 VALID_SUITE = textwrap.dedent("""\
     version: 1
@@ -128,14 +131,17 @@ def full_finetune() -> Path:
 
 
 def _heaviest_first(item: pytest.Item) -> int:
-    """Sort key: the shipped-suite runs, then the other real-model modules, then the rest.
+    """Sort key: the shipped-suite runs, the full fine-tune's build, the other real-model
+    modules, then the rest.
 
     xdist hands out files in this order, so the longest chain starts first and the other
     worker takes everything else meanwhile, instead of one worker running the shipped
     suites alone at the end."""
     if item.path.name == _SHIPPED_SUITES_MODULE:
         return 0
-    return 1 if item.get_closest_marker("slow") else 2
+    if item.path.name == _BUILDS_FOR_IT:
+        return 1
+    return 2 if item.get_closest_marker("slow") else 3
 
 
 # scripts/test.sh runs the tests twice, in two venvs, and says which run this is: the
