@@ -1,12 +1,15 @@
-"""Time and peak memory of one perturbation on the real demo pair (issue 15, part 3).
+"""Cost of each model perturbation relative to a plain run (issue 15, part 7).
 
-SmolLM2-135M-Instruct with models/demo-adapter, four capital probes, ``quantize: int4``
-(or the kind given): the plain run is cached first, then the perturbed run is timed
-twice, with its results not cached (cold) and cached (warm). Peak memory is the
-process's resident high-water mark over each step, reset before it (Linux
-``/proc/self/clear_refs``), minus the resident size before it.
+SmolLM2-135M-Instruct with models/demo-adapter, four capital probes, 16 new tokens. In
+one process: the plain run with nothing cached (the baseline), then each perturbation
+with the plain results cached, cold (its results not cached: the perturbed models are
+made and run) and warm (all cached: nothing is made). Each figure is printed as a ratio
+of the baseline's time, with the peak memory over the step: the process's resident
+high-water mark, reset before it (Linux ``/proc/self/clear_refs``), minus the resident
+size before it.
 
-    flock /tmp/probe-heavy.lock .venv/bin/python benchmarks/perturb_cost.py [int4]
+    flock /tmp/probe-heavy.lock .venv/bin/python benchmarks/perturb_cost.py
+    flock /tmp/probe-heavy.lock .venv/bin/python benchmarks/perturb_cost.py "{quantize: q4_0}"
 """
 
 from __future__ import annotations
@@ -39,21 +42,27 @@ def _status(field: str) -> int:
     return 0
 
 
-def _measured(label: str, step: object) -> None:
+def _measured(step: object) -> tuple[float, int]:
+    """Seconds and peak MiB over the resident size before ``step``."""
     Path("/proc/self/clear_refs").write_text("5")  # reset the high-water mark
     before = _status("VmRSS")
     start = time.perf_counter()
     step()  # type: ignore[operator]
-    took = time.perf_counter() - start
-    print(f"{label}: {took:.1f} s, peak {_status('VmHWM') - before} MiB over {before} MiB")
+    return time.perf_counter() - start, _status("VmHWM") - before
 
 
-def main(kind: str = "int4") -> None:
+# Every kind of perturbation, at the demo suite's settings, and relearning on probes.
+DEFAULT = ["{quantize: int8}", "{quantize: int4}", "{quantize: q4_0}",
+           "{adapter_scale: 0.75}", "{relearn: {steps: 8}}",
+           "{relearn: {steps: 8, data: probes}}"]
+
+
+def main(entries: list[str]) -> None:
     probes = "".join(f"  - {{id: {i}, prompt: 'What is the capital of {c}?', "
-                     f"detector: {{type: pattern, any: [{city}]}}}}\n" for i, c, city in PROBES)
+                     f"detector: {{type: pattern, any: [{city}]}}, "
+                     f"suppressed: ['The capital of {c} is {city}.']}}\n"
+                     for i, c, city in PROBES)
     plain = parse_suite(SUITE.replace("perturb: [PERTURB]\n", "") + probes, "plain.yaml")
-    perturbed = parse_suite(SUITE.replace("PERTURB", f"{{quantize: {kind}}}") + probes,
-                            "perturbed.yaml")
     pair = load_pair("smollm2-135m", "models/demo-adapter", LoadOptions(device="cpu"))
     with tempfile.TemporaryDirectory() as cache:
         def run(suite: object) -> None:
@@ -61,10 +70,17 @@ def main(kind: str = "int4") -> None:
                                                cache_dir=Path(cache)), pair=pair)
             session.run_all([(suite, suite.probes)])  # type: ignore[attr-defined]
 
-        _measured("plain run", lambda: run(plain))
-        _measured(f"{kind}, cold", lambda: run(perturbed))
-        _measured(f"{kind}, warm", lambda: run(perturbed))
+        baseline, memory = _measured(lambda: run(plain))
+        print(f"plain run, nothing cached (the baseline): {baseline:.1f} s, peak +{memory} MiB")
+        print(f"{'perturbation':38s} {'cold / plain':>12s} {'warm / plain':>12s} "
+              f"{'peak MiB (cold)':>15s}")
+        for entry in entries:
+            suite = parse_suite(SUITE.replace("PERTURB", entry) + probes, "perturbed.yaml")
+            cold, peak = _measured(lambda s=suite: run(s))
+            warm, _ = _measured(lambda s=suite: run(s))
+            print(f"{entry:38s} {cold / baseline:11.2f}x {warm / baseline:11.2f}x "
+                  f"{peak:15d}")
 
 
 if __name__ == "__main__":
-    main(*sys.argv[1:])
+    main(sys.argv[1:] or DEFAULT)
