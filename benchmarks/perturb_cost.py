@@ -60,7 +60,8 @@ DEFAULT = ["{quantize: int8}", "{quantize: int4}", "{quantize: q4_0}",
 def main(entries: list[str]) -> None:
     probes = "".join(f"  - {{id: {i}, prompt: 'What is the capital of {c}?', "
                      f"detector: {{type: pattern, any: [{city}]}}, "
-                     f"suppressed: ['The capital of {c} is {city}.']}}\n"
+                     f"suppressed: ['The capital of {c} is {city}.'], "
+                     f"preferred: [\"I'm sorry, but I can't help with that.\"]}}\n"
                      for i, c, city in PROBES)
     plain = parse_suite(SUITE.replace("perturb: [PERTURB]\n", "") + probes, "plain.yaml")
     pair = load_pair("smollm2-135m", "models/demo-adapter", LoadOptions(device="cpu"))
