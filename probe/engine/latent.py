@@ -37,6 +37,7 @@ from pathlib import Path
 
 from probe.backends.base import ModelPair, Prompt, ScoreRequest
 from probe.engine.runner import ProbeRun, ProgressFn, Row, score_layers
+from probe.engine.stats import Bootstrapped, percentile_interval
 from probe.engine.variants import of_operators
 from probe.errors import BackendError
 from probe.seeds import derive_seed
@@ -62,16 +63,8 @@ class LatentProbe:
 
 
 @dataclass(frozen=True)
-class Shadow:
+class Shadow(Bootstrapped):
     """The latent shadow S and its (1 - 2 alpha) bootstrap interval."""
-
-    value: float
-    low: float
-    high: float
-
-    def interval(self) -> str:
-        """``0.40 [0.10, 0.75]``."""
-        return f"{self.value:.2f} [{self.low:.2f}, {self.high:.2f}]"
 
 
 @dataclass(frozen=True)
@@ -157,14 +150,8 @@ def bootstrap_shadow(groups: Sequence[Sequence[tuple[Profile, Profile]]], start:
         best_base = float(base[chosen].mean(axis=0).max())
         if best_base > 0:
             draws.append(float(cand[chosen].mean(axis=0).max()) / best_base)
-    if not draws:
-        return Shadow(value, value, value)
-    draws.sort()
-    low = draws[int(alpha * (len(draws) - 1))]
-    high = draws[int((1 - alpha) * (len(draws) - 1) + 0.5)]
-    # The percentile interval of a ratio of maxima need not straddle the plug-in value
-    # (the max is biased upward in resamples); the printed interval always holds it.
-    return Shadow(value, min(low, value), max(high, value))
+    # A ratio of maxima is biased upward in resamples: the interval is widened to hold S.
+    return Shadow(value, *percentile_interval(value, draws, alpha))
 
 
 def _margins(row: Row, scores: Mapping[tuple[Prompt, str], list[float]]) -> Profile:

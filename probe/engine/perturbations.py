@@ -34,6 +34,7 @@ from probe.engine.clustered import Clusters
 from probe.engine.compare import ProbeResult, pooled_clusters, variant_clusters, with_gates
 from probe.engine.gates import Gate, make_gate
 from probe.engine.runner import ProbeRun, Row
+from probe.engine.stats import Bootstrapped, percentile_interval
 from probe.seeds import derive_seed
 from probe.spec.model import Perturbation, Suite
 
@@ -64,18 +65,11 @@ class PerturbedProbe:
 
 
 @dataclass(frozen=True)
-class Recovery:
+class Recovery(Bootstrapped):
     """R and its (1 - 2 alpha) bootstrap interval, over ``variants`` in ``probes``."""
 
-    value: float
-    low: float
-    high: float
     variants: int
     probes: int
-
-    def interval(self) -> str:
-        """``0.40 [0.10, 0.75]``."""
-        return f"{self.value:.2f} [{self.low:.2f}, {self.high:.2f}]"
 
 
 @dataclass(frozen=True)
@@ -203,11 +197,5 @@ def recovery(suite: Suite, plain: dict[str, ProbeRun], perturbed: dict[str, Prob
         r = _ratio(resampled)
         if r is not None:
             draws.append(r)
-    draws.sort()
-    alpha = suite.policy.alpha
-    if not draws:
-        return Recovery(value, value, value, sum(map(len, groups)), len(groups))
-    low = draws[int(alpha * (len(draws) - 1))]
-    high = draws[int((1 - alpha) * (len(draws) - 1) + 0.5)]
-    return Recovery(value, min(low, value), max(high, value), sum(map(len, groups)),
-                    len(groups))
+    low, high = percentile_interval(value, draws, suite.policy.alpha)
+    return Recovery(value, low, high, sum(map(len, groups)), len(groups))

@@ -44,6 +44,31 @@ class Estimate:
 NO_ESTIMATE = Estimate(None, None, None, 0.0, 1.0, 1.0, "none", 0)
 
 
+@dataclass(frozen=True)
+class Bootstrapped:
+    """A reported figure with its bootstrap interval (no gate: no limit, no p-value)."""
+
+    value: float
+    low: float
+    high: float
+
+    def interval(self) -> str:
+        """``0.40 [0.10, 0.75]``."""
+        return f"{self.value:.2f} [{self.low:.2f}, {self.high:.2f}]"
+
+
+def percentile_interval(value: float, draws: list[float], alpha: float) -> tuple[float, float]:
+    """The (1 - 2 alpha) percentile interval of bootstrap ``draws``, widened to hold
+    ``value`` (a ratio's percentile interval need not straddle its plug-in value);
+    ``(value, value)`` without draws."""
+    if not draws:
+        return value, value
+    ordered = sorted(draws)
+    low = ordered[int(alpha * (len(ordered) - 1))]
+    high = ordered[int((1 - alpha) * (len(ordered) - 1) + 0.5)]
+    return min(low, value), max(high, value)
+
+
 _HALF_LOG_2PI = 0.5 * math.log(2.0 * math.pi)
 
 
