@@ -3,7 +3,7 @@
 The benchmarks themselves run on SmolLM2 under the heavy lock (README); here every
 section runs on a tiny workload, so a change that breaks a script fails CI:
 throughput.py, generation.py, engines.py (the HF engine; vLLM runs in its own venv)
-and gpu_engines.py (``--device cpu --tiny``).
+and gpu_engines.py (``--device cpu --tiny``); bound_search.py on a few random suites.
 """
 
 from __future__ import annotations
@@ -132,3 +132,10 @@ def test_gpu_engines_runs_on_cpu_with_a_tiny_model(tiny: dict[str, Path]) -> Non
     assert plain["texts"] == fast["texts"]  # the same greedy completions either way
     assert plain["scores"] == pytest.approx(fast["scores"], abs=1e-4)
     assert plain["batch"] == 16  # --probe-batch-size auto on CPU
+
+
+def test_bound_search_compares_with_bisection_on_the_same_bounds() -> None:
+    bisection, itp, worst = _script("bound_search").main(["--cases", "12"])
+    # Both searches stop within half the tolerance of the same switch point.
+    assert worst <= 1e-5
+    assert 0 < itp < bisection  # counted tail evaluations, not time
