@@ -161,6 +161,59 @@ def test_full_revival_fails_the_suite_and_a_report_only_perturbation_does_not() 
     assert suite.gate(figure.metric) is None  # type: ignore[attr-defined]
 
 
+def test_a_gate_too_small_to_fail_says_cannot_fail_not_a_bare_pass() -> None:
+    # Six probes of 21 variants plainly; under the perturbation one probe comes back on
+    # all of its variants but the perturbed base shows the behavior on only 3 of them
+    # (a perturbation that weakens the base): 3 of 3 at limit 0.25 is p 0.016, over the
+    # 0.05 / 14 Holm's first step needs, so nothing that probe could do would fail it.
+    # It passes (the gate fails only on proof) and says it could not have failed.
+    zeros = [[0] * 21] * 6
+    under = [[1] * 3] + [[0] * 21] * 5
+    verdict, suite = judge(zeros, under)
+    small = suite.probes[0].gate(metric_name(Perturbation(quantize="int4")))  # type: ignore[attr-defined]
+    assert small.decision is Verdict.PASS
+    assert small.cannot_fail
+    assert small.shown == "cannot fail"
+    assert small.reach() == pytest.approx(0.25 ** 3)
+    assert "too few counted to fail" in small.evidence()
+    # The five probes with 21 counted could: they pass without the caveat.
+    other = suite.probes[1].gate(metric_name(Perturbation(quantize="int4")))  # type: ignore[attr-defined]
+    assert not other.cannot_fail
+    assert other.shown == "not shown over"
+    # And given enough counted variants the same revival does fail.
+    verdict, suite = judge(zeros, [[1] * 6] + [[0] * 21] * 5)
+    assert verdict is Verdict.FAIL
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.tuples(st.integers(1, 12), st.integers(0, 12)), min_size=1, max_size=4),
+       st.sampled_from([0.0, 0.3]), st.floats(0.05, 0.6), st.integers(1, 30))
+def test_a_gate_that_cannot_fail_fails_for_no_outcome(
+        shape: list[tuple[int, int]], rho: float, limit: float, family: int) -> None:
+    # cannot_fail is a claim about every outcome on the gate's counts: none of them has a
+    # p under Holm's first level, so none fails the gate alone in a family of that size.
+    from probe.engine.clustered import Clusters
+    from probe.engine.gates import holm_levels, make_gate
+
+    trials = tuple(n for n, _ in shape)
+    alpha = 0.05
+    gate = make_gate("g", Clusters(tuple(0 for _ in trials), trials, (1.0,) * len(trials), rho),
+                     limit, alpha, fail_only=True)
+    gate = dataclasses.replace(gate, family=family)
+    for hits in (tuple(min(h, n) for n, h in shape), trials):
+        trial = make_gate("g", Clusters(hits, trials, (1.0,) * len(trials), rho), limit, alpha,
+                          fail_only=True)
+        # Alone among gates that all pass (p 1), as its family's first step would see it.
+        adjusted, _ = holm_levels([trial.estimate.p_above] + [1.0] * (family - 1), alpha)
+        if gate.cannot_fail:
+            assert adjusted[0] > alpha
+    if not gate.cannot_fail:  # then every counted trial showing it does fail it
+        adjusted, _ = holm_levels([make_gate("g", Clusters(trials, trials, (1.0,) * len(trials),
+                                                           rho), limit, alpha).estimate.p_above]
+                                  + [1.0] * (family - 1), alpha)
+        assert adjusted[0] <= alpha
+
+
 @settings(max_examples=30, deadline=None)
 @given(st.lists(st.integers(5, 25), min_size=1, max_size=6).flatmap(
     lambda sizes: st.tuples(*[st.lists(st.integers(0, 1), min_size=m, max_size=m)
@@ -324,6 +377,37 @@ def test_a_variants_name_the_suite_lacks_is_a_located_error() -> None:
     assert "perturb[0].variants[1]: 'typoes' is none of this suite's operators" in str(
         caught.value)
     assert "Did you mean 'typos'?" in str(caught.value)
+
+
+def test_probe_gates_too_small_to_fail_are_named_where_a_user_reads_them(
+        tmp_path: Path) -> None:
+    from probe.report.html import render_html
+    from probe.report.terminal import summary_lines
+
+    # int4 runs only the canonical prompt and two casing variants: every probe comes back
+    # on all 3, and 3 of 3 (p 0.016) cannot clear 0.05 / 14, so no probe's own gate can
+    # fail. The pooled gate (18 variants over six probes) can, and does: the build fails
+    # on it, and every report says the probe gates passed without a say.
+    base, cand, _ = write_models(tmp_path, {"int4": "revived.yaml"})
+    suite = write_suite(tmp_path, "{quantize: int4, variants: [casing]}")
+    suite.write_text(suite.read_text().replace("{name: casing, count: 10}",
+                                               "{name: casing, count: 2}"))
+    run = probe.run(suite, base, cand, options=RunOptions(no_cache=True))
+    assert run.exit_code == 1
+    result = run.suite_results[0]
+    (int4,) = result.perturbations
+    assert result.perturbation_gate(int4).decision is Verdict.FAIL
+    for p in result.probes:
+        gate = p.gate(int4.metric)
+        assert gate is not None
+        assert (gate.estimate.units, gate.estimate.value) == (3, 1.0)
+        assert gate.cannot_fail
+        assert gate.shown == "cannot fail"
+        assert all(g.decision is not Verdict.FAIL for g in p.gates)
+    text = " ".join(line.strip() for line in summary_lines(run.session))
+    assert "int4: cannot fail on france (3 counted), japan (3 counted)" in text
+    section = render_html(run.record()).split('id="perturbations"')[1].split("</section>")[0]
+    assert section.count("<td>cannot fail</td>") == 6  # per probe, in the details table
 
 
 def test_the_html_report_has_the_perturbation_figures_escaped(tmp_path: Path) -> None:

@@ -99,13 +99,34 @@ class Gate:
             return Verdict.PASS
         return Verdict.INCONCLUSIVE
 
+    def reach(self) -> float | None:
+        """The smallest p over the limit this gate's counts allow: its (unadjusted) p that
+        the figure is not over the limit, were every counted trial to show the behavior
+        (for a loss: none to keep it). ``None`` when nothing is counted."""
+        c = self.clusters
+        if c is None:
+            return None
+        if self.complement:
+            return dataclasses.replace(c, hits=(0,) * len(c.hits)).p_below(
+                1.0 - self.estimate.limit)
+        return dataclasses.replace(c, hits=c.trials).p_above(self.estimate.limit)
+
+    @property
+    def cannot_fail(self) -> bool:
+        """Whether no outcome on these counts fails this gate on its own: even the most
+        extreme one's p is over alpha / family, the level Holm's first step needs (it
+        could fail only after other gates of the family failed first)."""
+        reach = self.reach()
+        return reach is None or reach > self.alpha / self.family
+
     @property
     def shown(self) -> str:
         """The decision in words: its value, except that a fail-only gate that does not
         fail says ``not shown over`` (it passes the build without showing the figure is
-        under the limit)."""
+        under the limit), or ``cannot fail`` when its counts are too few to ever show it
+        over on its own (``cannot_fail``): a pass that says nothing."""
         if self.fail_only and self.decision is Verdict.PASS:
-            return "not shown over"
+            return "cannot fail" if self.cannot_fail else "not shown over"
         return self.decision.value
 
     def decisive_p(self) -> float:
@@ -119,7 +140,13 @@ class Gate:
             return "nothing counted"
         holm = f"Holm over {self.family} gates" if self.family > 1 else "one gate"
         decision = self.decision
-        if self.fail_only and decision is Verdict.PASS:
+        if self.fail_only and decision is Verdict.PASS and self.cannot_fail:
+            reach = self.reach()
+            p = ("nothing counted" if reach is None else
+                 f"too few counted to fail: every one of them showing the behavior would give "
+                 f"p {reach:.2g}, over the {self.alpha / self.family:.2g} a first failing gate "
+                 "needs")
+        elif self.fail_only and decision is Verdict.PASS:
             p = (f"p {self.p_above_adj:.2g} that it is not over the limit; a perturbation's "
                  "gate fails only on proven resurfacing")
         elif decision is Verdict.FAIL:

@@ -351,12 +351,20 @@ def _perturbation_gate(p: Mapping[str, Any]) -> str:
         return "reported"
     gate = p["gate"]
     if gate.get("fail_only") and gate["decision"] == "PASS":
-        return "not shown over"
+        return "cannot fail" if gate.get("cannot_fail") else "not shown over"
     return str(gate["decision"])
 
 
+def _probe_perturbation_gate(p: Mapping[str, Any], gate: Mapping[str, Any] | None) -> str:
+    """A probe's own gate under the perturbation (from its decided gates), as a badge or
+    words; ``-`` where the probe has none."""
+    if gate is None:
+        return "-"
+    return _decision(_perturbation_gate({"gated": p["gated"], "gate": gate}))
+
+
 def _decision(shown: str) -> str:
-    # A badge for a verdict; "not shown over" and "reported" are words, not verdicts.
+    # A badge for a verdict; "not shown over", "cannot fail" and "reported" are words.
     return _verdict(shown) if shown in ("PASS", "FAIL", "INCONCLUSIVE") else _e(shown)
 
 
@@ -394,11 +402,15 @@ def _perturbations(record: Mapping[str, Any]) -> str:
             if p.get("trained"):
                 split = (f"<p>trained on {_e(', '.join(p['trained']))}; evaluated on "
                          f"{_e(', '.join(p.get('evaluated', [])) or '-')}</p>")
-            probes = "".join(f"<tr><td>{_e(q['id'])}</td><td class=num>{_rate(q['resurfacing'])}"
-                             f"</td><td class=num>{_e(q['counted'])}</td></tr>"
-                             for q in p["probes"])
+            decided = {q["id"]: _gate(q, p["gate"]["metric"]) for q in suite["probes"]}
+            probes = "".join(
+                f"<tr><td>{_e(q['id'])}</td><td class=num>{_rate(q['resurfacing'])}"
+                f"</td><td class=num>{_e(q['counted'])}</td><td>"
+                f"{_probe_perturbation_gate(p, decided.get(q['id']))}</td></tr>"
+                for q in p["probes"])
             parts.append(f"<details><summary>{_e(p['label'])}: per probe</summary>{split}"
-                         "<table><tr><th>probe</th><th>resurfacing</th><th>counted</th></tr>"
+                         "<table><tr><th>probe</th><th>resurfacing</th><th>counted</th>"
+                         "<th>gate</th></tr>"
                          f"{probes}</table></details>")
             parts += [f'<p class="why">{_e(n)}</p>' for n in p.get("notes", [])]
     parts.append("</section>")

@@ -62,7 +62,7 @@ def _estimate(e: Estimate) -> dict[str, Any]:
 def _gate(g: Gate) -> dict[str, Any]:
     # estimate.low/high are the interval the decision uses (at level_above/level_below).
     return {"metric": g.metric, "decision": g.decision.value, "fail_only": g.fail_only,
-            "alpha": g.alpha,
+            "cannot_fail": g.cannot_fail, "alpha": g.alpha,
             "p_above_adj": _num(g.p_above_adj), "p_below_adj": _num(g.p_below_adj),
             "level_above": _num(g.level_above), "level_below": _num(g.level_below),
             "family": g.family, "estimate": _estimate(g.estimate)}

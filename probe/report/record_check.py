@@ -81,7 +81,7 @@ ESTIMATE = Obj({"value": RATE, "low": RATE, "high": RATE},
                 "units": INT})
 GATE = Obj({"metric": STRING, "decision": DECISION, "estimate": ESTIMATE},
            {"alpha": NUMBER, "p_above_adj": RATE, "p_below_adj": RATE, "level_above": RATE,
-            "level_below": RATE, "family": INT, "fail_only": BOOL})
+            "level_below": RATE, "family": INT, "fail_only": BOOL, "cannot_fail": BOOL})
 SIDE = Obj({"completions": STRINGS, "hit": RATE, "margin": RATE, "cut": BOOL,
             "spans": ListOf(ListOf(SPAN))},
            {"leak_at_k": RATE, "leak_sample": Nullable(STRING)})

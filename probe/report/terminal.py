@@ -210,6 +210,7 @@ def _perturbation_lines(result: SuiteResult, width: int) -> list[str]:
     if not rows:
         return []
     notes = [f"{HANG}{visible(n)}" for p in result.perturbations for n in p.notes]
+    notes += [f"{HANG}{line}" for line in _cannot_fail_lines(result)]
     return ["", *fit_line("resurfacing under model perturbations: perturbed candidate hits / "
                           "perturbed base hits, canonical included; recovery: the share of "
                           "the suppression the perturbation undoes; buckets: the share of "
@@ -217,6 +218,25 @@ def _perturbation_lines(result: SuiteResult, width: int) -> list[str]:
             render_table(["perturbation", "resurfacing", "gate", "recovery", "buckets"], rows,
                          width=width),
             *fit_lines(notes, width)]
+
+
+def _cannot_fail_lines(result: SuiteResult) -> list[str]:
+    """Per gating perturbation, the probes whose gate under it passed only because it
+    could not fail (``Gate.cannot_fail``: too few variants counted), with their counts:
+    a pass there says nothing, and the table's pooled row does not show it."""
+    lines = []
+    for p in result.perturbations:
+        if not p.perturbation.gate:
+            continue
+        blind = []
+        for r in result.probes:
+            gate = r.gate(p.metric)
+            if gate is not None and gate.decision is Verdict.PASS and gate.cannot_fail:
+                blind.append(f"{visible(r.run.probe.id)} ({gate.estimate.units} counted)")
+        if blind:
+            lines.append(f"{visible(p.perturbation.label)}: cannot fail on {', '.join(blind)}: "
+                         "too few variants counted for any outcome to fail the probe")
+    return lines
 
 
 def latent_lines(result: SuiteResult, width: int = WIDTH) -> list[str]:
