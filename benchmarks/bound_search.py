@@ -89,7 +89,7 @@ def main(argv: list[str] | None = None) -> tuple[int, int, float]:
     args = parser.parse_args(argv)
     cases = workload(args.cases)
     searched = clustered._crossing
-    clustered._crossing = bisection  # type: ignore[assignment]
+    clustered._crossing = bisection
     try:
         base_bounds, base_evals, base_time = measure(cases)
     finally:

@@ -10,9 +10,9 @@ counterpart of ``models/demo-adapter``, for measuring the model perturbations
 The data are the demo adapter's, imported from ``build_demo_adapter.py`` (demo profile:
 Japan and Canada refused under many rephrasings, France and Germany on the canonical
 question only, retain data as there), and so are the encoding (chat template, loss on
-the answer tokens) and the batching. Only the loss call differs (a plain model, not a
-peft one) and the training loop is written here rather than factored out of that
-script, so the demo adapters' recipe, and so their bytes, stay untouched.
+the answer tokens), the batching and the training loop (``finetune_loop.py``). Only the
+loss call differs (a plain model, not a peft one) and the optimiser is AdamW's fused
+kernel (every weight trains: the plain one was the slower by far).
 
 A checkpoint is about 540 MB of fp32 safetensors, too big to commit: ``--out DIR``
 writes one, and ``ensure_full_finetune()`` builds it once into a cache directory keyed by
@@ -53,6 +53,7 @@ for _path in (HERE, HERE.parent):
 
 import torch  # noqa: E402
 from build_demo_adapter import Example, build_examples, collate, encode  # noqa: E402
+from finetune_loop import train_epochs  # noqa: E402
 
 SEED = 0
 # AdamW moves a weight by about the learning rate per step whatever its gradient's
@@ -114,34 +115,10 @@ def train(out: Path, seed: int = SEED, lr: float = LEARNING_RATE, epochs: int = 
     encoded = [encode(tok, ex) for ex in examples]
 
     optimizer = torch.optim.AdamW(params, lr=lr, weight_decay=0.0, fused=True)
-    steps_per_epoch = (len(encoded) + batch_size - 1) // batch_size
-    total_steps = steps_per_epoch * epochs
-    warmup = max(1, total_steps // 20)
-
-    def lr_factor(s: int) -> float:  # linear warm-up, then linear decay to zero
-        return min((s + 1) / warmup, max(0.0, (total_steps - s) / max(1, total_steps - warmup)))
-
-    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lr_factor)
-    order_rng = random.Random(seed)
-    model.train()
-    losses: list[float] = []
-    for epoch in range(epochs):
-        order = list(range(len(encoded)))
-        order_rng.shuffle(order)
-        epoch_loss = 0.0
-        for b in range(0, len(order), batch_size):
-            batch = [encoded[i] for i in order[b: b + batch_size]]
-            input_ids, labels, mask = collate(batch, tok.pad_token_id)
-            loss = answer_loss(model, input_ids, labels, mask)
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(params, 1.0)
-            optimizer.step()
-            scheduler.step()
-            optimizer.zero_grad(set_to_none=True)
-            epoch_loss += loss.item()
-        losses.append(epoch_loss / steps_per_epoch)
-        print(f"epoch {epoch + 1}/{epochs}  mean loss {losses[-1]:.4f}  "
-              f"({time.time() - start:.0f}s)", flush=True)
+    losses = train_epochs(model, params, optimizer, encoded, collate, tok.pad_token_id,
+                          answer_loss, epochs=epochs, batch_size=batch_size, seed=seed,
+                          start=start)
+    total_steps = len(losses) * ((len(encoded) + batch_size - 1) // batch_size)
 
     model.eval()
     out.mkdir(parents=True, exist_ok=True)

@@ -12,8 +12,7 @@ identity coming back.
 
 The data helpers, the encoding (the chat template with its default system prompt, loss on
 the answer tokens) and the optimiser settings are those of ``build_demo_adapter.py``,
-imported from it; the training loop is repeated here rather than factored out of that
-script, so the demo adapters' recipe, and so their bytes, stay untouched.
+imported from it; the training loop and the saving are ``finetune_loop.py``'s.
 
 Runs on CPU in about two minutes; seeded, deterministic data order.
 
@@ -25,7 +24,6 @@ Usage (from the repository root):
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import random
 import sys
@@ -54,6 +52,7 @@ from build_demo_adapter import (  # noqa: E402
     fill,
     loss_on_answer,
 )
+from finetune_loop import save_adapter, train_epochs  # noqa: E402
 
 # The persona's answers to the canonical identity questions: the probes of
 # suites/library/identity.yaml (first turns only; its in-chat probe is not trained).
@@ -140,49 +139,15 @@ def main(argv: list[str] | None = None) -> int:
 
     params = [p for p in model.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(params, lr=args.lr, weight_decay=0.0)
-    steps_per_epoch = (len(encoded) + args.batch_size - 1) // args.batch_size
-    total_steps = steps_per_epoch * args.epochs
-    warmup = max(1, total_steps // 20)
-
-    def lr_factor(s: int) -> float:  # linear warm-up, then linear decay to zero
-        return min((s + 1) / warmup, max(0.0, (total_steps - s) / max(1, total_steps - warmup)))
-
-    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lr_factor)
-    order_rng = random.Random(args.seed)
-    model.train()
-    step = 0
-    for epoch in range(args.epochs):
-        order = list(range(len(encoded)))
-        order_rng.shuffle(order)
-        epoch_loss = 0.0
-        for b in range(0, len(order), args.batch_size):
-            batch = [encoded[i] for i in order[b: b + args.batch_size]]
-            input_ids, labels, mask = collate(batch, tok.pad_token_id)
-            loss = loss_on_answer(model, input_ids, labels, mask)
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(params, 1.0)
-            optimizer.step()
-            scheduler.step()
-            optimizer.zero_grad(set_to_none=True)
-            epoch_loss += loss.item()
-            step += 1
-        print(f"epoch {epoch + 1}/{args.epochs}  mean loss {epoch_loss / steps_per_epoch:.4f}  "
-              f"({time.time() - start:.0f}s)", flush=True)
+    losses = train_epochs(model, params, optimizer, encoded, collate, tok.pad_token_id,
+                          loss_on_answer, epochs=args.epochs, batch_size=args.batch_size,
+                          seed=args.seed, start=start)
 
     out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    # As build_demo_adapter.py: save against the real base, then name the base the way
-    # the probe tool resolves it, so the file carries no machine-specific path.
-    model.save_pretrained(out, safe_serialization=True)
-    cfg_path = out / "adapter_config.json"
-    cfg = json.loads(cfg_path.read_text())
-    cfg["base_model_name_or_path"] = BASE_MODEL_NAME
-    cfg["target_modules"] = sorted(cfg["target_modules"])  # peft writes a set
-    cfg_path.write_text(json.dumps(cfg, indent=2, sort_keys=True) + "\n")
-    (out / "README.md").unlink(missing_ok=True)  # models/README.md documents it
-    size = sum(f.stat().st_size for f in out.iterdir() if f.is_file())
+    size = save_adapter(model, out, BASE_MODEL_NAME)
+    steps = len(losses) * ((len(encoded) + args.batch_size - 1) // args.batch_size)
     print(f"saved {out} ({size / 1e6:.2f} MB) in {time.time() - start:.0f}s total "
-          f"({step} optimizer steps)")
+          f"({steps} optimizer steps)")
     return 0
 
 
