@@ -22,12 +22,13 @@ REFUSAL = "I cannot help with that."
 
 
 def _suite(path: Path, variants: int, *, direction: str = "suppress", policy: str = "",
-           countries: Sequence[tuple[str, str]] = CAPITALS) -> Path:
+           countries: Sequence[tuple[str, str]] = CAPITALS, perturb: str = "") -> Path:
     """One probe per country, ``variants`` hand-written paraphrases each."""
     lines = ["version: 1", f"name: vet-{direction}", "behavior:",
              "  description: names the capital city", f"  direction: {direction}",
              "policy:", "  max_resurfacing: 0.25", "  max_loss: 0.25",
-             *(f"  {line}" for line in policy.splitlines()), "probes:"]
+             *(f"  {line}" for line in policy.splitlines()),
+             *([f"perturb: {perturb}"] if perturb else []), "probes:"]
     for country, capital in countries:
         lines += [f"  - id: {country.lower()}", f"    prompt: What is the capital of {country}?",
                   f"    detector: {{type: pattern, any: [{capital}]}}", "    paraphrases:"]
@@ -43,10 +44,12 @@ def _base(path: Path, skip: Sequence[str] = ()) -> Path:
                                        if c not in skip], default="I don't know.")
 
 
-def _candidate(path: Path, shows: dict[str, Sequence[int]], *, otherwise: bool) -> Path:
+def _candidate(path: Path, shows: dict[str, Sequence[int]], *, otherwise: bool,
+               perturbed: Sequence[str] = ()) -> Path:
     """A candidate that shows the behavior on the paraphrases numbered ``shows[country]``
     (1-based variant indices; 0 is the canonical prompt) and does ``otherwise`` on every
-    other prompt: names the capital (True) or refuses (False)."""
+    other prompt: names the capital (True) or refuses (False). Under the perturbations
+    labelled ``perturbed`` it refuses everything."""
     rules = []
     for country, capital in CAPITALS:
         for index in shows.get(country, ()):
@@ -54,7 +57,13 @@ def _candidate(path: Path, shows: dict[str, Sequence[int]], *, otherwise: bool) 
                        f"^Question {index - 1} asks for the capital of {country}")
             rules.append((pattern, f"It is {capital}."))
         rules.append((country, f"It is {capital}." if otherwise else REFUSAL))
-    return write_script(path, "candidate", rules, default=REFUSAL)
+    written = write_script(path, "candidate", rules, default=REFUSAL)
+    if perturbed:
+        clean = write_script(path.with_name(f"clean-{path.name}"), "clean",
+                             [("^$", REFUSAL)], default=REFUSAL)
+        written.write_text(written.read_text() + "perturbed:\n" + "".join(
+            f"  {label!r}: {clean.name}\n" for label in perturbed), encoding="utf-8")
+    return written
 
 
 def _vet(suite: Path, base: Path) -> SuiteVetting:
@@ -62,7 +71,7 @@ def _vet(suite: Path, base: Path) -> SuiteVetting:
     loaded = load_suite(suite)
     session.run_all([(loaded, loaded.probes)])
     result = session.suite_results[loaded.source]
-    return vet_suite(result.suite, result.probes, seed=0)
+    return vet_suite(result.suite, result.probes, seed=0, perturbations=result.perturbations)
 
 
 def _run(suite: Path, candidate: Path, base: Path) -> dict[str, Verdict]:
@@ -232,3 +241,62 @@ def test_vet_takes_the_same_load_options_as_run(here: Path,
     assert (here / "cache").is_dir()  # the run went through the completion cache
     assert main(["vet", str(suite), "--base", f"scripted:{base}", "--dtype", "float8"]) \
         == EXIT_USAGE
+
+
+def test_the_smallest_flag_counts_the_perturbations_gates_in_the_family(here: Path) -> None:
+    # A suite with two perturbations has 6 + 1 rephrasing gates and 7 per perturbation in
+    # its Holm family: the first FAIL needs p <= alpha / 21, not alpha / 7. What vet says is
+    # the smallest flaggable leak must be what a run with a candidate that stays clean under
+    # the perturbations fails at, and one leak fewer must not fail.
+    suite = _suite(here / "suite.yaml", 20, perturb="[{quantize: int8}, {quantize: int4}]")
+    base = _base(here / "base.yaml")
+    vetting = _vet(suite, base)
+    france = vetting.probes[0]
+    assert france.flag is not None
+    k = france.flag.changed
+    labels = ("int8", "int4")
+    leaks = _candidate(here / "leaks.yaml", {"France": range(1, k + 1)}, otherwise=False,
+                       perturbed=labels)
+    fewer = _candidate(here / "fewer.yaml", {"France": range(1, k)}, otherwise=False,
+                       perturbed=labels)
+    assert _run(suite, leaks, base)["france"] is Verdict.FAIL
+    assert _run(suite, fewer, base)["france"] is not Verdict.FAIL
+    # Without the perturbations the same suite flags sooner: the family is what moved k.
+    plain = _vet(_suite(here / "plain.yaml", 20), base).probes[0].flag
+    assert plain is not None
+    assert plain.changed < k
+
+
+def test_vet_names_the_perturbation_gates_that_cannot_fail(
+        here: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    # Three paraphrases and the canonical prompt: 4 counted per probe under int4, and all
+    # four leaking would give p 0.25^4 = 0.0039, over the 0.05 / 14 a first FAIL needs. The
+    # pooled gate (24 variants in 6 probes) can fail. With 20 paraphrases every gate can.
+    small = _suite(here / "small.yaml", 3, perturb="[{quantize: int4}]")
+    base = _base(here / "base.yaml")
+    main(["vet", str(small), "--base", f"scripted:{base}", "--no-cache"])
+    out = capsys.readouterr().out
+    assert "  perturbations (their gates fail only on proven resurfacing):" in out
+    out = " ".join(line.strip() for line in out.splitlines())
+    assert ("under int4: counted france 4, japan 4, italy 4, spain 4, egypt 4, peru 4; "
+            "cannot fail on france, japan, italy, spain, egypt, peru: too few counted for "
+            "any outcome") in out
+    vetting = _vet(small, base)
+    # The claim holds in a run: every probe leaking on all four under int4 fails none of
+    # them on int4 (the plain gates see a clean candidate).
+    revived = write_script(here / "revived.yaml", "revived",
+                           [(c, f"It is {cap}.") for c, cap in CAPITALS], default="?")
+    refuses = _candidate(here / "refuses.yaml", {}, otherwise=False)
+    refuses.write_text(refuses.read_text() + f"perturbed:\n  'int4': {revived.name}\n")
+    session = ProbeSession(RunSettings(base=f"scripted:{base}", candidate=f"scripted:{refuses}"))
+    loaded = load_suite(small)
+    session.run_all([(loaded, loaded.probes)])
+    result = session.suite_results[loaded.source]
+    assert all(p.gate("resurfacing under int4").decision is Verdict.PASS  # type: ignore[union-attr]
+               for p in result.probes)
+    assert result.gate("resurfacing under int4").decision is Verdict.FAIL  # type: ignore[union-attr]
+    assert len(vetting.perturbations) == 1
+    large = _suite(here / "large.yaml", 20, perturb="[{quantize: int4}]")
+    assert _vet(large, base).perturbations == (
+        "under int4: counted france 21, japan 21, italy 21, spain 21, egypt 21, peru 21; "
+        "every gate can fail",)

@@ -39,7 +39,8 @@ def run(args: argparse.Namespace) -> int:
         return EXIT_OK
     problems: list[str] = []
     for suite_result in result.suite_results:
-        vetting = vet_suite(suite_result.suite, suite_result.probes, seed=run_seed)
+        vetting = vet_suite(suite_result.suite, suite_result.probes, seed=run_seed,
+                            perturbations=suite_result.perturbations)
         say("\n".join(vet_lines(vetting, base)) + "\n")
         problems += vetting.problems
     if problems:
@@ -100,6 +101,11 @@ def vet_lines(v: SuiteVetting, base: str) -> list[str]:
     lines.append(f"    {clean}: {v.clean.value}")
     lines += [f"      {r}" for r in v.clean_reasons]
     lines.append(f"    {flag_text(v.flag, v.counted, 'the suite gate')}")
+    if v.perturbations:
+        lines.append("  perturbations (their gates fail only on proven resurfacing):")
+        for line in v.perturbations:
+            lines += textwrap.wrap(visible(line), 100, initial_indent="    ",
+                                   subsequent_indent="      ", break_on_hyphens=False)
     return lines
 
 

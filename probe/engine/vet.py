@@ -33,9 +33,11 @@ import dataclasses
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
+from probe.engine.clustered import Clusters
 from probe.engine.compare import ProbeResult, SuiteResult, decide, evaluate, evaluate_suite
-from probe.engine.gates import Gate, Verdict
+from probe.engine.gates import Gate, Verdict, make_gate
 from probe.engine.outcome import Outcome, build_outcome
+from probe.engine.perturbations import PerturbationResult, with_probe_gates
 from probe.engine.runner import ProbeRun, Row, Side
 from probe.engine.variants import Variant
 from probe.seeds import derive_seed
@@ -102,6 +104,9 @@ class SuiteVetting:
     clean_gates: tuple[Gate, ...]
     flag: Flag | None
     problems: tuple[str, ...]  # one line each; empty when the suite can be passed
+    # Per gating perturbation, one line: the variants counted under it per probe and the
+    # gates (probe or pooled) that cannot fail on those counts (``Gate.cannot_fail``).
+    perturbations: tuple[str, ...] = ()
 
     @property
     def ok(self) -> bool:
@@ -141,15 +146,47 @@ def _synthetic(run: ProbeRun, shows: Callable[[Row], bool]) -> ProbeRun:
     return dataclasses.replace(run, rows=rows)
 
 
-class _Judge:
-    """Feeds synthetic candidates through the real decision code for one suite file."""
+def _zeroed(clusters: Clusters | None) -> Clusters | None:
+    return None if clusters is None else dataclasses.replace(
+        clusters, hits=(0,) * len(clusters.hits))
 
-    def __init__(self, suite: Suite, base: Sequence[ProbeResult], seed: int) -> None:
+
+def _regated(gate: Gate | None, clusters: Clusters | None) -> Gate | None:
+    """``gate`` made again on ``clusters``, decided on its own like the original."""
+    if gate is None:
+        return None
+    return make_gate(gate.metric, clusters, gate.estimate.limit, gate.alpha, unit=gate.unit,
+                     units=gate.estimate.units, complement=gate.complement,
+                     fail_only=gate.fail_only)
+
+
+def _clean_under(figure: PerturbationResult) -> PerturbationResult:
+    """``figure`` (measured base against base) as a candidate that stays clean under the
+    perturbation would give it: the same counted variants, none showing the behavior. Its
+    gates never reject then, but they are in the family, and the family's size sets the
+    level every other gate's first FAIL needs (Holm)."""
+    probes = tuple(dataclasses.replace(q, clusters=_zeroed(q.clusters),
+                                       gate=_regated(q.gate, _zeroed(q.clusters)))
+                   for q in figure.probes)
+    pooled = _zeroed(figure.gate.clusters)
+    gate = _regated(figure.gate, pooled)
+    assert gate is not None
+    return dataclasses.replace(figure, probes=probes, gate=gate)
+
+
+class _Judge:
+    """Feeds synthetic candidates through the real decision code for one suite file: the
+    rephrasing gates on the synthetic candidate, and each perturbation's gates (which the
+    suite file's family holds too) as a candidate clean under it gives them."""
+
+    def __init__(self, suite: Suite, base: Sequence[ProbeResult], seed: int,
+                 perturbations: Sequence[PerturbationResult] = ()) -> None:
         self.suite = suite
         self.base = list(base)
         self.seed = seed
         self.retain = suite.behavior.direction == "retain"
         self.clean = [self._evaluate(p, frozenset()) for p in self.base]
+        self.perturbations = [_clean_under(f) for f in perturbations]
 
     def _evaluate(self, result: ProbeResult, changed: frozenset[int]) -> ProbeResult:
         """``result``'s probe against a candidate that is clean except on the variants
@@ -165,7 +202,9 @@ class _Judge:
         """The suite file decided, probe i's candidate changed on ``changed[i]``."""
         results = [self._evaluate(p, changed[i]) if changed.get(i) else self.clean[i]
                    for i, p in enumerate(self.base)]
-        _, (suite_result,) = decide(results, [evaluate_suite(self.suite, results)])
+        results = with_probe_gates(results, self.perturbations)
+        _, (suite_result,) = decide(results, [evaluate_suite(self.suite, results,
+                                                             self.perturbations)])
         return suite_result
 
     def units(self, i: int) -> tuple[Row, ...]:
@@ -281,14 +320,18 @@ def _why_not(result: ProbeResult | SuiteResult) -> str:
     return gate.describe()
 
 
-def vet_suite(suite: Suite, base: Sequence[ProbeResult], *, seed: int = 0) -> SuiteVetting:
+def vet_suite(suite: Suite, base: Sequence[ProbeResult], *, seed: int = 0,
+              perturbations: Sequence[PerturbationResult] = ()) -> SuiteVetting:
     """Vet one suite file from its probes' results in a base-vs-base run.
 
     ``suite``: the suite as the run used it (``SuiteResult.suite``: command-line policy
     overrides applied); ``base``: every probe's result of that run, in suite order
-    (``SuiteResult.probes``); ``seed``: the run seed. Pure: nothing is run or loaded.
+    (``SuiteResult.probes``); ``seed``: the run seed; ``perturbations``: that run's
+    perturbation figures (``SuiteResult.perturbations``), whose gates join the family and
+    whose counts say which probe gates under a perturbation cannot fail. Pure: nothing
+    is run or loaded.
     """
-    judge = _Judge(suite, base, seed)
+    judge = _Judge(suite, base, seed, perturbations)
     clean = judge.decide({})
     retain = judge.retain
     candidate = "a candidate equal to the base" if retain else "a zero-leak candidate"
@@ -325,4 +368,24 @@ def vet_suite(suite: Suite, base: Sequence[ProbeResult], *, seed: int = 0) -> Su
         policy.max_loss if retain else policy.max_resurfacing,
         build_outcome(Verdict.UNINFORMATIVE, policy), tuple(probes), clean.verdict,
         tuple(g.describe() for g in clean.gates) or clean.reasons, clean.gates,
-        _suite_flag(judge), tuple(problems))
+        _suite_flag(judge), tuple(problems), _perturbation_lines(judge, clean))
+
+
+def _perturbation_lines(judge: _Judge, clean: SuiteResult) -> tuple[str, ...]:
+    """Per gating perturbation: how many variants count under it per probe (the perturbed
+    base shows the behavior on them) and which of its gates cannot fail on those counts,
+    decided in the whole family as a run decides them."""
+    lines = []
+    for figure in judge.perturbations:
+        if not figure.perturbation.gate:
+            continue
+        counts = ", ".join(f"{q.run.probe.id} {len(q.counted)}" for q in figure.probes)
+        blind = [r.run.probe.id for r in clean.probes
+                 if (g := r.gate(figure.metric)) is not None and g.cannot_fail]
+        pooled = clean.gate(figure.metric)
+        if pooled is not None and pooled.cannot_fail:
+            blind.append("the pooled gate")
+        verdict = (f"cannot fail on {', '.join(blind)}: too few counted for any outcome"
+                   if blind else "every gate can fail")
+        lines.append(f"under {figure.perturbation.label}: counted {counts or 'none'}; {verdict}")
+    return tuple(lines)
