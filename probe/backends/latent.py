@@ -10,11 +10,9 @@ that names the option to use.
 
 from __future__ import annotations
 
-import dataclasses
-import warnings
 from collections.abc import Sequence
 
-from probe.backends.perturbed import WeightsNotHeldWarning
+from probe.backends.perturbed import without
 from probe.errors import UsageError
 from probe.options import opt
 from probe.spec.model import Suite
@@ -29,17 +27,10 @@ def check_engine(engine: str, suites: Sequence[Suite]) -> list[Suite]:
     reported, never gated: the verdicts do not change)."""
     if engine in LAYER_ENGINES:
         return list(suites)
-    out = []
-    for suite in suites:
-        if suite.latent is not None:
-            warnings.warn(WeightsNotHeldWarning(
-                f"suite {suite.name!r}: its latent figures are not read: they need the "
-                f"models' intermediate layers, and the {engine} engine returns the last "
-                f"layer's log-probabilities only; {opt('engine')} hf reads them"),
-                stacklevel=2)
-            suite = dataclasses.replace(suite, latent=None)
-        out.append(suite)
-    return out
+    return without(suites, "latent", None, lambda suite: (
+        f"suite {suite.name!r}: its latent figures are not read: they need the models' "
+        f"intermediate layers, and the {engine} engine returns the last layer's "
+        f"log-probabilities only; {opt('engine')} hf reads them"))
 
 
 def unsupported(backend: str) -> UsageError:

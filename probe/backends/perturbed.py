@@ -20,7 +20,7 @@ import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from probe.backends.base import ModelPair, Prompt
 from probe.errors import UsageError
@@ -40,6 +40,20 @@ class WeightsNotHeldWarning(UserWarning):
     ``latent``) and the engine serves the models as they are: the suite runs without them."""
 
 
+def without(suites: Sequence[Suite], key: str, empty: Any,
+            why: Callable[[Suite], str]) -> list[Suite]:
+    """``suites``, each with ``key`` (``perturb`` or ``latent``) set to ``empty`` where it
+    is set, warning ``why(suite)`` as a ``WeightsNotHeldWarning`` for each: what a run on
+    an engine that serves the models as they are does with figures needing their weights."""
+    out = []
+    for suite in suites:
+        if getattr(suite, key):
+            warnings.warn(WeightsNotHeldWarning(why(suite)), stacklevel=3)
+            suite = dataclasses.replace(suite, **{key: empty})
+        out.append(suite)
+    return out
+
+
 def check_engine(engine: str, suites: Sequence[Suite]) -> list[Suite]:
     """``suites``, each without its perturbations when ``engine`` cannot make them, with a
     ``WeightsNotHeldWarning`` naming what was left out and the option that runs it: the
@@ -48,17 +62,11 @@ def check_engine(engine: str, suites: Sequence[Suite]) -> list[Suite]:
     fails the build, so leaving it out never turns a verdict worse."""
     if engine in PERTURBING_ENGINES:
         return list(suites)
-    out = []
-    for suite in suites:
-        if suite.perturb:
-            labels = ", ".join(p.label for p in suite.perturb)
-            warnings.warn(WeightsNotHeldWarning(
-                f"suite {suite.name!r}: its perturbations ({labels}) are not run: they change "
-                f"the models' weights, and the {engine} engine runs the models as they are "
-                f"served; {opt('engine')} hf runs them"), stacklevel=2)
-            suite = dataclasses.replace(suite, perturb=())
-        out.append(suite)
-    return out
+    return without(suites, "perturb", (), lambda suite: (
+        f"suite {suite.name!r}: its perturbations "
+        f"({', '.join(p.label for p in suite.perturb)}) are not run: they change the models' "
+        f"weights, and the {engine} engine runs the models as they are served; "
+        f"{opt('engine')} hf runs them"))
 
 
 @dataclass(frozen=True)

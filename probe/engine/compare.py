@@ -337,6 +337,12 @@ class SuiteResult:
         """The suite gate on ``metric``, if there is one."""
         return next((g for g in self.gates if g.metric == metric), None)
 
+    def cannot_fail(self, metric: str) -> list[tuple[ProbeResult, Gate]]:
+        """The probes whose gate on ``metric`` passed only because no outcome on its counts
+        could fail it (``Gate.cannot_fail``), with that gate."""
+        return [(r, g) for r in self.probes if (g := r.gate(metric)) is not None
+                and g.decision is Verdict.PASS and g.cannot_fail]
+
     def perturbation_gate(self, result: PerturbationResult) -> Gate:
         """The gate a perturbation's figure is reported with: decided in the suite's
         family when it gates the build, else on its own."""

@@ -142,8 +142,8 @@ class Gate:
         decision = self.decision
         if self.fail_only and decision is Verdict.PASS and self.cannot_fail:
             reach = self.reach()
-            p = ("nothing counted" if reach is None else
-                 f"too few counted to fail: every one of them showing the behavior would give "
+            assert reach is not None  # a gate with a value has counts
+            p = (f"too few counted to fail: every one of them showing the behavior would give "
                  f"p {reach:.2g}, over the {self.alpha / self.family:.2g} a first failing gate "
                  "needs")
         elif self.fail_only and decision is Verdict.PASS:

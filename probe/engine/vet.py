@@ -380,8 +380,7 @@ def _perturbation_lines(judge: _Judge, clean: SuiteResult) -> tuple[str, ...]:
         if not figure.perturbation.gate:
             continue
         counts = ", ".join(f"{q.run.probe.id} {len(q.counted)}" for q in figure.probes)
-        blind = [r.run.probe.id for r in clean.probes
-                 if (g := r.gate(figure.metric)) is not None and g.cannot_fail]
+        blind = [r.run.probe.id for r, _ in clean.cannot_fail(figure.metric)]
         pooled = clean.gate(figure.metric)
         if pooled is not None and pooled.cannot_fail:
             blind.append("the pooled gate")

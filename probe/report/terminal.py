@@ -228,11 +228,8 @@ def _cannot_fail_lines(result: SuiteResult) -> list[str]:
     for p in result.perturbations:
         if not p.perturbation.gate:
             continue
-        blind = []
-        for r in result.probes:
-            gate = r.gate(p.metric)
-            if gate is not None and gate.decision is Verdict.PASS and gate.cannot_fail:
-                blind.append(f"{visible(r.run.probe.id)} ({gate.estimate.units} counted)")
+        blind = [f"{visible(r.run.probe.id)} ({gate.estimate.units} counted)"
+                 for r, gate in result.cannot_fail(p.metric)]
         if blind:
             lines.append(f"{visible(p.perturbation.label)}: cannot fail on {', '.join(blind)}: "
                          "too few variants counted for any outcome to fail the probe")
